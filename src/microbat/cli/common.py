@@ -1,0 +1,130 @@
+"""Shared machinery of the command line: the app, options, output, errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from microbat.core.errors import MicrobatError
+from microbat.core.results import to_jsonable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="microbat",
+    help=(
+        "microbat: from a 3D X-ray CT image of a battery electrode to a digital twin.\n\n"
+        "Lengths are in metres or carry a unit (0.4um). Add --json to any verb for a "
+        "machine-readable result; --debug shows tracebacks."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_STATE: dict[str, bool] = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback when a verb fails.")
+    ] = False,
+) -> None:
+    """microbat command line."""
+    _STATE["debug"] = debug
+
+
+# ----------------------------------------------------------------- options
+PhasesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--phases",
+        help=(
+            "Phase table for a labelled file without one, name=label pairs in label order, "
+            "e.g. pore=0,cbd=1,active=2 (roles inferred from names; name:role=label to set one)."
+        ),
+    ),
+]
+VoxelSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--voxel-size",
+        help="Voxel edge in metres or with a unit (0.4um); one value or one per axis (a,b,c).",
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.")
+]
+ThicknessAxisOpt = Annotated[
+    int | None,
+    typer.Option("--thickness-axis", help="Axis through the electrode thickness (0, 1 or 2)."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random generator.")]
+InPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
+OutPath = Annotated[Path, typer.Argument(help="Output file.", show_default=False)]
+
+
+def guarded(func: F) -> F:
+    """Turn microbat and OS errors into a one-line message and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (MicrobatError, OSError, ValueError, KeyError) as exc:
+            if _STATE["debug"]:
+                raise
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            typer.echo(f"error: {msg}", err=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: completed outputs are intact", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit(result: Any, *, as_json: bool, human: Callable[[], None] | None = None) -> None:
+    """Print a result: JSON on stdout with ``--json``, else the human rendering."""
+    if as_json:
+        data = result.to_dict() if hasattr(result, "to_dict") else result
+        sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
+    elif human is not None:
+        human()
+    else:
+        from rich.pretty import pprint
+
+        pprint(to_jsonable(result.to_dict() if hasattr(result, "to_dict") else result))
+
+
+def load_input(
+    path: Path,
+    phases: str | None = None,
+    voxel_size: str | None = None,
+    thickness_axis: int | None = None,
+):
+    """Read a microstructure from any supported file, applying CLI overrides."""
+    from microbat.core.units import parse_voxel_size
+    from microbat.io import load_microstructure
+
+    return load_microstructure(
+        path,
+        phases=phases,
+        voxel_size=parse_voxel_size(voxel_size) if voxel_size else None,
+        thickness_axis=thickness_axis,
+    )
+
+
+def main() -> None:
+    """Entry point of the ``microbat`` script."""
+    app()
