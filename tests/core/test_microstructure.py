@@ -18,7 +18,9 @@ def test_phase_table_parse_roles():
     assert t["active"].role is PhaseRole.ACTIVE
     assert PhaseTable.from_list(t.to_list()) == t
     assert PhaseTable.parse(t.to_spec()) == t
-    assert PhaseTable.parse("weird:solid_electrolyte=5")["weird"].role is PhaseRole.SOLID_ELECTROLYTE
+    assert (
+        PhaseTable.parse("weird:solid_electrolyte=5")["weird"].role is PhaseRole.SOLID_ELECTROLYTE
+    )
 
 
 def test_phase_table_errors():

@@ -20,7 +20,16 @@ import importlib
 from microbat.cli.common import app, main
 
 # Verb modules; each defines ``register(app)``. Order = order in ``--help``.
-_VERB_MODULES = ("_io", "_synth", "_metrics", "_imaging", "_transport", "_randomwalk", "_cell", "_demo")
+_VERB_MODULES = (
+    "_io",
+    "_synth",
+    "_metrics",
+    "_imaging",
+    "_transport",
+    "_randomwalk",
+    "_cell",
+    "_demo",
+)
 
 for _name in _VERB_MODULES:
     importlib.import_module(f"microbat.cli.{_name}").register(app)

@@ -38,7 +38,7 @@ def _root(
         bool, typer.Option("--debug", help="Show the full traceback when a verb fails.")
     ] = False,
 ) -> None:
-    """microbat command line."""
+    """Microbat command line."""
     _STATE["debug"] = debug
 
 

@@ -37,11 +37,13 @@ def atomic_path(path: str | os.PathLike[str], *, directory: bool = False) -> Ite
     final.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(final.suffixes)
     if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.stem}.", suffix=".tmp" + suffix,
-                                    dir=final.parent))
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{final.stem}.", suffix=".tmp" + suffix, dir=final.parent)
+        )
     else:
-        fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=".tmp" + suffix,
-                                    dir=final.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=".tmp" + suffix, dir=final.parent
+        )
         os.close(fd)
         tmp = Path(name)
         tmp.unlink()  # let the writer create it (some libraries refuse existing files)

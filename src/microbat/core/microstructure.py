@@ -27,7 +27,9 @@ __all__ = ["Microstructure", "normalize_voxel_size"]
 _LABEL_DTYPES = (np.uint8, np.uint16)
 
 
-def normalize_voxel_size(voxel_size: float | Sequence[float] | None, ndim: int) -> tuple[float, ...]:
+def normalize_voxel_size(
+    voxel_size: float | Sequence[float] | None, ndim: int
+) -> tuple[float, ...]:
     """Return a per-axis voxel size tuple in metres, validated.
 
     Parameters
@@ -268,8 +270,11 @@ class Microstructure:
         --------
         ``ms.crop((0, 64), (0, 64), (0, 64))`` or ``ms.crop(slice(10, 20), None, None)``.
         """
-        if len(bounds) == 1 and isinstance(bounds[0], tuple) and bounds[0] and not isinstance(
-            bounds[0][0], int | type(None)
+        if (
+            len(bounds) == 1
+            and isinstance(bounds[0], tuple)
+            and bounds[0]
+            and not isinstance(bounds[0][0], int | type(None))
         ):
             bounds = tuple(bounds[0])  # crop(((0,4),(0,4),(0,4)))
         if len(bounds) > self.ndim:
@@ -293,7 +298,9 @@ class Microstructure:
         meta["crop"] = [[s.start, s.stop] for s in slices]
         return self.with_labels(self._labels[tuple(slices)], metadata=meta)
 
-    def downsample(self, factor: int | Sequence[int], *, method: str = "majority") -> Microstructure:
+    def downsample(
+        self, factor: int | Sequence[int], *, method: str = "majority"
+    ) -> Microstructure:
         """Coarsen by an integer factor per axis (majority vote of each block).
 
         Trailing voxels that do not fill a whole block are dropped. Ties in the vote

@@ -56,9 +56,7 @@ class Provenance:
     seed: int | None = None
     wall_time_s: float = 0.0
     version: str = field(default_factory=_version)
-    created: str = field(
-        default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    )
+    created: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     inputs: dict[str, Any] = field(default_factory=dict)
     python: str = field(default_factory=platform.python_version)
 
