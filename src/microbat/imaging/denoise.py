@@ -110,7 +110,7 @@ def estimate_sigma(image: np.ndarray, *, max_voxels: int = 8_000_000) -> float:
         raise InvalidInputError(f"max_voxels must be at least 27, got {max_voxels}")
     shape = np.asarray(arr.shape)
     if arr.size > max_voxels:
-        edge = max(3, int(round(max_voxels ** (1.0 / arr.ndim))))
+        edge = max(3, round(max_voxels ** (1.0 / arr.ndim)))
         lo = np.maximum((shape - edge) // 2, 0)
         arr = arr[tuple(slice(int(a), int(a) + edge) for a in lo)]
     a = np.asarray(arr, dtype=np.float64)
