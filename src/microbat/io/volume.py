@@ -1,0 +1,134 @@
+"""The :class:`Volume`: an array read from a file with what the file said about it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Volume"]
+
+
+@dataclass(frozen=True)
+class Volume:
+    """An image volume read from a file, with its voxel size and metadata.
+
+    Attributes
+    ----------
+    data : array-like, shape (n0, n1, n2) or (n0, n1)
+        The voxels in microbat's axis order ``[z, y, x]`` (slice, row, column).
+        A NumPy array when read eagerly; with ``lazy=True`` an object that is
+        sliced like a NumPy array and returns NumPy arrays (``np.memmap``, a Zarr
+        array, an ``h5py.Dataset``) without reading the whole file.
+    voxel_size : tuple of float or None
+        Edge length of a voxel along each array axis in metres, or ``None`` when
+        the file does not say (or says only the in-plane pixel size; then
+        ``metadata["pixel_size_m"]`` holds that).
+    source : str
+        The file or folder read (with ``::dataset`` appended for containers).
+    metadata : dict
+        What else the file said. For a microbat file: ``microbat_format``
+        (``"microstructure"`` or ``"volume"``), ``format_version``,
+        ``axis_order``, and for microstructures ``phases`` (list of
+        ``{"name", "label", "role"}``), ``thickness_axis`` and ``metadata`` (the
+        microstructure's own metadata). Readers add format details such as
+        ``dataset``, ``imagej`` or ``byte_order``.
+    format : str
+        The container format: ``"tiff"``, ``"tiff-folder"``, ``"hdf5"``,
+        ``"zarr"``, ``"raw"``, ``"npy"``, ``"npz"`` or ``"vti"``.
+
+    Notes
+    -----
+    A lazily read HDF5 dataset or compressed TIFF keeps its file open; call
+    :meth:`close` (or use the volume as a context manager) when done. Memory
+    maps and Zarr arrays need no closing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = Volume(np.zeros((2, 3, 4), np.uint8), voxel_size=(1e-6,) * 3, source="mem")
+    >>> v.shape, v.is_lazy
+    ((2, 3, 4), False)
+    """
+
+    data: Any
+    voxel_size: tuple[float, ...] | None = None
+    source: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    format: str = ""
+    _closer: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Array shape in voxels, axis order ``[z, y, x]``."""
+        return tuple(int(n) for n in self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Data type of the voxels."""
+        return np.dtype(self.data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        """Number of array dimensions."""
+        return len(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the data in bytes once in memory."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when :attr:`data` is not an in-memory NumPy array."""
+        return isinstance(self.data, np.memmap) or not isinstance(self.data, np.ndarray)
+
+    @property
+    def is_microbat(self) -> bool:
+        """True when the file was written by microbat (it carries a microbat header)."""
+        return "microbat_format" in self.metadata
+
+    def to_numpy(self) -> np.ndarray:
+        """The whole volume as an in-memory NumPy array in native byte order."""
+        arr = np.asarray(self.data[...])
+        if isinstance(arr, np.memmap):
+            arr = np.array(arr)
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr
+
+    def to_dask(self, chunks: Any = "auto") -> Any:
+        """The volume as a Dask array (for chunked, out-of-core processing).
+
+        Parameters
+        ----------
+        chunks : int, tuple or "auto"
+            Chunk shape passed to ``dask.array.from_array``; ``"auto"`` follows the
+            file's own chunks when it has them.
+
+        Returns
+        -------
+        dask.array.Array
+            A lazy array reading from :attr:`data`.
+        """
+        from microbat.core.errors import require
+
+        da = require("dask.array", extra="dask", package="dask")
+        if chunks == "auto" and getattr(self.data, "chunks", None) is not None:
+            native = self.data.chunks
+            if isinstance(native, tuple) and all(isinstance(c, int) for c in native):
+                chunks = native
+        return da.from_array(self.data, chunks=chunks)
+
+    def close(self) -> None:
+        """Release the file handle a lazy volume may hold (no-op otherwise)."""
+        if self._closer is not None:
+            self._closer()
+
+    def __enter__(self) -> Volume:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
