@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from microbat.core.errors import InvalidInputError
+from microbat.synth import packing
+from microbat.transport.calender import calender
+
+
+@pytest.fixture(scope="module")
+def loose():
+    return packing(
+        (48, 40, 40), voxel_size=0.5e-6, active_fraction=0.38, mean_radius=2.5e-6, seed=3
+    )
+
+
+@pytest.mark.parametrize("c", [0.0, 0.15, 0.3])
+def test_volumes_conserved(loose, c):
+    ms = calender(loose, c, cbd_fraction=0.05, seed=1)
+    n0 = int(loose.labels.sum())
+    counts = ms.counts()
+    # thickness shrinks by (1 - c), rounded to whole voxels
+    assert ms.shape[0] == round((1 - c) * 48)
+    assert ms.shape[1:] == (40, 40)
+    # active volume conserved to the bisection tolerance (a few voxels in 10^4)
+    assert abs(counts["active"] - n0) <= 1e-3 * n0
+    # carbon-binder volume conserved to one voxel
+    assert abs(counts["cbd"] - round(0.05 * 48 * 40 * 40)) <= 1
+    # porosity falls as the solid is squeezed into a smaller box
+    solid = (n0 + 0.05 * 48 * 1600) / ms.n_voxels
+    assert ms.volume_fractions()["pore"] == pytest.approx(1 - solid, abs=2e-3)
+
+
+def test_flattening_orients_particles(loose):
+    rigid = calender(loose, 0.3, flattening=0.0)
+    flat = calender(loose, 0.3, flattening=1.0)
+    # rigid particles must swell more to make up for their larger overlaps
+    assert (
+        rigid.metadata["calendering"]["swelling_scale"]
+        > (flat.metadata["calendering"]["swelling_scale"])
+    )
+
+    # flattened particles: active/pore interfaces face the thickness axis more often
+    def faces(ms, axis):
+        a = np.asarray(ms.labels) == 2
+        return np.count_nonzero(np.diff(a, axis=axis))
+
+    ratio_rigid = faces(rigid, 0) / faces(rigid, 1)
+    ratio_flat = faces(flat, 0) / faces(flat, 1)
+    assert ratio_flat > 1.1 * ratio_rigid
+
+
+def test_bad_compression(loose):
+    with pytest.raises(InvalidInputError, match="compression"):
+        calender(loose, 0.9)
+    with pytest.raises(InvalidInputError, match="flattening"):
+        calender(loose, 0.1, flattening=2)
+    with pytest.raises(InvalidInputError, match="porosity"):
+        calender(loose, 0.6, cbd_fraction=0.1)
