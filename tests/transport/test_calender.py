@@ -56,3 +56,26 @@ def test_bad_compression(loose):
         calender(loose, 0.1, flattening=2)
     with pytest.raises(InvalidInputError, match="porosity"):
         calender(loose, 0.6, cbd_fraction=0.1)
+
+
+def test_calender_a_labelled_image():
+    from microbat.synth import electrode
+    from microbat.transport.calender import particles_from_image
+
+    ms = electrode(
+        (48, 40, 40),
+        voxel_size=0.5e-6,
+        active_fraction=0.4,
+        cbd_fraction=0.05,
+        mean_radius=2.5e-6,
+        seed=2,
+    )
+    pk = particles_from_image(ms)
+    # ellipsoid fit reproduces the active volume within a few percent
+    assert pk.active_fraction == pytest.approx(0.4, rel=0.08)
+    n_particles_generated = ms.metadata["particles"]["n_particles"]
+    assert 0.5 * n_particles_generated <= pk.n_particles <= 2.0 * n_particles_generated
+    out = calender(ms, 0.2, seed=0)
+    counts, n_act = out.counts(), int(ms.mask("active").sum())
+    assert abs(counts["active"] - n_act) <= 1e-3 * n_act
+    assert abs(counts["cbd"] - ms.counts()["cbd"]) <= 1
