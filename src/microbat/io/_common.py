@@ -75,8 +75,9 @@ def chunk_shape(shape: Sequence[int], itemsize: int) -> tuple[int, ...]:
     return tuple(max(1, min(int(n), edge)) for n in shape)
 
 
-def slabs(shape: Sequence[int], itemsize: int, nbytes: int = SLAB_BYTES) -> Iterator[slice]:
-    """Slices along axis 0 whose slabs hold about ``nbytes`` bytes each."""
+def slabs(shape: Sequence[int], itemsize: int, nbytes: int | None = None) -> Iterator[slice]:
+    """Slices along axis 0 whose slabs hold about ``nbytes`` (default SLAB_BYTES) each."""
+    nbytes = SLAB_BYTES if nbytes is None else nbytes
     n0 = int(shape[0]) if shape else 1
     per = max(1, math.prod(int(n) for n in shape[1:]) * itemsize)
     step = max(1, nbytes // per)

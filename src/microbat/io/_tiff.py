@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,9 +66,9 @@ def _tifffile_log() -> Iterator[_Recorder]:
 def _raise_if_broken(rec: _Recorder, path: Path) -> None:
     bad = [m for m in rec.messages if any(k in m.lower() for k in _BAD_LOG)]
     if bad:
+        what = re.sub(r"<[^>]*>\s*", "", bad[0]).strip()
         raise FileFormatError(
-            f"{path}: the TIFF file is truncated or corrupt ({bad[0].strip()}); "
-            "copy or export it again"
+            f"{path}: the TIFF file is truncated or corrupt ({what}); copy or export it again"
         )
 
 

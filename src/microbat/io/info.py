@@ -144,22 +144,26 @@ def intensity_stats(data: Any) -> dict[str, float]:
     bad = 0
     dt = np.dtype(data.dtype)
     for sl in slabs(tuple(data.shape), dt.itemsize):
-        block = np.asarray(data[sl], dtype=np.float64).reshape(-1)
+        block = np.array(data[sl], dtype=np.float64).reshape(-1)
         if dt.kind == "f":
             ok = np.isfinite(block)
-            bad += int(block.size - np.count_nonzero(ok))
-            block = block[ok]
+            nok = int(np.count_nonzero(ok))
+            if nok < block.size:
+                bad += block.size - nok
+                block = block[ok]
+            del ok
         if block.size == 0:
             continue
+        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
         nb = int(block.size)
         mb = float(block.mean())
-        m2b = float(np.square(block - mb).sum())
+        block -= mb  # in place: no second slab-sized temporary
+        m2b = float(np.dot(block, block))
         delta = mb - mean
         tot = n + nb
         mean += delta * nb / tot
         m2 += m2b + delta * delta * n * nb / tot
         n = tot
-        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
     if n == 0:
         nan = float("nan")
         return {"min": nan, "max": nan, "mean": nan, "std": nan, "n_nonfinite": float(bad)}
@@ -375,8 +379,9 @@ def convert(
 
     with Timer() as t:
         vol = read_volume(src, dataset=dataset, lazy=True, **raw_options)
+        shape = vol.shape
         try:
-            if is_labelled(vol, phases=phases):
+            if phases is not None or is_labelled(vol):
                 ms = microstructure_from_volume(
                     vol, phases=phases, voxel_size=voxel_size, thickness_axis=thickness_axis
                 )
@@ -412,7 +417,7 @@ def convert(
         format_in=vol.format,
         format_out=WRITE_SUFFIXES[Path(out).suffix.lower()],
         kind=kind,
-        shape=vol.shape,
+        shape=shape,
         dtype=dtype,
         voxel_size=vs,
         phases=table,

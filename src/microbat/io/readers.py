@@ -195,7 +195,8 @@ def label_counts(data: Any) -> np.ndarray | None:
     if not shape:
         return None
     counts = np.zeros(0, np.int64)
-    for sl in slabs(shape, dt.itemsize):
+    # np.bincount casts its input to intp: size the slabs by 8 bytes per voxel.
+    for sl in slabs(shape, 8):
         block = np.asarray(data[sl]).reshape(-1)
         if block.size == 0:
             continue
