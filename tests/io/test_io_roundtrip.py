@@ -173,3 +173,26 @@ def test_lazy_does_not_load_the_data(tmp_path, suffix):
     assert eager_peak >= nbytes  # the measurement sees the array when it is loaded
     assert lazy_peak < nbytes / 20
     assert int(vol.data.sum()) == 16 * 512 * 512
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".h5", ".zarr", ".npz", ".vti"])
+def test_mask_saved_as_volume_loads_as_labels(tmp_path, suffix):
+    mask = np.zeros((3, 4, 5), bool)
+    mask[1] = True
+    out = save_volume(mask, tmp_path / f"mask{suffix}", voxel_size=2e-6)
+    ms = load_microstructure(out)
+    assert ms.phases.names == ("pore", "active")
+    assert ms.voxel_size == (2e-6,) * 3
+    np.testing.assert_array_equal(ms.labels, mask)
+
+
+def test_load_lazy_keeps_the_memory_map(tmp_path):
+    lab = np.zeros((8, 9, 10), np.uint8)
+    lab[:, :, 5:] = 1
+    np.save(tmp_path / "l.npy", lab)
+    ms = load_microstructure(tmp_path / "l.npy", voxel_size=1e-6, lazy=True)
+    base = ms.labels
+    while base.base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    assert isinstance(base, np.memmap)  # not copied into memory
+    assert ms.volume_fractions() == {"pore": 0.5, "active": 0.5}

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-import microbat.io._header as _header
 from microbat.core.errors import PhaseError
 from microbat.core.microstructure import normalize_voxel_size
 from microbat.core.phases import PhaseTable, default_phase_table
@@ -259,9 +258,8 @@ def _describe(vol: Volume, phases: Any, voxel_size: Any) -> dict[str, Any]:
     else:
         notes.append(str(_missing_voxel_size(vol)).split(": ", 1)[-1])
     extent = None if vs is None else tuple(n * h for n, h in zip(vol.shape, vs, strict=True))
-    kind_file = vol.metadata.get("microbat_format")
     counts = None
-    if vol.dtype.kind in "biu" and kind_file != _header.KIND_VOLUME:
+    if vol.dtype.kind in "biu":
         counts = label_counts(vol.data)
     labelled = is_labelled(vol, phases=phases, counts=counts)
     out: dict[str, Any] = {

@@ -218,11 +218,8 @@ def label_counts(data: Any) -> np.ndarray | None:
 
 def is_labelled(vol: Volume, *, phases: Any = None, counts: np.ndarray | None = None) -> bool:
     """Whether a volume holds phase labels (``True``) or grayscale intensities."""
-    kind = vol.metadata.get("microbat_format")
-    if kind == _header.KIND_MICROSTRUCTURE:
+    if vol.metadata.get("microbat_format") == _header.KIND_MICROSTRUCTURE:
         return True
-    if kind == _header.KIND_VOLUME and phases is None:
-        return False
     if vol.dtype.kind not in "biu":
         return False
     if phases is not None:
