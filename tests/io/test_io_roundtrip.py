@@ -196,3 +196,14 @@ def test_load_lazy_keeps_the_memory_map(tmp_path):
         base = base.base
     assert isinstance(base, np.memmap)  # not copied into memory
     assert ms.volume_fractions() == {"pore": 0.5, "active": 0.5}
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".zarr", ".tif", ".npz", ".vti"])
+def test_large_metadata(tmp_path, rng, suffix):
+    """Metadata larger than HDF5's 64 KiB compact attribute limit; arrays become lists."""
+    lab = np.zeros((4, 4, 4), np.uint8)
+    lab[:, :, 2:] = 1
+    centres = rng.random((5000, 3))
+    ms = Microstructure(lab, voxel_size=1e-6, metadata={"particles": {"centres": centres}})
+    back = load_microstructure(save_microstructure(ms, tmp_path / f"m{suffix}"))
+    np.testing.assert_array_equal(np.asarray(back.metadata["particles"]["centres"]), centres)
