@@ -67,6 +67,13 @@ ThicknessAxisOpt = Annotated[
     int | None,
     typer.Option("--thickness-axis", help="Axis through the electrode thickness (0, 1 or 2)."),
 ]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="Dataset path in HDF5 (/exchange/data), array in Zarr or key in .npz.",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random generator.")]
 InPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
 OutPath = Annotated[Path, typer.Argument(help="Output file.", show_default=False)]
@@ -112,6 +119,7 @@ def load_input(
     phases: str | None = None,
     voxel_size: str | None = None,
     thickness_axis: int | None = None,
+    dataset: str | None = None,
 ):
     """Read a microstructure from any supported file, applying CLI overrides."""
     from microbat.core.units import parse_voxel_size
@@ -122,6 +130,7 @@ def load_input(
         phases=phases,
         voxel_size=parse_voxel_size(voxel_size) if voxel_size else None,
         thickness_axis=thickness_axis,
+        dataset=dataset,
     )
 
 

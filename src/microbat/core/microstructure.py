@@ -396,11 +396,28 @@ def _as_label_array(labels: Any, *, copy: bool) -> np.ndarray:
     return arr.astype(np.uint8 if hi <= 255 else np.uint16)
 
 
+_COUNT_SLAB = 1 << 24  # voxels per slab: bincount casts to intp (8 bytes per voxel)
+
+
 def _bincount(labels: np.ndarray) -> np.ndarray:
-    flat = np.asarray(labels).reshape(-1)
-    if flat.dtype == np.uint8:
-        return np.bincount(flat, minlength=256)
-    return np.bincount(flat.astype(np.intp, copy=False))
+    """Voxel count per label value.
+
+    Counted in slabs so that a huge (memory-mapped) image needs no temporary of
+    eight bytes per voxel (``np.bincount`` casts its input to ``intp``).
+    """
+    arr = np.asarray(labels)
+    n_labels = 256 if arr.dtype == np.uint8 else 65536
+    counts = np.zeros(n_labels, dtype=np.int64)
+    if arr.ndim == 0:
+        return counts
+    per_plane = max(1, arr[0].size)
+    step = max(1, _COUNT_SLAB // per_plane)
+    for i in range(0, arr.shape[0], step):
+        counts += np.bincount(arr[i : i + step].reshape(-1), minlength=n_labels)
+    if arr.dtype != np.uint8:
+        last = np.flatnonzero(counts)
+        counts = counts[: (last[-1] + 1 if last.size else 1)]
+    return counts
 
 
 def _present_labels(labels: np.ndarray) -> np.ndarray:
