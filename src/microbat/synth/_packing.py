@@ -732,43 +732,48 @@ def packing(
     relaxer = _Relaxer(extent, per, delta, r_mean)
     n = n_est
     x = pos_all[:n].copy()
-    n_clusters = 1
-    worst = 0.0
-    q = ids = None
-    s = 1.0
     history: list[tuple[int, float]] = []
+    best: tuple[float, int, np.ndarray, int, float] | None = None
+    q = ids = None
     for _ in range(_MAX_ROUNDS):
         sh = shapes_all.take(n)
         x, worst, _ = relaxer.relax(x, sh, 3000)
+        n_clusters = 1
         if connect:
             x, n_clusters = relaxer.connect(x, sh, 3000)
         q, ids = _nearest(dims, h, per, x, amat_all[:n], _RHO_MAX)
         s, phi1 = _scale_for(q, phi)
         history.append((n, s))
+        if best is None or abs(s - 1.0) < best[0]:
+            best = (abs(s - 1.0), n, x.copy(), n_clusters, worst)
         if abs(s - 1.0) <= _SCALE_TOL:
             break
         # 4. adjust the particle count (blend of linear and Boolean-model response)
         deriv = 0.5 * (phi1 + -math.log1p(-min(phi1, 0.999)) * (1 - phi1)) / n
-        n_new = round(n + (phi - phi1) / max(deriv, 1e-12))
-        n_new = max(1, min(n_pool, n_new))
-        if n_new == n:
+        n_new = max(1, min(n_pool, round(n + (phi - phi1) / max(deriv, 1e-12))))
+        tried = {m for m, _ in history}
+        if n_new in tried:  # oscillating: creep by one particle instead
             n_new = n + (1 if phi > phi1 else -1)
-            n_new = max(1, min(n_pool, n_new))
-        if n_new == n or any(m == n_new for m, _ in history):
-            break  # granularity reached: the scale takes the rest
+        if n_new in tried or not 1 <= n_new <= n_pool:
+            break
         if n_new > n:
             x = np.concatenate([x, pos_all[n:n_new]])
         else:
             x = x[:n_new]
         n = n_new
+    assert best is not None
+    if best[1] != n or not np.array_equal(best[2], x):  # an earlier round came closer
+        _, n, x, n_clusters, worst = best
+        q, ids = _nearest(dims, h, per, x, amat_all[:n], _RHO_MAX)
     assert q is not None and ids is not None
+    s, _ = _scale_for(q, phi)
     if not (1.0 / _RHO_MAX <= s <= _RHO_MAX) or not math.isfinite(s):
         raise InvalidInputError(
             f"could not reach active_fraction={phi} (scale {s:.3g} out of range); the target "
-            "may be too high for max_overlap={delta}: raise max_overlap or lower the fraction"
+            f"may be too high for max_overlap={delta}: raise max_overlap or lower the fraction"
         )
+    ids = _select(q, ids, phi)
     semi_n = semi[:n] * s
-    ids = np.where(q <= s, ids, 0).astype(np.int32)
     labels = ids > 0
     achieved = float(labels.mean())
     # final statistics after scaling
@@ -832,18 +837,26 @@ def packing(
 
 
 def _scale_for(q: np.ndarray, phi: float) -> tuple[float, float]:
-    """Scale ``s`` so that exactly ``round(phi N)`` voxels have ``q <= s``; and φ(s=1)."""
+    """Scale ``s``: the ``round(phi N)``-th smallest ``q``; and the fraction at ``s = 1``."""
     flat = q.reshape(-1)
     n = flat.size
     k = round(phi * n)
     phi1 = float(np.count_nonzero(flat <= 1.0)) / n
     if k <= 0:
-        return float(np.min(flat)) * 0.999, phi1
-    if k >= n:
-        return float(np.inf), phi1
-    part = np.partition(flat, (k - 1, k))
-    lo, hi = float(part[k - 1]), float(part[k])
-    if not math.isfinite(lo):
-        return float(np.inf), phi1
-    s = 0.5 * (lo + hi) if math.isfinite(hi) else lo
+        return float(np.min(flat)), phi1
+    s = float(np.partition(flat, k - 1)[k - 1])
     return s, phi1
+
+
+def _select(q: np.ndarray, ids: np.ndarray, phi: float) -> np.ndarray:
+    """Keep exactly ``round(phi N)`` voxels: those with ``q < s`` plus ties in index order."""
+    flat = q.reshape(-1)
+    k = round(phi * flat.size)
+    out = np.zeros(flat.size, dtype=np.int32)
+    if k > 0:
+        s = np.partition(flat, k - 1)[k - 1]
+        keep = flat < s
+        need = k - int(np.count_nonzero(keep))
+        keep[np.flatnonzero(flat == s)[:need]] = True
+        out[keep] = ids.reshape(-1)[keep]
+    return out.reshape(q.shape)
