@@ -1,0 +1,1029 @@
+"""The stages of the digital twin and the context they run in.
+
+Each stage is a :class:`Stage`: a name, the stages it depends on, the sections of
+the configuration it reads, a ``run`` function that calls microbat's public API and
+returns a :class:`StageOutput` (a JSON summary, small arrays for the report, and
+in-memory objects for the stages after it), and a ``load`` function that rebuilds
+those objects from the stage folder when a later run reuses the stage.
+
+No stage reaches into another stage's internals: it asks the :class:`StageContext`
+for a summary (``ctx.summary("metrics")``), small arrays (``ctx.arrays(...)``) or a
+hand-over object (``ctx.obj("segment", "ms")``). A stage whose library module is not
+installed or not written yet reports ``not_available`` with the reason instead of
+faking a result.
+
+Graph (→ = "needs")::
+
+    input ─► denoise ─► segment ─► connectivity ─┐
+      │                    │     ─► metrics ─────┤
+      │ (labelled input    │     ─► transport ───┼─► cell ─► report
+      └─ skips imaging) ───┘                     │
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from microbat.core.atomic import atomic_path
+from microbat.core.errors import InvalidInputError, MicrobatError, VoxelSizeError
+from microbat.core.results import to_jsonable
+
+__all__ = [
+    "STAGES",
+    "Stage",
+    "StageContext",
+    "StageOutput",
+    "TwinInput",
+    "mid_slices",
+]
+
+log = logging.getLogger("microbat.pipeline")
+
+#: Bumped when a stage's outputs change meaning, so old results are recomputed.
+STAGE_FORMAT = 1
+
+
+# ======================================================================== plumbing
+@dataclass(frozen=True)
+class TwinInput:
+    """What the twin starts from.
+
+    Attributes
+    ----------
+    kind : {"file", "array", "microstructure", "synthetic"}
+    path : Path or None
+        The input file or folder (``kind == "file"``).
+    array : ndarray or Microstructure or None
+        The in-memory input (``kind`` ``"array"`` or ``"microstructure"``).
+    identity : dict
+        ``{"kind", "sha256", "source", "bytes"}``: what makes two inputs the same
+        (the content hash; ``"synthetic"`` for the built-in phantom, whose
+        settings are ordinary settings).
+    """
+
+    kind: str
+    path: Path | None = None
+    array: Any = None
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageOutput:
+    """What a stage produced.
+
+    Attributes
+    ----------
+    status : {"complete", "skipped", "not_available", "failed"}
+    summary : dict
+        JSON-ready numbers (written to ``result.json`` in the stage folder).
+    arrays : dict of str to ndarray
+        Small arrays for the report (slices, histograms, curves), ``arrays.npz``.
+    objects : dict
+        In-memory hand-over to later stages (not written by the runner; the stage
+        writes what :attr:`Stage.load` needs to rebuild them).
+    reason : str
+        Why a stage was skipped, not available or failed.
+    """
+
+    status: str = "complete"
+    summary: dict[str, Any] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    objects: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the twin (see the module notes)."""
+
+    name: str
+    title: str
+    deps: tuple[str, ...]
+    sections: tuple[str, ...]
+    run: Callable[[StageContext], StageOutput]
+    load: Callable[[StageContext, Path], dict[str, Any]] | None = None
+    active: Callable[[StageContext], str | None] | None = None
+    n_steps: int = 1
+
+
+class _Record:
+    """Runtime state of one stage inside a run."""
+
+    def __init__(self, stage: Stage, directory: Path) -> None:
+        self.stage = stage
+        self.dir = directory
+        self.status = "pending"
+        self.key = ""
+        self.fingerprint = ""
+        self.reason = ""
+        self.reused = False
+        self.wall_time_s = 0.0
+        self.warnings: list[str] = []
+        self._summary: dict[str, Any] | None = None
+        self._arrays: dict[str, np.ndarray] | None = None
+        self._objects: dict[str, Any] | None = None
+
+
+class StageContext:
+    """What a stage sees: settings, the input, and earlier stages' outputs.
+
+    Parameters
+    ----------
+    config : TwinConfig
+        The validated settings.
+    source : TwinInput
+        The input.
+    out_dir : Path
+        The output folder.
+    step : callable, optional
+        Called with a short message when a stage advances one step.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        source: TwinInput,
+        out_dir: Path,
+        step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.out_dir = out_dir
+        self._step = step or (lambda _m: None)
+        self.records: dict[str, _Record] = {}
+        self.current: _Record | None = None
+
+    # -------------------------------------------------------------- progress
+    def step(self, message: str) -> None:
+        """Report progress inside the running stage."""
+        log.info("  %s", message)
+        self._step(message)
+
+    # ----------------------------------------------------------- the folder
+    @property
+    def stage_dir(self) -> Path:
+        """Folder of the running stage."""
+        if self.current is None:  # pragma: no cover - misuse
+            raise RuntimeError("no stage is running")
+        return self.current.dir
+
+    def write_npy(self, name: str, array: np.ndarray) -> Path:
+        """Save ``array`` as ``<stage>/<name>.npy`` atomically and return the path."""
+        path = self.stage_dir / f"{name}.npy"
+        with atomic_path(path) as tmp:
+            np.save(tmp, np.ascontiguousarray(array))
+        return path
+
+    def save_microstructure(self, ms: Any, name: str = "microstructure") -> Path:
+        """Save a Microstructure as ``<stage>/<name>.h5`` (microbat's own format)."""
+        from microbat.io import save_microstructure
+
+        return save_microstructure(ms, self.stage_dir / f"{name}.h5")
+
+    # ------------------------------------------------------ earlier results
+    def _rec(self, name: str) -> _Record:
+        rec = self.records.get(name)
+        if rec is None:  # pragma: no cover - programming error
+            raise KeyError(f"unknown stage {name!r}")
+        return rec
+
+    def status(self, name: str) -> str:
+        """Status of a stage (``complete``, ``skipped``, ``not_available``, ``failed``)."""
+        return self._rec(name).status
+
+    def summary(self, name: str) -> dict[str, Any]:
+        """The JSON summary of a finished stage (``{}`` when it has none)."""
+        rec = self._rec(name)
+        if rec._summary is None:
+            p = rec.dir / "result.json"
+            rec._summary = json.loads(p.read_text("utf-8")) if p.exists() else {}
+        return rec._summary
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        """The small arrays of a finished stage (``{}`` when it has none)."""
+        rec = self._rec(name)
+        if rec._arrays is None:
+            p = rec.dir / "arrays.npz"
+            if p.exists():
+                with np.load(p, allow_pickle=False) as z:
+                    rec._arrays = {k: z[k] for k in z.files}
+            else:
+                rec._arrays = {}
+        return rec._arrays
+
+    def obj(self, name: str, key: str) -> Any:
+        """A hand-over object of a finished stage, rebuilt from its folder if reused."""
+        rec = self._rec(name)
+        if rec._objects is None:
+            load = rec.stage.load
+            rec._objects = load(self, rec.dir) if load is not None else {}
+        if key not in rec._objects:
+            raise KeyError(f"stage {name!r} has no output {key!r}")  # pragma: no cover
+        return rec._objects[key]
+
+    def release(self, name: str) -> None:
+        """Drop the in-memory objects of a stage (they are rebuilt on demand)."""
+        self._rec(name)._objects = None
+
+    # -------------------------------------------------------------- helpers
+    @property
+    def labelled_input(self) -> bool:
+        """Whether the input holds phase labels (imaging is skipped)."""
+        return bool(self.summary("input").get("labelled"))
+
+    @property
+    def voxel_size(self) -> tuple[float, ...]:
+        """Voxel size of the input in metres."""
+        return tuple(self.summary("input")["voxel_size_m"])
+
+    def microstructure(self) -> Any:
+        """The labelled Microstructure: segmented, or the labelled input."""
+        if self.status("segment") == "complete":
+            return self.obj("segment", "ms")
+        return self.obj("input", "ms")
+
+
+def hash_path(path: Path, block: int = 8 * 2**20) -> tuple[str, int]:
+    """SHA-256 of a file, or of a folder's files (sorted relative names and content).
+
+    Returns
+    -------
+    (str, int)
+        Hex digest and number of bytes read.
+    """
+    h = hashlib.sha256()
+    total = 0
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if f is not path:
+            h.update(str(f.relative_to(path)).encode("utf-8") + b"\0")
+        with open(f, "rb") as fh:
+            while chunk := fh.read(block):
+                h.update(chunk)
+                total += len(chunk)
+    return h.hexdigest(), total
+
+
+def hash_array(array: np.ndarray) -> str:
+    """SHA-256 of an array's shape, dtype and bytes."""
+    h = hashlib.sha256(f"{array.shape}|{array.dtype.str}".encode())
+    a = np.ascontiguousarray(array)
+    h.update(memoryview(a.reshape(-1).view(np.uint8)))
+    return h.hexdigest()
+
+
+def mid_slices(volume: Any, *, max_px: int = 320, prefix: str = "") -> dict[str, np.ndarray]:
+    """The middle slice across each axis (``mid0``, ``mid1``, ``mid2``), thinned for display.
+
+    Parameters
+    ----------
+    volume : array-like, shape (n0, n1, n2) or (n0, n1)
+        Any array (memory maps are read slice by slice).
+    max_px : int, default 320
+        Largest edge of a returned slice; larger slices are strided.
+    prefix : str
+        Prepended to the keys.
+    """
+    shape = tuple(volume.shape)
+    out: dict[str, np.ndarray] = {}
+    views = (
+        [np.asarray(volume)]
+        if len(shape) == 2
+        else [np.asarray(np.take(volume, shape[k] // 2, axis=k)) for k in range(3)]
+    )
+    for k, sl in enumerate(views):
+        step = max(1, math.ceil(max(sl.shape) / max_px))
+        out[f"{prefix}mid{k}"] = np.ascontiguousarray(sl[::step, ::step])
+    return out
+
+
+def _sample(volume: np.ndarray, n: int = 2_000_000) -> np.ndarray:
+    step = max(1, math.ceil((volume.size / n) ** (1 / max(volume.ndim, 1))))
+    return np.asarray(volume[tuple(slice(None, None, step) for _ in range(volume.ndim))])
+
+
+def _histogram(volume: np.ndarray, bins: int = 256) -> dict[str, np.ndarray]:
+    s = _sample(volume).astype(np.float64).ravel()
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        return {}
+    lo, hi = np.percentile(s, [0.05, 99.95])
+    if hi <= lo:
+        hi = lo + 1.0
+    counts, edges = np.histogram(s, bins=bins, range=(lo, hi))
+    return {"hist_counts": counts, "hist_edges": edges}
+
+
+def _api(module: str, name: str) -> Any | None:
+    """``module.name`` if it exists, else ``None`` (the stage is then not available)."""
+    try:
+        mod = importlib.import_module(module)
+        return getattr(mod, name, None)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("microbat"):
+            return None
+        raise
+
+
+def _api_first(*candidates: tuple[str, str]) -> Any | None:
+    """The first of several ``(module, name)`` candidates that exists."""
+    for module, name in candidates:
+        fn = _api(module, name)
+        if fn is not None and callable(fn):
+            return fn
+    return None
+
+
+def _not_available(what: str) -> StageOutput:
+    return StageOutput(
+        status="not_available",
+        reason=f"{what} is not available in this installation of microbat",
+    )
+
+
+def _phase_table_summary(ms: Any) -> list[dict[str, Any]]:
+    return ms.phases.to_list()
+
+
+# ============================================================================ input
+def _input_voxel_size(ctx: StageContext, file_vs: Sequence[float] | None, ndim: int) -> Any:
+    from microbat.core.microstructure import normalize_voxel_size
+
+    given = ctx.config.input.voxel_size
+    vs = given if given is not None else file_vs
+    if vs is None:
+        src = ctx.source.path or "the input array"
+        raise VoxelSizeError(
+            f"{src}: the input does not say its voxel size and none was given; pass it with "
+            "--voxel-size (metres or with a unit, e.g. --voxel-size 0.4um), or "
+            "voxel_size=4e-7 in Python, or input.voxel_size in the config file. microbat "
+            "never guesses it: every length, area and the cell model depend on it"
+        )
+    return normalize_voxel_size(vs, ndim)
+
+
+def _run_input(ctx: StageContext) -> StageOutput:
+    cfg = ctx.config.input
+    src = ctx.source
+    summary: dict[str, Any] = {"kind": src.kind, "identity": src.identity}
+    arrays: dict[str, np.ndarray] = {}
+    objects: dict[str, Any] = {}
+    if src.kind == "synthetic":
+        from microbat import synth
+
+        s = ctx.config.synthetic
+        ctx.step(f"generating a {'x'.join(map(str, s.shape))} synthetic electrode")
+        truth = synth.electrode(
+            tuple(s.shape),
+            voxel_size=s.voxel_size,
+            active_fraction=s.active_fraction,
+            cbd_fraction=s.cbd_fraction,
+            mean_radius=s.mean_radius,
+            thickness_axis=cfg.thickness_axis,
+            seed=s.seed,
+        )
+        ctx.step("rendering the grayscale phantom (blur and noise)")
+        ph = synth.phantom(truth, psf_sigma=s.psf_sigma, snr=s.snr, seed=s.seed + 1)
+        image = ph.image
+        ctx.write_npy("image", image)
+        ctx.save_microstructure(truth, "truth")
+        vs = truth.voxel_size
+        summary.update(
+            source="built-in synthetic phantom (microbat.synth.electrode + phantom)",
+            format="synthetic",
+            labelled=False,
+            generator=to_jsonable(truth.metadata.get("generator", {})),
+            truth_volume_fractions=truth.volume_fractions(),
+            truth_phases=_phase_table_summary(truth),
+            phantom={
+                "psf_sigma_voxels": s.psf_sigma,
+                "snr": s.snr,
+                "measured_snr": ph.measured_snr,
+                "intensities": ph.intensities,
+            },
+        )
+        objects.update(image=image, truth=truth)
+    else:
+        if src.kind == "file":
+            from microbat.io import read_volume
+            from microbat.io.readers import is_labelled, microstructure_from_volume
+
+            ctx.step(f"reading {src.path}")
+            vol = read_volume(src.path, dataset=cfg.dataset)
+            if vol.ndim != 3:
+                raise InvalidInputError(
+                    f"{src.path}: holds a {vol.ndim}D array of shape {vol.shape}; the twin "
+                    "needs a 3D volume"
+                )
+            labelled = _decide_labelled(cfg.kind, lambda: is_labelled(vol, phases=cfg.phases))
+            vs = _input_voxel_size(ctx, vol.voxel_size, vol.ndim)
+            summary.update(source=str(src.path), format=vol.format)
+            if labelled:
+                ms = microstructure_from_volume(
+                    vol, phases=cfg.phases, voxel_size=vs, thickness_axis=cfg.thickness_axis
+                )
+                objects["ms"] = ms
+            else:
+                image = vol.to_numpy()
+                objects["image"] = image
+            vol.close()
+        elif src.kind == "microstructure":
+            ms = src.array
+            labelled = True
+            vs = _input_voxel_size(ctx, ms.voxel_size, ms.ndim)
+            if tuple(vs) != tuple(ms.voxel_size) or ms.thickness_axis != cfg.thickness_axis:
+                ms = ms.with_labels(ms.labels, voxel_size=vs, thickness_axis=cfg.thickness_axis)
+            objects["ms"] = ms
+            summary.update(source="Microstructure given in Python", format="memory")
+        else:  # array
+            arr = np.asarray(src.array)
+            if arr.ndim != 3:
+                raise InvalidInputError(
+                    f"the input array has shape {arr.shape}; the twin needs a 3D volume"
+                )
+            from microbat.io.readers import is_labelled
+            from microbat.io.volume import Volume
+
+            labelled = _decide_labelled(
+                cfg.kind, lambda: is_labelled(Volume(arr), phases=cfg.phases)
+            )
+            vs = _input_voxel_size(ctx, None, arr.ndim)
+            summary.update(source="array given in Python", format="memory")
+            if labelled:
+                from microbat.core.microstructure import Microstructure
+
+                objects["ms"] = Microstructure(
+                    arr, vs, cfg.phases, thickness_axis=cfg.thickness_axis
+                )
+            else:
+                objects["image"] = arr
+        summary["labelled"] = labelled
+    image = objects.get("image")
+    if image is not None:
+        if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
+            raise InvalidInputError(
+                f"the input holds {image.dtype} values; a grayscale image must be real numbers"
+            )
+        ctx.step("input statistics")
+        s = _sample(image).astype(np.float64)
+        finite = np.isfinite(s)
+        summary.update(
+            shape=list(image.shape),
+            dtype=str(image.dtype),
+            intensity={
+                "min": float(np.min(s[finite])) if finite.any() else math.nan,
+                "max": float(np.max(s[finite])) if finite.any() else math.nan,
+                "mean": float(np.mean(s[finite])) if finite.any() else math.nan,
+                "std": float(np.std(s[finite])) if finite.any() else math.nan,
+                "non_finite_fraction_sampled": float(1.0 - finite.mean()),
+            },
+        )
+        arrays.update(mid_slices(image, prefix="raw_"))
+        arrays.update(_histogram(image))
+    else:
+        ms = objects["ms"]
+        summary.update(
+            shape=list(ms.shape),
+            dtype=str(ms.labels.dtype),
+            phases=_phase_table_summary(ms),
+            volume_fractions=ms.volume_fractions(),
+        )
+        arrays.update(mid_slices(ms.labels, prefix="labels_"))
+        if src.kind != "file":
+            ctx.save_microstructure(ms, "labels")
+    summary["voxel_size_m"] = list(vs)
+    summary["extent_m"] = [n * h for n, h in zip(summary["shape"], vs, strict=True)]
+    summary["thickness_axis"] = cfg.thickness_axis
+    summary["n_voxels"] = int(np.prod(summary["shape"]))
+    return StageOutput(summary=summary, arrays=arrays, objects=objects)
+
+
+def _decide_labelled(kind: str, auto: Callable[[], bool]) -> bool:
+    if kind == "labels":
+        return True
+    if kind == "grayscale":
+        return False
+    return bool(auto())
+
+
+def _load_input(ctx: StageContext, d: Path) -> dict[str, Any]:
+    src = ctx.source
+    cfg = ctx.config.input
+    if src.kind == "synthetic":
+        from microbat.io import load_microstructure
+
+        return {
+            "image": np.load(d / "image.npy", mmap_mode="r"),
+            "truth": load_microstructure(d / "truth.h5"),
+        }
+    labelled = ctx.labelled_input
+    vs = ctx.voxel_size
+    if src.kind == "file":
+        from microbat.io import read_volume
+        from microbat.io.readers import microstructure_from_volume
+
+        vol = read_volume(src.path, dataset=cfg.dataset)
+        try:
+            if labelled:
+                return {
+                    "ms": microstructure_from_volume(
+                        vol, phases=cfg.phases, voxel_size=vs, thickness_axis=cfg.thickness_axis
+                    )
+                }
+            return {"image": vol.to_numpy()}
+        finally:
+            vol.close()
+    if labelled:
+        from microbat.io import load_microstructure
+
+        return {"ms": load_microstructure(d / "labels.h5")}
+    return {"image": np.asarray(src.array)}
+
+
+# ========================================================================== imaging
+def _imaging_active(ctx: StageContext) -> str | None:
+    if ctx.labelled_input:
+        return "the input holds phase labels; imaging is skipped"
+    return None
+
+
+def _denoise_active(ctx: StageContext) -> str | None:
+    why = _imaging_active(ctx)
+    if why:
+        return why
+    if not ctx.config.denoise.enabled:
+        return "denoising is switched off (denoise.enabled = false)"
+    return None
+
+
+def _run_denoise(ctx: StageContext) -> StageOutput:
+    fn = _api("microbat.imaging.denoise", "denoise_nlm")
+    est = _api("microbat.imaging.denoise", "estimate_sigma")
+    if fn is None or est is None:
+        return _not_available("microbat.imaging.denoise_nlm")
+    cfg = ctx.config.denoise
+    image = np.asarray(ctx.obj("input", "image"))
+    ctx.step("estimating the noise level")
+    sigma_in = float(est(image)) if cfg.sigma is None else float(cfg.sigma)
+    ctx.step(
+        f"non-local means (patch {cfg.patch_size}, search radius {cfg.search_radius}, "
+        f"sigma {sigma_in:.4g})"
+    )
+    out = fn(
+        image,
+        patch_size=cfg.patch_size,
+        search_radius=cfg.search_radius,
+        strength=cfg.strength,
+        sigma=sigma_in,
+    )
+    ctx.write_npy("denoised", out)
+    sigma_out = float(est(out))
+    summary = {
+        "sigma_in": sigma_in,
+        "sigma_out_estimate": sigma_out,
+        "noise_reduction": sigma_in / sigma_out if sigma_out > 0 else None,
+        "h": cfg.strength * sigma_in,
+        "settings": ctx.config.section("denoise"),
+    }
+    arrays = mid_slices(out, prefix="denoised_")
+    arrays.update(_histogram(out))
+    return StageOutput(summary=summary, arrays=arrays, objects={"image": out})
+
+
+def _load_denoise(ctx: StageContext, d: Path) -> dict[str, Any]:
+    return {"image": np.load(d / "denoised.npy", mmap_mode="r")}
+
+
+def _run_segment(ctx: StageContext) -> StageOutput:
+    fn = _api("microbat.imaging.segment", "segment")
+    if fn is None:
+        return _not_available("microbat.imaging.segment")
+    cfg = ctx.config.segment
+    stage_in = "denoise" if ctx.status("denoise") == "complete" else "input"
+    image = np.asarray(ctx.obj(stage_in, "image"))
+    ctx.step(f"Gaussian mixture + Bayes ({cfg.phases}, prior {cfg.spatial_prior})")
+    res = fn(
+        image,
+        voxel_size=ctx.voxel_size,
+        phases=cfg.phases,
+        order=cfg.order,
+        variance=cfg.variance,
+        partial_volume=cfg.partial_volume,
+        spatial_prior=cfg.spatial_prior,
+        beta=cfg.beta,
+        max_icm_iter=cfg.max_icm_iter,
+        thickness_axis=ctx.config.input.thickness_axis,
+    )
+    ms = res.microstructure
+    ctx.step("writing the labelled microstructure")
+    ctx.save_microstructure(ms)
+    summary = res.to_dict()
+    summary["segmented_from"] = stage_in
+    summary["phases"] = _phase_table_summary(ms)
+    arrays = mid_slices(ms.labels, prefix="labels_")
+    if res.uncertainty is not None:
+        arrays.update(mid_slices(res.uncertainty, prefix="uncertainty_"))
+    fit = res.mixture
+    if fit is not None and fit.bin_centers.size:
+        x = np.asarray(fit.bin_centers, float)
+        counts = np.asarray(fit.counts, float)
+        width = float(x[1] - x[0]) if x.size > 1 else 1.0
+        arrays["fit_centers"] = x
+        arrays["fit_counts"] = counts
+        arrays["fit_components"] = fit.component_pdfs(x) * counts.sum() * width
+    if ctx.source.kind == "synthetic":
+        truth = ctx.obj("input", "truth")
+        summary["accuracy_vs_truth"] = _agreement(truth, ms)
+    return StageOutput(summary=summary, arrays=arrays, objects={"ms": ms})
+
+
+def _agreement(truth: Any, ms: Any) -> dict[str, Any]:
+    """Voxel agreement between a segmentation and the true labels (phases matched by name)."""
+    t = np.asarray(truth.labels)
+    s = np.asarray(ms.labels)
+    lut = np.full(256, 255, np.uint8)
+    for p in ms.phases.values():
+        if p.name in truth.phases:
+            lut[p.label] = truth.phases[p.name].label
+    mapped = lut[s]
+    per: dict[str, float] = {}
+    for p in truth.phases.values():
+        m = t == p.label
+        per[p.name] = float((mapped[m] == p.label).mean()) if m.any() else math.nan
+    return {"overall": float((mapped == t).mean()), "recall_per_phase": per}
+
+
+def _load_segment(ctx: StageContext, d: Path) -> dict[str, Any]:
+    from microbat.io import load_microstructure
+
+    return {"ms": load_microstructure(d / "microstructure.h5")}
+
+
+# ============================================================ connectivity, metrics
+def _run_connectivity(ctx: StageContext) -> StageOutput:
+    fn = _api("microbat.imaging.connectivity", "analyze_connectivity")
+    if fn is None:
+        return _not_available("microbat.imaging.analyze_connectivity")
+    ms = ctx.microstructure()
+    ctx.step("labelling clusters (26-connected pores, 6-connected solids)")
+    res = fn(ms, axis=ctx.config.connectivity.axis)
+    summary = res.to_dict()
+    summary["phases_table"] = _phase_table_summary(ms)
+    arrays = mid_slices(ms.labels, prefix="labels_")
+    for name, cmap in res.class_maps.items():
+        arrays.update(mid_slices(cmap, prefix=f"class_{name}_"))
+    return StageOutput(summary=summary, arrays=arrays)
+
+
+def _run_metrics(ctx: StageContext) -> StageOutput:
+    fn = _api("microbat.imaging.metrics", "characterize")
+    if fn is None:
+        return _not_available("microbat.imaging.characterize")
+    ms = ctx.microstructure()
+    ctx.step(
+        "volume fractions, interface areas"
+        + (", local-thickness sizes" if ctx.config.metrics.sizes else "")
+    )
+    res = fn(ms, sizes=ctx.config.metrics.sizes)
+    summary = res.to_dict()
+    summary["phases_table"] = _phase_table_summary(ms)
+    summary["active_electrolyte_specific_area_per_m"] = _active_electrolyte_area(ms, res)
+    return StageOutput(summary=summary)
+
+
+def _active_electrolyte_area(ms: Any, res: Any) -> float | None:
+    act = {p.name for p in ms.phases.with_role("active")}
+    ele = {p.name for p in ms.phases.with_role("electrolyte")}
+    total = 0.0
+    found = False
+    for (a, b), v in res.interface_specific_areas.items():
+        if (a in act and b in ele) or (a in ele and b in act):
+            total += float(v)
+            found = True
+    return total if found else None
+
+
+# ======================================================================== transport
+def _transport_active(ctx: StageContext) -> str | None:
+    if not ctx.config.transport.enabled:
+        return "the transport stage is switched off (transport.enabled = false)"
+    return None
+
+
+def _tau_list(d: Mapping[str, Any]) -> list[float]:
+    out = []
+    for t in d.get("tau") or []:
+        out.append(math.inf if t is None else float(t))
+    return out
+
+
+def _bruggeman(eps: float, alpha: float) -> float:
+    return eps ** (1.0 - alpha) if eps > 0 else math.inf
+
+
+def _run_transport(ctx: StageContext) -> StageOutput:
+    tort = _api("microbat.transport.tortuosity", "tortuosity")
+    if tort is None:
+        return _not_available("microbat.transport.tortuosity")
+    cfg = ctx.config.transport
+    ms = ctx.microstructure()
+    ax_t = ms.thickness_axis
+    summary: dict[str, Any] = {"phase": cfg.phase, "thickness_axis": ax_t}
+    arrays: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+
+    ctx.step(f"steady diffusion in the {cfg.phase} phase along each axis")
+    res = tort(ms, phase=cfg.phase, axis="all")
+    d = to_jsonable(res.to_dict())
+    summary["tortuosity"] = d
+    taus = _tau_list(d)
+    eps = float(d.get("porosity") if d.get("porosity") is not None else ms.fraction(cfg.phase))
+    tau_b = _bruggeman(eps, cfg.bruggeman_exponent)
+    rows = []
+    perc = d.get("percolating") or [math.isfinite(t) for t in taus]
+    dd = d.get("deff_over_d0") or [None] * len(taus)
+    for k, t in enumerate(taus):
+        rows.append(
+            {
+                "axis": k,
+                "tau": t if math.isfinite(t) else None,
+                "deff_over_d0": dd[k] if k < len(dd) else None,
+                "percolating": bool(perc[k]) if k < len(perc) else math.isfinite(t),
+                "tau_bruggeman": tau_b,
+                "bruggeman_relative_error": (tau_b - t) / t if math.isfinite(t) else None,
+            }
+        )
+    summary["table"] = rows
+    summary["porosity"] = eps
+    summary["bruggeman_exponent"] = cfg.bruggeman_exponent
+    summary["tau_bruggeman"] = tau_b
+    summary["tau_thickness"] = taus[ax_t] if ax_t < len(taus) else None
+    summary["tensor"] = d.get("tensor")
+
+    if cfg.tensor:
+        ten = _api_first(
+            ("microbat.transport.tensor", "tortuosity_tensor"),
+            ("microbat.transport.tensor", "tensor"),
+        )
+        if ten is None:
+            notes.append(
+                "off-diagonal tensor terms: microbat.transport.tortuosity_tensor is not available"
+            )
+        else:
+            ctx.step("tortuosity tensor (off-diagonal terms)")
+            summary["tensor_result"] = to_jsonable(ten(ms, phase=cfg.phase).to_dict())
+
+    if cfg.solid:
+        solid = ",".join(
+            p.name for p in ms.phases.values() if p not in ms.phases.resolve(cfg.phase)
+        )
+        if solid:
+            ctx.step(f"steady conduction in the solid ({solid}) along the thickness")
+            try:
+                rs = tort(ms, phase=solid, axis=ax_t)
+                ds = to_jsonable(rs.to_dict())
+                ts = _tau_list(ds)
+                summary["solid"] = {
+                    "phases": solid,
+                    "tau_thickness": (ts[ax_t] if len(ts) > ax_t else ts[0]) if ts else None,
+                    "result": ds,
+                }
+            except MicrobatError as exc:  # recorded; the stage goes on
+                notes.append(f"solid tortuosity failed: {exc}")
+
+    if cfg.random_walk:
+        rw = _api_first(
+            ("microbat.transport.randomwalk", "random_walk"),
+            ("microbat.transport.randomwalk", "randomwalk"),
+        )
+        if rw is None:
+            notes.append("random-walk cross-check: microbat.transport.random_walk is not available")
+        else:
+            ctx.step("random-walk cross-check")
+            try:
+                r = rw(ms, phase=cfg.phase, seed=cfg.random_walk_seed)
+                summary["random_walk"] = to_jsonable(r.to_dict())
+            except MicrobatError as exc:  # recorded; the stage goes on
+                notes.append(f"random walk failed: {exc}")
+    summary["notes"] = notes
+    return StageOutput(summary=summary, arrays=arrays)
+
+
+# ============================================================================= cell
+def _cell_active(ctx: StageContext) -> str | None:
+    if not ctx.config.cell.enabled:
+        return "the cell stage is switched off (cell.enabled = false)"
+    if ctx.status("metrics") != "complete":
+        return "it needs the morphology metrics, which did not complete"
+    return None
+
+
+def _run_cell(ctx: StageContext) -> StageOutput:
+    rate = _api("microbat.cell", "rate_capability")
+    micro_cls = _api("microbat.cell", "MicroProperties")
+    params_cls = _api("microbat.cell", "CellParameters")
+    if rate is None or micro_cls is None or params_cls is None:
+        return _not_available("microbat.cell.rate_capability")
+    cfg = ctx.config.cell
+    met = ctx.summary("metrics")
+    tra = ctx.summary("transport") if ctx.status("transport") == "complete" else {}
+    notes: list[str] = []
+
+    ctx.step(f"loading the {cfg.parameter_set} parameter set")
+    if cfg.parameter_set.lower().endswith(".json"):
+        load = _api("microbat.cell", "load_parameters")
+        if load is None:
+            return _not_available("microbat.cell.load_parameters (BPX files)")
+        params = load(cfg.parameter_set)
+    else:
+        params = params_cls.from_name(cfg.parameter_set)
+
+    micro_kw, have_tau = _micro_properties(ctx, met, tra)
+    micro = micro_cls(**micro_kw)
+    summary: dict[str, Any] = {
+        "parameter_set": cfg.parameter_set,
+        "electrode": cfg.electrode,
+        "micro": micro.to_dict(),
+        "notes": notes,
+    }
+    arrays: dict[str, np.ndarray] = {}
+    runs: dict[str, Any] = {}
+    transports = ["micro", "bruggeman"] if have_tau else ["bruggeman"]
+    if have_tau and not cfg.compare_bruggeman:
+        transports = ["micro"]
+    for tr in transports:
+        ctx.step(f"{cfg.model} discharges at {', '.join(f'{c:g}C' for c in cfg.c_rates)} ({tr})")
+        res = rate(
+            params,
+            c_rates=cfg.c_rates,
+            model=cfg.model,
+            transport=tr,
+            micro=micro,
+            on_failure="record",
+        )
+        runs[tr] = res
+        summary[f"rate_{tr}"] = to_jsonable(res.to_dict())
+        for i, c in enumerate(res.curves):
+            arrays[f"{tr}_curve{i}_capacity_Ah"] = np.asarray(c.capacity_Ah, float)
+            arrays[f"{tr}_curve{i}_voltage_V"] = np.asarray(c.voltage_V, float)
+        if res.breakdown is not None:
+            for i, part in enumerate(res.breakdown.rates):
+                arrays[f"{tr}_bd{i}_capacity_Ah"] = np.asarray(part.capacity_Ah, float)
+                for comp, v in part.losses_V.items():
+                    arrays[f"{tr}_bd{i}_{comp}"] = np.asarray(v, float)
+    summary["transports"] = transports
+    if "micro" in runs and "bruggeman" in runs:
+        a, b = runs["micro"], runs["bruggeman"]
+        summary["comparison"] = [
+            {
+                "c_rate": c,
+                "capacity_micro_Ah": qm,
+                "capacity_bruggeman_Ah": qb,
+                "difference_percent": (
+                    100.0 * (qm - qb) / qm
+                    if math.isfinite(qm) and math.isfinite(qb) and qm > 0
+                    else None
+                ),
+            }
+            for c, qm, qb in zip(a.c_rate, a.capacity_Ah, b.capacity_Ah, strict=True)
+        ]
+    if not have_tau:
+        notes.append(
+            "the transport stage gave no tortuosity, so only the Bruggeman model (from the "
+            "measured porosity) was run; no micro-informed prediction is shown"
+        )
+    summary["notes"] = notes
+    return StageOutput(summary=to_jsonable(summary), arrays=arrays)
+
+
+def _micro_properties(
+    ctx: StageContext, met: Mapping[str, Any], tra: Mapping[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Keyword arguments of MicroProperties from the stage summaries, and whether τ is measured."""
+    cfg = ctx.config.cell
+    phases = met.get("phases_table") or []
+    roles = {p["name"]: p["role"] for p in phases}
+    vf = met.get("volume_fractions") or {}
+    eps = sum(v for k, v in vf.items() if roles.get(k) == "electrolyte")
+    act = sum(v for k, v in vf.items() if roles.get(k) == "active")
+    kw: dict[str, Any] = {"electrode": cfg.electrode, "porosity": float(eps)}
+    if act > 0:
+        kw["active_fraction"] = float(act)
+    have_tau = "tau_thickness" in tra
+    tau = tra.get("tau_thickness")
+    if have_tau:
+        # None = not percolating: MicroProperties raises NotPercolatingError on inf.
+        kw["tau_electrolyte"] = math.inf if tau is None else float(tau)
+    else:
+        # Only the Bruggeman run is made then, and apply_micro ignores τ for it; the
+        # value is what Bruggeman itself implies (ε^(1 - 1.5)).
+        kw["tau_electrolyte"] = max(1.0, _bruggeman(eps, 1.5))
+    solid = (tra.get("solid") or {}).get("tau_thickness")
+    if solid is not None and math.isfinite(float(solid)):
+        kw["tau_solid"] = float(solid)
+    if cfg.solid_conductivity is not None:
+        kw["solid_conductivity_bulk_S_per_m"] = cfg.solid_conductivity
+    ssa = met.get("active_electrolyte_specific_area_per_m")
+    if ssa:
+        # a_s of a homogenised model is per electrode volume: the measured
+        # active/electrolyte interface; carbon-binder-covered surface is not reactive.
+        kw["specific_surface_area_per_m"] = float(ssa)
+    sizes = (met.get("sizes_m") or {}).get(
+        next((k for k, r in roles.items() if r == "active"), ""), {}
+    )
+    d50 = sizes.get("d50") if sizes else None
+    if d50:
+        kw["particle_radius_m"] = float(d50) / 2.0
+    if cfg.thickness == "image":
+        ax = ctx.summary("input")["thickness_axis"]
+        kw["thickness_m"] = float(ctx.summary("input")["extent_m"][ax])
+    elif isinstance(cfg.thickness, float):
+        kw["thickness_m"] = cfg.thickness
+    kw["axis"] = ctx.summary("input")["thickness_axis"]
+    kw["source"] = {
+        "stages": ["metrics", "transport"] if have_tau else ["metrics"],
+        "tau_electrolyte": "measured" if have_tau else "Bruggeman (no transport result)",
+    }
+    return kw, have_tau
+
+
+# ============================================================================ report
+def _run_report(ctx: StageContext) -> StageOutput:
+    from microbat.pipeline.report import write_report
+
+    ctx.step("writing results.json and the HTML report")
+    files = write_report(ctx)
+    return StageOutput(summary={"files": {k: str(v) for k, v in files.items()}})
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("input", "Input", (), ("input", "synthetic"), _run_input, _load_input, n_steps=2),
+    Stage(
+        "denoise",
+        "Denoise (non-local means)",
+        ("input",),
+        ("denoise",),
+        _run_denoise,
+        _load_denoise,
+        _denoise_active,
+        n_steps=2,
+    ),
+    Stage(
+        "segment",
+        "Segment (GMM + Bayes)",
+        ("input", "denoise"),
+        ("segment",),
+        _run_segment,
+        _load_segment,
+        _imaging_active,
+        n_steps=2,
+    ),
+    Stage(
+        "connectivity",
+        "Connectivity classes",
+        ("input", "segment"),
+        ("connectivity",),
+        _run_connectivity,
+    ),
+    Stage("metrics", "Morphology metrics", ("input", "segment"), ("metrics",), _run_metrics),
+    Stage(
+        "transport",
+        "Transport (tortuosity, random walk, Bruggeman)",
+        ("input", "segment"),
+        ("transport",),
+        _run_transport,
+        active=_transport_active,
+        n_steps=4,
+    ),
+    Stage(
+        "cell",
+        "Cell performance (P2D)",
+        ("input", "metrics", "transport"),
+        ("cell",),
+        _run_cell,
+        active=_cell_active,
+        n_steps=3,
+    ),
+    Stage(
+        "report",
+        "Report",
+        ("input", "denoise", "segment", "connectivity", "metrics", "transport", "cell"),
+        ("report",),
+        _run_report,
+    ),
+)
+
+
+def stage_names() -> list[str]:
+    """Names of the stages in run order."""
+    return [s.name for s in STAGES]
