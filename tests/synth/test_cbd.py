@@ -76,6 +76,11 @@ def test_cbd_is_thin_and_touches_active(pk):
     # attached: almost every carbon-binder voxel is within 2 voxels of active material
     near = ndi.binary_dilation(ms.labels == 2, iterations=2)
     assert near[cbd].mean() > 0.95
+    # and no carbon-binder floats free: every cluster wets a particle (periodic in-plane)
+    wrap = np.pad(ms.labels, ((0, 0), (4, 4), (4, 4)), mode="wrap")
+    comp, n = ndi.label(wrap == 1, structure=np.ones((3, 3, 3)))
+    hit = np.unique(comp[ndi.binary_dilation(wrap == 2) & (wrap == 1)])
+    assert set(hit[hit > 0]) == set(range(1, n + 1))
 
 
 def test_film_model_coats_surfaces(pk):
@@ -85,14 +90,16 @@ def test_film_model_coats_surfaces(pk):
     neck = add_carbon_binder(pk, fraction=0.08, model="neck")
     pad = ((0, 0), (8, 8), (8, 8))  # in-plane axes are periodic
     dist = ndi.distance_transform_edt(np.pad(~pk.labels, pad, mode="wrap"))[:, 8:-8, 8:-8]
-    # a film hugs the surface: within two voxels of the solid everywhere
-    assert dist[film.labels == 1].max() <= 2.0
-    # and covers more of the particle surface than the same volume of necks
+    # a film hugs the surface: the first voxel layer on the solid
+    assert dist[film.labels == 1].max() <= 1.5
+    # necks fill gaps, so they reach further from the surface than the film
+    assert dist[neck.labels == 1].max() > dist[film.labels == 1].max()
+    # and the film covers more of the particle surface than the same volume of necks
     surface = (dist > 0) & (dist <= 1.0)
     cover_film = (film.labels == 1)[surface].mean()
     cover_neck = (neck.labels == 1)[surface].mean()
     assert cover_film > 0.5
-    assert cover_film > cover_neck + 0.15
+    assert cover_film > cover_neck + 0.05
 
 
 def test_roughness_seeded(pk):

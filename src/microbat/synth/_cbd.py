@@ -56,7 +56,7 @@ def add_carbon_binder(
         on the particle surfaces.
     film_weight : float, default 0
         Blend of the two scores for a packing, in [0, 1]: 0 pure neck, 1 pure
-        film (``score = (1 − w) d2 + w d1``).
+        film (``score = (1 − w)(d1 + d2) + w d1``).
     roughness : float, default 0
         Amplitude of a smooth random perturbation of the score, in units of the
         mean particle radius (packing) or of the voxel size (image); 0 gives a
@@ -92,10 +92,13 @@ def add_carbon_binder(
     *Packing* (particle based): for each pore voxel the distances ``d1 <= d2`` to
     the surfaces of the nearest and second-nearest particles are computed from
     the particle list (Numba, each particle visits its box grown by a search
-    reach, O(N_vox) overall). The neck score ``d2`` is small only where two
-    particles are close at once: in the wedge around a contact first, then in
-    narrow gaps, so the carbon-binder forms bridges between neighbours, as seen
-    in FIB-SEM of NMC cathodes and used by "bridge" CBD models [1]_, [2]_. The
+    reach, O(N_vox) overall). The neck score ``d1 + d2`` is the width of the gap
+    between the two nearest particles measured through the voxel; it is the same
+    across a gap, so whole cross-sections of the narrowest gaps fill first: the
+    wedge around each contact, then narrow gaps between neighbours. The
+    carbon-binder therefore forms pendular bridges that wet both particles (the
+    shape a drying binder solution takes), as seen in FIB-SEM of NMC cathodes and
+    used by "bridge" CBD models [1]_, [2]_; it never floats free in a gap. The
     film score ``d1`` coats surfaces evenly. The reach starts at half the mean
     radius and doubles until enough voxels have a finite score.
 
@@ -290,7 +293,7 @@ def _packing_score(p: Packing, model: str, w: float, n_needed: int) -> tuple[np.
         )
         del id1
         wf = 1.0 if model == "film" else w
-        score = d2 if wf == 0 else (1.0 - wf) * d2 + wf * d1 if wf < 1 else d1
+        score = d1 if wf == 1.0 else d1 + np.float32(1.0 - wf) * d2  # (1 - w)(d1 + d2) + w d1
         if np.count_nonzero(np.isfinite(score) & pore) >= n_needed or reach > box:
             break
         reach *= 2.0
