@@ -122,7 +122,9 @@ class MicroProperties(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise InvalidInputError(_validation_message("MicroProperties", exc)) from None
+            raise InvalidInputError(
+                _validation_message("MicroProperties", exc, type(self).model_fields)
+            ) from None
 
     @classmethod
     def build(cls, **values: Any) -> MicroProperties:

@@ -96,7 +96,9 @@ class _Frozen(BaseModel):
         try:
             super().__init__(**values)
         except ValidationError as exc:
-            raise InvalidInputError(_validation_message(type(self).__name__, exc)) from None
+            raise InvalidInputError(
+                _validation_message(type(self).__name__, exc, type(self).model_fields)
+            ) from None
 
     @classmethod
     def build(cls, **values: Any) -> Any:
@@ -104,11 +106,15 @@ class _Frozen(BaseModel):
         return cls(**values)
 
 
-def _validation_message(where: str, exc: ValidationError) -> str:
+def _validation_message(
+    where: str, exc: ValidationError, fields: Mapping[str, Any] | None = None
+) -> str:
     parts = []
     for err in exc.errors():
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         loc = ".".join(str(p) for p in err.get("loc", ()))
+        if err.get("type") == "extra_forbidden" and fields:
+            msg = f"unknown field; the fields are {', '.join(fields)}"
         parts.append(f"{loc}: {msg}" if loc and loc not in msg else msg)
     return f"{where}: " + "; ".join(parts)
 
