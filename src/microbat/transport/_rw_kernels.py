@@ -48,7 +48,7 @@ _QUARTER_PI = 0.7853981633974483
 _BUFFER = 64  # directions drawn ahead per walker (lets the compiler vectorise them)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def next_u64(s0: np.uint64, s1: np.uint64) -> tuple[np.uint64, np.uint64, np.uint64]:
     """xoroshiro128++ (a=49, b=21, c=28): next 64-bit output and new state."""
     t = s0 + s1
@@ -59,14 +59,14 @@ def next_u64(s0: np.uint64, s1: np.uint64) -> tuple[np.uint64, np.uint64, np.uin
     return r, s0, s1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _uniform(s0: np.uint64, s1: np.uint64) -> tuple[float, np.uint64, np.uint64]:
     """Uniform double in [0, 1) from the top 53 bits."""
     r, s0, s1 = next_u64(s0, s1)
     return float(r >> _U11) * _INV53, s0, s1
 
 
-@njit(cache=True, inline="always", fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"})
 def direction(r: np.uint64) -> tuple[float, float, float]:
     """Unit vector uniform on the sphere from one 64-bit random number.
 
@@ -117,7 +117,7 @@ def direction(r: np.uint64) -> tuple[float, float, float]:
     return rho * (a * c + b * s), rho * (a * s - b * c), z
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rewrap(w: int, sg: int, d: int, n: int, mode: int) -> tuple[int, int]:
     """Wrapped index and image orientation after an unwrapped move by ``d`` = ±1."""
     w += sg * d
@@ -136,7 +136,7 @@ def _rewrap(w: int, sg: int, d: int, n: int, mode: int) -> tuple[int, int]:
     return w, sg
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _shift(w: int, sg: int, d: int, n: int, mode: int) -> tuple[int, int]:
     """Stored index and image orientation after an unwrapped move by ``d`` cells.
 
@@ -153,7 +153,7 @@ def _shift(w: int, sg: int, d: int, n: int, mode: int) -> tuple[int, int]:
     return w, sg
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _tface(f: float, r: float) -> float:
     """Fraction of the remaining move ``r`` at which the cell face is reached."""
     if r > 0.0:
@@ -163,12 +163,12 @@ def _tface(f: float, r: float) -> float:
     return np.inf
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _clamp(x: float) -> float:
     return min(max(x, 0.0), 1.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _face(
     grid: np.ndarray,
     base: int,
