@@ -114,7 +114,20 @@ def nearest_particle(
                 x1 = (j + 0.5) * h1 - centres[i, 1]
                 base = a00 * x0 * x0 + 2.0 * a01 * x0 * x1 + a11 * x1 * x1
                 lin = 2.0 * (a02 * x0 + a12 * x1)
-                for k in range(lo[i, 2], hi[i, 2] + 1):
+                # the row meets the ellipsoid where a22 x2^2 + lin x2 + base <= r2max
+                disc = lin * lin - 4.0 * a22 * (base - r2max)
+                if disc < 0.0:
+                    continue
+                root = math.sqrt(disc)
+                k_lo = max(
+                    lo[i, 2],
+                    math.floor((centres[i, 2] + (-lin - root) / (2.0 * a22)) / h2 - 0.5),
+                )
+                k_hi = min(
+                    hi[i, 2],
+                    math.ceil((centres[i, 2] + (-lin + root) / (2.0 * a22)) / h2 - 0.5),
+                )
+                for k in range(k_lo, k_hi + 1):
                     if periodic[2]:
                         kk = k % n2
                     elif k < 0 or k >= n2:

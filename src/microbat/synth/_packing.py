@@ -402,7 +402,7 @@ class _Relaxer:
         self.periodic = np.array(periodic)
         self.delta = delta
         self.tol = 1e-3 * r_mean
-        self.skin = 0.3 * r_mean
+        self.skin = 0.8 * r_mean
 
     def wrap(self, x: np.ndarray) -> np.ndarray:
         for ax in range(3):
@@ -766,13 +766,12 @@ def packing(
         _, n, x, n_clusters, worst = best
         q, ids = _nearest(dims, h, per, x, amat_all[:n], _RHO_MAX)
     assert q is not None and ids is not None
-    s, _ = _scale_for(q, phi)
+    ids, s = _select(q, ids, phi)
     if not (1.0 / _RHO_MAX <= s <= _RHO_MAX) or not math.isfinite(s):
         raise InvalidInputError(
             f"could not reach active_fraction={phi} (scale {s:.3g} out of range); the target "
             f"may be too high for max_overlap={delta}: raise max_overlap or lower the fraction"
         )
-    ids = _select(q, ids, phi)
     semi_n = semi[:n] * s
     labels = ids > 0
     achieved = float(labels.mean())
@@ -848,15 +847,16 @@ def _scale_for(q: np.ndarray, phi: float) -> tuple[float, float]:
     return s, phi1
 
 
-def _select(q: np.ndarray, ids: np.ndarray, phi: float) -> np.ndarray:
-    """Keep exactly ``round(phi N)`` voxels: those with ``q < s`` plus ties in index order."""
+def _select(q: np.ndarray, ids: np.ndarray, phi: float) -> tuple[np.ndarray, float]:
+    """Keep exactly ``round(phi N)`` voxels: ``q < s`` plus ties in index order; and ``s``."""
     flat = q.reshape(-1)
     k = round(phi * flat.size)
     out = np.zeros(flat.size, dtype=np.int32)
-    if k > 0:
-        s = np.partition(flat, k - 1)[k - 1]
-        keep = flat < s
-        need = k - int(np.count_nonzero(keep))
-        keep[np.flatnonzero(flat == s)[:need]] = True
-        out[keep] = ids.reshape(-1)[keep]
-    return out.reshape(q.shape)
+    if k <= 0:
+        return out.reshape(q.shape), float(np.min(flat))
+    s = np.partition(flat, k - 1)[k - 1]
+    keep = flat < s
+    need = k - int(np.count_nonzero(keep))
+    keep[np.flatnonzero(flat == s)[:need]] = True
+    out[keep] = ids.reshape(-1)[keep]
+    return out.reshape(q.shape), float(s)
