@@ -236,6 +236,31 @@ def test_local_thickness_matches_definition(spacing, rng):
     assert np.allclose(lt, brute_local_thickness(m, spacing) * UM, rtol=1e-12, atol=0)
 
 
+def test_local_thickness_without_templates(rng, monkeypatch):
+    from microbat.imaging import metrics
+
+    monkeypatch.setattr(metrics, "_MAX_TEMPLATES", 0)  # the ball-by-ball kernel
+    m = ndi.gaussian_filter(rng.standard_normal((16, 15, 14)), 2) > 0.1
+    spacing = (1.0, 0.8, 1.3)
+    lt = local_thickness(two_phase(m, voxel_size=tuple(v * UM for v in spacing)), "active")
+    assert np.allclose(lt, brute_local_thickness(m, spacing) * UM, rtol=1e-12, atol=0)
+
+
+def test_squared_edt_matches_scipy(rng):
+    from microbat.imaging import _morph_numba
+
+    m = np.ones((9, 11, 13), bool)
+    m[4, 0, 12] = False  # one background voxel: most lines hold none
+    h = np.array([1.0, 0.6, 1.7])
+    ref = ndi.distance_transform_edt(m, sampling=h) ** 2
+    assert np.allclose(_morph_numba.squared_edt(m, h), ref, rtol=1e-12, atol=0)
+    m = rng.random((10, 12, 9)) > 0.3
+    ref = ndi.distance_transform_edt(m) ** 2
+    mine = _morph_numba.squared_edt(m, np.ones(3))
+    assert np.allclose(mine, ref, rtol=1e-12, atol=0)
+    assert np.array_equal(mine, np.round(mine))  # exact integers in voxel units
+
+
 @pytest.mark.parametrize(("width", "expected"), [(6, 6), (5, 6), (8, 8)])
 def test_local_thickness_of_a_slab(width, expected):
     lab = np.ones((12, 12, 20), np.uint8)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -231,11 +232,15 @@ def mc_table(spacing: tuple[float, float, float]) -> np.ndarray:
     from skimage.measure import marching_cubes, mesh_surface_area
 
     raw = np.zeros(256)
-    for c in range(1, 255):
-        verts, faces, _, _ = marching_cubes(
-            _cube(c), 0.5, spacing=spacing, method="lewiner", allow_degenerate=False
-        )
-        raw[c] = mesh_surface_area(verts, faces)
+    with warnings.catch_warnings():
+        # scikit-image <= 0.26 sets ndarray.shape while decoding its tables, which
+        # NumPy >= 2.5 deprecates; that is theirs to fix and does not affect areas
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"skimage\.")
+        for c in range(1, 255):
+            verts, faces, _, _ = marching_cubes(
+                _cube(c), 0.5, spacing=spacing, method="lewiner", allow_degenerate=False
+            )
+            raw[c] = mesh_surface_area(verts, faces)
     table = 0.5 * (raw + raw[255 - np.arange(256)])
     table[0] = table[255] = 0.0
     return table

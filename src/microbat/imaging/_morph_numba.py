@@ -118,3 +118,188 @@ def stamp_balls(
                 row = out[ci + di, cj + dj]
                 for k in range(max(0, ck - m2), min(n2, ck + m2 + 1)):
                     row[k] = max(row[k], val)
+
+
+@numba.njit(cache=True, nogil=True)
+def ball_rows(radii: np.ndarray, spacing: np.ndarray):  # pragma: no cover - jit
+    """Row templates of open balls: ``(offsets, di, dj, half)`` in CSR form.
+
+    For ball ``t`` the rows ``offsets[t]:offsets[t+1]`` hold the offsets
+    ``(di, dj)`` of a row along the last axis and its half length ``half``
+    (the row spans ``dk = -half .. half``).
+    """
+    h0, h1, h2 = spacing[0], spacing[1], spacing[2]
+    counts = np.zeros(radii.size + 1, dtype=np.int64)
+    for t in range(radii.size):
+        r = radii[t]
+        r2 = r * r * (1.0 - 1e-9)
+        m0 = int(math.ceil(r / h0))  # noqa: RUF046
+        c = 0
+        for di in range(-m0, m0 + 1):
+            a = r2 - (di * h0) ** 2
+            if a <= 0.0:
+                continue
+            m1 = int(math.ceil(math.sqrt(a) / h1))  # noqa: RUF046
+            for dj in range(-m1, m1 + 1):
+                if a - (dj * h1) ** 2 > 0.0:
+                    c += 1
+        counts[t + 1] = c
+    offsets = np.cumsum(counts)
+    total = offsets[-1]
+    rdi = np.empty(total, dtype=np.int64)
+    rdj = np.empty(total, dtype=np.int64)
+    half = np.empty(total, dtype=np.int64)
+    for t in range(radii.size):
+        r = radii[t]
+        r2 = r * r * (1.0 - 1e-9)
+        m0 = int(math.ceil(r / h0))  # noqa: RUF046
+        q = offsets[t]
+        for di in range(-m0, m0 + 1):
+            a = r2 - (di * h0) ** 2
+            if a <= 0.0:
+                continue
+            m1 = int(math.ceil(math.sqrt(a) / h1))  # noqa: RUF046
+            for dj in range(-m1, m1 + 1):
+                bb = a - (dj * h1) ** 2
+                if bb <= 0.0:
+                    continue
+                m2 = int(math.ceil(math.sqrt(bb) / h2))  # noqa: RUF046
+                while m2 > 0 and (m2 * h2) ** 2 >= bb:
+                    m2 -= 1
+                while ((m2 + 1) * h2) ** 2 < bb:
+                    m2 += 1
+                rdi[q] = di
+                rdj[q] = dj
+                half[q] = m2
+                q += 1
+    return offsets, rdi, rdj, half
+
+
+@numba.njit(cache=True, nogil=True)
+def stamp_templates(
+    centres: np.ndarray,
+    which: np.ndarray,
+    values: np.ndarray,
+    offsets: np.ndarray,
+    rdi: np.ndarray,
+    rdj: np.ndarray,
+    half: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - jit
+    """Raise every voxel of ball ``which[b]`` centred on ``centres[b]`` to ``values[which[b]]``."""
+    n0, n1, n2 = out.shape
+    flat = out.reshape(-1)
+    for b in range(centres.size):
+        f = centres[b]
+        ci = f // (n1 * n2)
+        cj = (f // n2) % n1
+        ck = f % n2
+        t = which[b]
+        val = values[t]
+        for q in range(offsets[t], offsets[t + 1]):
+            i = ci + rdi[q]
+            j = cj + rdj[q]
+            if i < 0 or i >= n0 or j < 0 or j >= n1:
+                continue
+            m2 = half[q]
+            lo = max(0, ck - m2)
+            hi = min(n2, ck + m2 + 1)
+            base = (i * n1 + j) * n2
+            for k in range(base + lo, base + hi):
+                if flat[k] < val:
+                    flat[k] = val
+
+
+@numba.njit(cache=True, nogil=True)
+def _envelope(f, n, h2, out, v, z):  # pragma: no cover - jit
+    """1D min-convolution ``out[p] = min_q h2 (p - q)² + f[q]`` (lower envelope of parabolas)."""
+    k = -1
+    for q in range(n):
+        fq = f[q]
+        if fq == np.inf:
+            continue
+        if k < 0:
+            k = 0
+            v[0] = q
+            z[0] = -np.inf
+            z[1] = np.inf
+            continue
+        while True:
+            p = v[k]
+            s = ((fq + h2 * q * q) - (f[p] + h2 * p * p)) / (2.0 * h2 * (q - p))
+            if s <= z[k]:
+                k -= 1
+                if k < 0:
+                    break
+            else:
+                break
+        k += 1
+        v[k] = q
+        z[k] = s if k > 0 else -np.inf
+        z[k + 1] = np.inf
+    if k < 0:
+        for p in range(n):
+            out[p] = np.inf
+        return
+    j = 0
+    for p in range(n):
+        while z[j + 1] < p:
+            j += 1
+        d = p - v[j]
+        out[p] = h2 * d * d + f[v[j]]
+
+
+@numba.njit(cache=True, nogil=True)
+def squared_edt(mask: np.ndarray, h: np.ndarray) -> np.ndarray:  # pragma: no cover - jit
+    """Squared Euclidean distance of every voxel to the nearest ``False`` voxel.
+
+    Separable exact transform of Felzenszwalb & Huttenlocher (2012): a two-sweep
+    1D distance along the last axis, then lower envelopes of parabolas along the
+    other two; physical voxel size ``h``; ``inf`` where no ``False`` voxel exists.
+    ``O(N)`` time, one float64 per voxel.
+    """
+    n0, n1, n2 = mask.shape
+    d = np.empty(mask.shape)
+    h2 = h[2] * h[2]
+    # pass along axis 2: 1D distance to nearest background
+    for i in range(n0):
+        for j in range(n1):
+            last = -1
+            for k in range(n2):
+                if not mask[i, j, k]:
+                    last = k
+                    d[i, j, k] = 0.0
+                elif last >= 0:
+                    d[i, j, k] = h2 * (k - last) ** 2
+                else:
+                    d[i, j, k] = np.inf
+            last = -1
+            for k in range(n2 - 1, -1, -1):
+                if not mask[i, j, k]:
+                    last = k
+                elif last >= 0:
+                    x = h2 * (last - k) ** 2
+                    if x < d[i, j, k]:
+                        d[i, j, k] = x
+    m = max(n0, n1)
+    f = np.empty(m)
+    out = np.empty(m)
+    v = np.empty(m, np.int64)
+    z = np.empty(m + 1)
+    h2 = h[1] * h[1]
+    for i in range(n0):
+        for k in range(n2):
+            for j in range(n1):
+                f[j] = d[i, j, k]
+            _envelope(f, n1, h2, out, v, z)
+            for j in range(n1):
+                d[i, j, k] = out[j]
+    h2 = h[0] * h[0]
+    for j in range(n1):
+        for k in range(n2):
+            for i in range(n0):
+                f[i] = d[i, j, k]
+            _envelope(f, n0, h2, out, v, z)
+            for i in range(n0):
+                d[i, j, k] = out[i]
+    return d
