@@ -37,6 +37,7 @@ def electrode(
     radius_cv: float = 0.3,
     aspect_ratio: float = 1.0,
     orientation: int | Sequence[float] | str | None = None,
+    orientation_spread: float = 0.15,
     max_overlap: float = 0.2,
     cbd_model: str = "neck",
     separator_thickness: float = 0.0,
@@ -70,6 +71,8 @@ def electrode(
         Spheroid aspect ratio (see :func:`packing`).
     orientation : None, 'random', int or 3-vector, default None
         Orientation of spheroid symmetry axes (see :func:`packing`).
+    orientation_spread : float, default 0.15
+        Angular spread (radians) about ``orientation``.
     max_overlap : float, default 0.2
         Largest particle penetration as a fraction of the smaller radius.
     cbd_model : {"neck", "film"}, default "neck"
@@ -147,6 +150,7 @@ def electrode(
         radius_cv=radius_cv,
         aspect_ratio=aspect_ratio,
         orientation=orientation,
+        orientation_spread=orientation_spread,
         max_overlap=max_overlap,
         thickness_axis=t_axis,
         periodic=periodic,
@@ -168,6 +172,7 @@ def electrode(
             if isinstance(orientation, Sequence | np.ndarray) and not isinstance(orientation, str)
             else orientation
         ),
+        "orientation_spread": float(orientation_spread),
         "max_overlap": float(max_overlap),
         "cbd_model": cbd_model,
         "separator_thickness": sep_t,
