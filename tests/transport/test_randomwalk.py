@@ -443,3 +443,30 @@ def test_phase_errors():
         random_walk(ms, release="percolating")
     with pytest.raises(InvalidInputError, match="Microstructure"):
         random_walk(lab)
+
+
+# ------------------------------------------------------------------- CLI
+def test_cli_randomwalk_npy(tmp_path):
+    from typer.testing import CliRunner
+
+    from microbat.cli import app
+
+    lab = np.ones((16, 16, 16), np.uint8)
+    lab[:, 4:8, 4:8] = 0
+    path = tmp_path / "channel.npy"
+    np.save(path, lab)
+    args = ["randomwalk", str(path), "--phases", "pore=0,active=1", "--voxel-size", "1um"]
+    run = ["--walkers", "4000", "--steps", "600", "--seed", "3", "--json"]
+    res = CliRunner().invoke(app, args + run)
+    assert res.exit_code == 0, res.output
+    js = json.loads(res.stdout)
+    assert js["tau"][1:] == [None, None] and js["seed"] == 3
+    lo, hi = js["ci95"][0]
+    assert lo <= 1.0 <= hi
+    assert js["d_over_d0"][1:] == [0.0, 0.0] and isinstance(js["plateau_reached"], bool)
+    assert js["walker_steps_per_s_per_core"] > 0
+    assert "does not percolate" in res.stderr
+    human = CliRunner().invoke(app, args + run[:-1])
+    assert human.exit_code == 0 and "tau" in human.stdout and "inf" in human.stdout
+    bad = CliRunner().invoke(app, [*args, "--boundary", "closed"])
+    assert bad.exit_code == 1 and "boundary='closed'" in bad.stderr

@@ -1,9 +1,132 @@
-"""CLI verbs (placeholder module: verbs are added by the feature that owns them)."""
+"""CLI verb ``randomwalk``: random-walk (Einstein) tortuosity of a phase."""
 
 from __future__ import annotations
 
+import math
+from typing import Annotated
+
 import typer
+
+from microbat.cli import common
+from microbat.cli.common import (
+    DatasetOpt,
+    InPath,
+    JsonOpt,
+    PhasesOpt,
+    ThicknessAxisOpt,
+    VoxelSizeOpt,
+    emit,
+    guarded,
+)
+
+PhaseOpt = Annotated[
+    str,
+    typer.Option("--phase", help="Phase(s) the walkers move in: names or roles (pore, pore,cbd)."),
+]
+WalkersOpt = Annotated[int, typer.Option("--walkers", help="Number of walkers.")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Steps per walker.")]
+MaxStepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-steps",
+        help="Continue the walk, doubling it, until the plateau is reached or this many steps.",
+    ),
+]
+StepLengthOpt = Annotated[
+    float, typer.Option("--step-length", help="Step length in units of the smallest voxel edge.")
+]
+BoundaryOpt = Annotated[
+    str,
+    typer.Option(
+        "--boundary",
+        help="Images beyond the faces: mirror (matches a fixed-face diffusion solve) or periodic.",
+    ),
+]
+ReleaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--release", help="Release walkers in the whole phase or only its percolating clusters."
+    ),
+]
+BatchesOpt = Annotated[
+    int, typer.Option("--batches", help="Independent batches for the confidence intervals.")
+]
+RwSeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", help="Seed of the walk (default: fresh, reported in the output)."),
+]
+
+
+def randomwalk(
+    file: InPath,
+    phase: PhaseOpt = "pore",
+    walkers: WalkersOpt = 10_000,
+    steps: StepsOpt = 10_000,
+    max_steps: MaxStepsOpt = None,
+    step_length: StepLengthOpt = 0.5,
+    boundary: BoundaryOpt = "mirror",
+    release: ReleaseOpt = "phase",
+    batches: BatchesOpt = 10,
+    seed: RwSeedOpt = None,
+    phases: PhasesOpt = None,
+    voxel_size: VoxelSizeOpt = None,
+    thickness_axis: ThicknessAxisOpt = None,
+    dataset: DatasetOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Tortuosity per axis from random walkers (tau = D0 / D_walk, no porosity factor).
+
+    JSON keys: tau (per axis, array axis order; null = does not percolate), ci95,
+    d_over_d0, deff_over_d0, plateau_reached, walker_steps_per_s_per_core, seed, ...
+    """
+    import warnings
+
+    from microbat.transport.randomwalk import random_walk
+
+    ms = common.load_input(file, phases, voxel_size, thickness_axis, dataset)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = random_walk(
+            ms,
+            phase=phase,
+            n_walkers=walkers,
+            n_steps=steps,
+            max_steps=max_steps,
+            step_length=step_length,
+            boundary=boundary,  # type: ignore[arg-type]
+            release=release,  # type: ignore[arg-type]
+            n_batches=batches,
+            seed=seed,
+        )
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+
+    def human() -> None:
+        def num(x: float) -> str:
+            return "inf" if math.isinf(x) else f"{x:.4g}"
+
+        typer.echo(
+            f"random walk in {', '.join(result.phase)} (porosity {result.porosity:.4f}), "
+            f"{result.boundary} images, {result.n_walkers} walkers x {result.n_steps} steps"
+        )
+        typer.echo(f"{'axis':<6}{'tau':>10}{'95% CI':>22}{'D/D0':>10}{'Deff/D0':>10}{'plateau':>9}")
+        for a, tau in enumerate(result.tau):
+            lo, hi = result.ci95[a]
+            typer.echo(
+                f"{a:<6}{num(tau):>10}{'[' + num(lo) + ', ' + num(hi) + ']':>22}"
+                f"{result.d_over_d0[a]:>10.4f}{result.deff_over_d0[a]:>10.4f}"
+                f"{'yes' if result.plateau_reached_axes[a] else 'NO':>9}"
+            )
+        typer.echo(
+            f"{result.walker_steps_per_s_per_core:.3g} walker-steps/s per core "
+            f"({result.threads} threads); seed {result.seed}"
+        )
+        if not result.plateau_reached:
+            typer.echo("the plateau was not reached along every axis: walk longer (--steps)")
+
+    emit(result, as_json=json, human=human)
 
 
 def register(app: typer.Typer) -> None:
     """Register this module's verbs on app."""
+    app.command("randomwalk")(guarded(randomwalk))
