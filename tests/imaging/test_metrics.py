@@ -282,8 +282,10 @@ def test_local_thickness_of_an_anisotropic_slab():
 def test_local_thickness_of_a_sphere(radius, rng):
     m = ball(radius, rng)
     lt = local_thickness(two_phase(m), "active")
-    assert np.median(lt[m]) == pytest.approx(2 * radius * UM, abs=1.0 * UM)
-    assert lt[m].max() <= (2 * radius + 1) * UM
+    # documented bias: the median reads 0.4 to 1.4 voxels below the diameter
+    deviation = np.median(lt[m]) / UM - 2 * radius
+    assert -1.5 <= deviation <= -0.3
+    assert lt[m].max() <= (2 * radius + 2) * UM  # dt(c) < r + 1 + sqrt(3)/2
 
 
 def test_local_thickness_2d_and_edge_cases():
