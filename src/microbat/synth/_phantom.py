@@ -286,20 +286,22 @@ def _interior_stats(
     """Mean and std of the image per phase, away from interfaces.
 
     A voxel is interior when the cube of half-width ``ceil(3 σ + 1)`` around it
-    holds one phase only (a separable minimum filter, O(N_vox) per phase); the
-    cube contains the ball of that radius, so interior voxels are at least that
-    far from any interface.
+    holds one label only (the maximum and minimum filters of the labels agree;
+    separable, O(N_vox)); the cube contains the ball of that radius, so interior
+    voxels are at least that far from any interface.
     """
     from scipy import ndimage as ndi
 
     m = math.ceil(3.0 * max(sigma) + 1.0)
+    labels = ms.labels
+    size = 2 * m + 1
+    uniform = ndi.maximum_filter(labels, size=size, mode="nearest") == ndi.minimum_filter(
+        labels, size=size, mode="nearest"
+    )
     means: dict[str, float] = {}
     stds: dict[str, float] = {}
-    labels = ms.labels
     for p in ms.phases.values():
-        mask = (labels == p.label).view(np.uint8)
-        inner = ndi.minimum_filter(mask, size=2 * m + 1, mode="nearest").view(bool)
-        vals = image[inner]
+        vals = image[uniform & (labels == p.label)]
         if vals.size < 2:
             means[p.name] = stds[p.name] = math.nan
             continue
