@@ -270,6 +270,18 @@ def _fit_hist(
             f"the mixture fit merged two components (means {np.round(m, 4).tolist()}); the "
             f"image may hold fewer than {n} phases: try n_phases={n - 1}"
         )
+    sd = np.sqrt(v)
+    gap = np.diff(m) / np.sqrt(0.5 * (sd[:-1] ** 2 + sd[1:] ** 2))
+    if np.any(gap < 1.0):
+        k = int(np.argmin(gap))
+        warnings.warn(
+            f"mixture components {k} and {k + 1} (means {m[k]:.4g} and {m[k + 1]:.4g}) are "
+            f"not separated: their means differ by {gap[k]:.2f} standard deviations. The image "
+            f"may hold fewer than {n} phases (try n_phases={n - 1}) or the contrast between "
+            "them is below the noise (denoise first)",
+            UserWarning,
+            stacklevel=3,
+        )
     return MixtureFit(
         means=tuple(float(a) for a in m),
         variances=tuple(float(a) for a in v),
