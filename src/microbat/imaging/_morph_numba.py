@@ -303,3 +303,96 @@ def squared_edt(mask: np.ndarray, h: np.ndarray) -> np.ndarray:  # pragma: no co
             for i in range(n0):
                 d[i, j, k] = out[i]
     return d
+
+
+@numba.njit(cache=True, nogil=True)
+def _template_inside(
+    tc: int,
+    v0: int,
+    v1: int,
+    v2: int,
+    offsets: np.ndarray,
+    rdi: np.ndarray,
+    rdj: np.ndarray,
+    half: np.ndarray,
+    grid_n: np.ndarray,
+    m: int,
+) -> bool:  # pragma: no cover - jit
+    """Tell whether the voxels of ball ``tc``, shifted by ``-v``, lie in the ball ``grid_n``."""
+    for q in range(offsets[tc], offsets[tc + 1]):
+        a = rdi[q] + v0
+        b = rdj[q] + v1
+        if abs(a) > m or abs(b) > m:
+            return False
+        hn = grid_n[a + m, b + m]
+        if hn < 0 or half[q] + abs(v2) > hn:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def containment_thresholds(
+    offsets: np.ndarray,
+    rdi: np.ndarray,
+    rdj: np.ndarray,
+    half: np.ndarray,
+    steps: np.ndarray,
+    m: int,
+) -> np.ndarray:  # pragma: no cover - jit
+    """Smallest ball index holding the voxels of ball ``t`` seen from a neighbour.
+
+    ``T[t, s]`` is the smallest index ``u > t`` (balls sorted by radius) such that
+    every voxel of ball ``t`` centred at ``c`` lies in ball ``u`` centred at
+    ``c + steps[s]`` (balls of one centre are nested, so a binary search over
+    ``u`` suffices); ``T = n_balls`` when none does.
+    """
+    nt = offsets.size - 1
+    grids = np.full((nt, 2 * m + 1, 2 * m + 1), -1, dtype=np.int32)
+    for t in range(nt):
+        for q in range(offsets[t], offsets[t + 1]):
+            grids[t, rdi[q] + m, rdj[q] + m] = half[q]
+    out = np.full((nt, steps.shape[0]), nt, dtype=np.int64)
+    for tc in range(nt):
+        for s in range(steps.shape[0]):
+            v0, v1, v2 = steps[s, 0], steps[s, 1], steps[s, 2]
+            lo = tc + 1
+            hi = nt
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if _template_inside(tc, v0, v1, v2, offsets, rdi, rdj, half, grids[mid], m):
+                    hi = mid
+                else:
+                    lo = mid + 1
+            out[tc, s] = lo
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def discrete_ridge(
+    index: np.ndarray, thresholds: np.ndarray, steps: np.ndarray
+) -> np.ndarray:  # pragma: no cover - jit
+    """Flat indices of the voxels whose ball's voxels are not all in a neighbour's ball.
+
+    ``index`` holds the ball index (radius rank) of every voxel, -1 off the phase.
+    """
+    n0, n1, n2 = index.shape
+    keep = np.zeros(index.size, dtype=np.bool_)
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                tc = index[i, j, k]
+                if tc < 0:
+                    continue
+                redundant = False
+                for s in range(steps.shape[0]):
+                    ii = i + steps[s, 0]
+                    jj = j + steps[s, 1]
+                    kk = k + steps[s, 2]
+                    if ii < 0 or ii >= n0 or jj < 0 or jj >= n1 or kk < 0 or kk >= n2:
+                        continue
+                    if index[ii, jj, kk] >= thresholds[tc, s]:
+                        redundant = True
+                        break
+                if not redundant:
+                    keep[(i * n1 + j) * n2 + k] = True
+    return np.flatnonzero(keep)

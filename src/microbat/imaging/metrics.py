@@ -293,7 +293,17 @@ def specific_surface_area(
 # ==========================================================================
 # Local thickness and size distributions
 # ==========================================================================
-_MAX_TEMPLATES = 4096
+_MAX_TEMPLATES = 2048
+_STEPS = np.array(
+    [
+        (a, b, c)
+        for a in (-1, 0, 1)
+        for b in (-1, 0, 1)
+        for c in (-1, 0, 1)
+        if (a, b, c) != (0, 0, 0)
+    ],
+    dtype=np.int64,
+)
 
 
 def _thickness_of_mask(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
@@ -309,17 +319,27 @@ def _thickness_of_mask(mask: np.ndarray, spacing: tuple[float, ...]) -> np.ndarr
     h = np.asarray(spacing if mask.ndim == 3 else (spacing[0], *spacing), dtype=np.float64)
     iso = bool(np.all(h == h[0]))
     dt = np.sqrt(_morph_numba.squared_edt(m3, h))
-    ridge = _morph_numba.ridge_points(dt, h, iso)
-    radii = dt.reshape(-1)[ridge]
-    del dt
     o3 = out if mask.ndim == 3 else out[np.newaxis]
-    uniq, which = np.unique(radii, return_inverse=True)
-    if uniq.size <= _MAX_TEMPLATES:  # one row template per distinct radius
+    uniq, index = np.unique(dt[m3], return_inverse=True)
+    reach = np.ceil(uniq[-1] / h).max() + 2  # template half-width in voxels
+    if uniq.size <= _MAX_TEMPLATES and uniq.size * (2 * reach + 1) ** 2 <= 2e7:
+        # one row template per distinct radius; a ball is dropped when its voxels all
+        # lie in a 26-neighbour's ball (exact voxel-set test through the templates)
         offsets, rdi, rdj, half = _morph_numba.ball_rows(uniq, h)
-        _morph_numba.stamp_templates(
-            ridge, which.astype(np.int64).ravel(), 2.0 * uniq, offsets, rdi, rdj, half, o3
-        )
-    else:  # many distinct radii (anisotropic voxels): rows computed ball by ball
+        m = int(np.max(np.abs(np.concatenate([rdi, rdj])))) + 2 if rdi.size else 2
+        thresholds = _morph_numba.containment_thresholds(offsets, rdi, rdj, half, _STEPS, m)
+        idx = np.full(m3.shape, -1, dtype=np.int32)
+        idx[m3] = index.ravel()
+        del dt, index
+        ridge = _morph_numba.discrete_ridge(idx, thresholds, _STEPS)
+        which = idx.reshape(-1)[ridge].astype(np.int64)
+        del idx
+        _morph_numba.stamp_templates(ridge, which, 2.0 * uniq, offsets, rdi, rdj, half, o3)
+    else:  # many distinct radii (anisotropic voxels, huge balls): ball by ball
+        del index
+        ridge = _morph_numba.ridge_points(dt, h, iso)
+        radii = dt.reshape(-1)[ridge]
+        del dt
         _morph_numba.stamp_balls(ridge, np.ascontiguousarray(radii), h, o3)
     return out
 
@@ -346,10 +366,11 @@ def local_thickness(ms: Microstructure, phase: str | Sequence[str]) -> np.ndarra
     voxel ``c`` is its Euclidean distance ``r(c)`` to the nearest voxel centre of
     another phase (exact separable distance transform with the voxel size,
     Felzenszwalb & Huttenlocher 2012); the thickness of a voxel ``p`` is the
-    largest ``2 r(c)`` over the open balls that contain it. Only balls not inside
-    a neighbour's ball (the distance ridge) are stamped, row by row along the
-    last axis, by a Numba kernel that keeps the maximum. The faces of the volume
-    are not boundaries: the phase is taken to continue outside.
+    largest ``2 r(c)`` over the open balls that contain it. Only balls whose
+    voxels are not all inside a 26-neighbour's ball (the distance ridge) are
+    stamped, row by row along the last axis, by a Numba kernel that keeps the
+    maximum. The faces of the volume are not boundaries: the phase is taken to
+    continue outside.
 
     Bias (ball centres sit on voxel centres): a slab of ``m`` voxels reads ``m``
     when ``m`` is even and ``m + 1`` when odd (+0.5 voxel on average); a digital
