@@ -175,6 +175,12 @@ def reconstruct(
     t0 = time.perf_counter()
     arr = np.asarray(_check_image(image))
     vs = normalize_voxel_size(voxel_size, arr.ndim)
+    lo, hi = float(arr.min()), float(arr.max())
+    if not hi > lo:
+        raise InvalidInputError(
+            f"the image is constant (every voxel is {lo:g}); there is nothing to reconstruct. "
+            "Check that the right file or dataset was read"
+        )
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
