@@ -1,9 +1,219 @@
-"""CLI verbs (placeholder module: verbs are added by the feature that owns them)."""
+"""CLI verb ``twin``: the whole pipeline from an image to the HTML report."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from microbat.cli.common import JsonOpt, PhasesOpt, ThicknessAxisOpt, VoxelSizeOpt, emit, guarded
+
+
+class _Progress:
+    """Rich progress bars: one overall bar and one bar per stage, with ETA."""
+
+    def __init__(self, console: Any, enabled: bool) -> None:
+        self.enabled = enabled
+        self.console = console
+        self.bar: Any = None
+        self.total: Any = None
+        self.task: Any = None
+        self.stage = ""
+        self.done: list[str] = []
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def _start(self) -> None:
+        # Started on the run's first event, so that an input refused before any
+        # work (missing voxel size, not an image) prints only its error line.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.bar.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "stage_start":
+            self.stage = event.stage
+        elif kind == "stage_end" and event.status == "complete":
+            self.done.append(event.stage)
+        if kind == "start" and self.enabled and self.bar is None:
+            self._start()
+        if self.bar is None:
+            return
+        if kind == "start":
+            self.total = self.bar.add_task("[bold]digital twin", total=event.n_stages)
+        elif kind == "stage_start":
+            self.task = self.bar.add_task(f"  {event.title}", total=max(event.n_steps, 1))
+        elif kind == "step" and self.task is not None:
+            task = self.bar.tasks[self.task] if isinstance(self.task, int) else None
+            if task is not None and task.completed + 1 >= task.total:
+                self.bar.update(self.task, total=task.total + 1)
+            self.bar.update(
+                self.task, advance=1, description=f"  {event.title}: {event.message}"[:60]
+            )
+        elif kind == "stage_end" and self.task is not None:
+            label = "reused" if event.reused else event.status.replace("_", " ")
+            self.bar.update(
+                self.task,
+                completed=self.bar.tasks[self.task].total,
+                description=f"  {event.title} [dim]({label})[/]",
+            )
+            self.bar.advance(self.total, 1)
+            self.task = None
 
 
 def register(app: typer.Typer) -> None:
     """Register this module's verbs on ``app``."""
+
+    @app.command("twin")
+    @guarded
+    def twin(
+        input_path: Annotated[
+            Path | None,
+            typer.Argument(
+                help="Grayscale or labelled volume (TIFF, HDF5, Zarr, raw, NumPy, VTI, or a "
+                "folder of TIFF slices). Leave out with --synthetic.",
+                show_default=False,
+            ),
+        ] = None,
+        out: Annotated[
+            Path, typer.Option("--out", "-o", help="Output folder (created; resumed if it exists).")
+        ] = Path("microbat-twin"),
+        voxel_size: VoxelSizeOpt = None,
+        config: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="TOML settings file (see docs/twin.md)."),
+        ] = None,
+        settings: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                help="Override one setting, section.key=value (repeatable), e.g. "
+                "--set segment.beta=1.0 --set cell.c_rates=[0.1,1,3].",
+            ),
+        ] = None,
+        phases: PhasesOpt = None,
+        thickness_axis: ThicknessAxisOpt = None,
+        synthetic: Annotated[
+            bool,
+            typer.Option("--synthetic", help="Run on the built-in synthetic phantom instead."),
+        ] = False,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Replace the results of another input in --out (or write into a "
+                "non-empty folder that is not a twin folder).",
+            ),
+        ] = False,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="No progress bars or summary; errors only.")
+        ] = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", "-v", help="Also print the log lines on stderr.")
+        ] = False,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Build the digital twin of an electrode image and write an HTML report.
+
+        Runs denoise → segment → connectivity → metrics → transport → cell → report,
+        saving each stage's results in OUT/stages as it finishes. Rerunning the same
+        command resumes: stages whose input and settings did not change are reused,
+        the rest is recomputed. OUT/report.html is a self-contained report;
+        OUT/results.json holds every number.
+        """
+        import logging
+
+        from rich.console import Console
+
+        from microbat.pipeline.twin import run_twin
+
+        overrides: list[str] = list(settings or [])
+        if phases is not None:
+            overrides.append(f'input.phases="{phases}"')
+        if thickness_axis is not None:
+            overrides.append(f"input.thickness_axis={thickness_axis}")
+        err = Console(stderr=True, quiet=quiet)
+        handler = None
+        if verbose and not quiet:
+            from rich.logging import RichHandler
+
+            handler = RichHandler(console=err, show_path=False, level=logging.INFO)
+            logging.getLogger("microbat").addHandler(handler)
+        progress = _Progress(err, enabled=not quiet and not as_json)
+        try:
+            with progress:
+                res = run_twin(
+                    None if synthetic else input_path,
+                    out_dir=out,
+                    voxel_size=voxel_size,
+                    config=config,
+                    overrides=overrides,
+                    synthetic=synthetic,
+                    force=force,
+                    progress=progress,
+                )
+        except KeyboardInterrupt:
+            done = ", ".join(progress.done) or "none"
+            typer.echo(
+                f"interrupted during stage {progress.stage!r}; completed stages are kept in "
+                f"{out} ({done}); rerun the same command to resume",
+                err=True,
+            )
+            raise typer.Exit(130) from None
+        finally:
+            if handler is not None:
+                logging.getLogger("microbat").removeHandler(handler)
+
+        def human() -> None:
+            c = Console()
+            c.print(f"[bold]microbat twin[/] — {res.out_dir} ({res.wall_time_s:.1f} s)")
+            for s in res.stages:
+                tag = "reused" if s.reused else f"{s.wall_time_s:6.1f} s"
+                color = {"complete": "green", "failed": "red"}.get(s.status, "yellow")
+                line = f"  {s.title:<48} [{color}]{s.status:<13}[/] {tag}"
+                if s.reason:
+                    line += f"  [dim]{s.reason}[/]"
+                c.print(line, highlight=False)
+            diag = res.summary.get("diagnosis")
+            if diag:
+                c.print(f"[bold]Diagnosis:[/] {diag}", highlight=False)
+            if res.report is not None:
+                c.print(f"Report: [cyan]{res.report}[/]")
+            c.print(f"Results: [cyan]{res.results}[/]  Log: [cyan]{res.log}[/]")
+
+        if not quiet or as_json:
+            emit(res, as_json=as_json, human=human)
+        if res.failed:
+            typer.echo(
+                f"error: stage(s) {', '.join(res.failed)} failed: "
+                + "; ".join(f"{s.name}: {s.reason}" for s in res.stages if s.status == "failed")
+                + f" (the report in {res.out_dir} shows what completed)",
+                err=True,
+            )
+            raise typer.Exit(1)

@@ -225,7 +225,20 @@ class TransportSettings(_Section):
     solid: bool = Field(
         True, description="Also the solid-phase tortuosity along the thickness (cell model)."
     )
+    boundary: Literal["face", "layer"] = Field(
+        "face",
+        description="Where the concentrations are held: outer faces (L = n h, TauFactor) or "
+        "first/last voxel layers (L = (n - 1) h, PoreSpy).",
+    )
     random_walk: bool = Field(True, description="Random-walk cross-check of the diffusion solve.")
+    random_walk_walkers: int = Field(2_000, ge=100, description="Number of random walkers.")
+    random_walk_steps: int | None = Field(
+        None,
+        ge=100,
+        description="Steps per walker (half a voxel each). Default: 48 L^2 for the largest "
+        "extent L in voxels, so that the free-space displacement is twice the volume and "
+        "the long-time plateau is reached.",
+    )
     random_walk_seed: int = Field(0, description="Seed of the random walk.")
     bruggeman_exponent: float = Field(
         1.5, gt=0, description="Bruggeman alpha in tau = eps^(1 - alpha) for the comparison."
@@ -446,8 +459,25 @@ def apply_overrides(config: TwinConfig, overrides: dict[str, Any] | list[str]) -
     return _validate(data, "settings")
 
 
+def _type_name(ann: Any) -> str:
+    import types
+    import typing
+
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is typing.Literal:
+        return " or ".join(f'"{a}"' for a in args)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type_name(a) for a in args if a is not type(None)]
+        text = " or ".join(parts)
+        return text + (" (optional)" if type(None) in args else "")
+    if origin is list:
+        return f"list of {_type_name(args[0])}" if args else "list"
+    return getattr(ann, "__name__", str(ann))
+
+
 def config_reference() -> str:
-    """Markdown table of every key: section, key, type, default, unit, description."""
+    """Markdown table of every key: key, type, default, unit, description."""
     lines = [
         "| key | type | default | unit | description |",
         "|---|---|---|---|---|",
@@ -457,10 +487,9 @@ def config_reference() -> str:
         for key, f in model.model_fields.items():  # type: ignore[union-attr]
             extra = f.json_schema_extra if isinstance(f.json_schema_extra, dict) else {}
             unit = str(extra.get("unit", "")) if extra else ""
-            ann = str(f.annotation).replace("typing.", "").replace("<class '", "")
-            ann = ann.replace("'>", "").replace("|", "or")
             default = "none" if f.default is None else _toml_value(f.default)
             lines.append(
-                f"| `{sname}.{key}` | {ann} | `{default}` | {unit} | {f.description or ''} |"
+                f"| `{sname}.{key}` | {_type_name(f.annotation)} | `{default}` | {unit} "
+                f"| {f.description or ''} |"
             )
     return "\n".join(lines)

@@ -92,8 +92,14 @@ class _Figures:
         self.Figure = Figure
         self.dpi = dpi
 
-    def new(self, w: float, h: float, **kw: Any) -> Any:
-        return self.Figure(figsize=(w, h), layout="constrained", **kw)
+    def new(self, w: float, h: float, **adjust: float) -> Any:
+        # Fixed margins instead of a layout engine: constrained layout costs a
+        # second draw of every figure.
+        fig = self.Figure(figsize=(w, h))
+        margins = {"left": 0.08, "right": 0.98, "top": 0.9, "bottom": 0.14, "wspace": 0.25}
+        margins.update(adjust)
+        fig.subplots_adjust(**margins)
+        return fig
 
     def png(self, fig: Any) -> str:
         buf = io.BytesIO()
@@ -132,7 +138,9 @@ def _qc_figure(
 ) -> str:
     """Rows of mid slices (axis 0, 1, 2) for each imaging step."""
     n = len(rows)
-    fig = figs.new(10.5, 3.2 * n)
+    fig = figs.new(
+        10.5, 3.2 * n, left=0.01, right=0.9, top=1 - 0.25 / n, bottom=0.01, wspace=0.05, hspace=0.12
+    )
     axes = np.atleast_2d(fig.subplots(n, 3))
     for r, (title, slices, kind) in enumerate(rows):
         for k in range(3):
@@ -176,7 +184,12 @@ def _histogram_figure(figs: _Figures, seg: Mapping[str, Any], arr: Mapping[str, 
     nb = 4096 // 128 if x.size >= 4096 else 1
     xb = x[: x.size // nb * nb].reshape(-1, nb).mean(1)
     cb = counts[: x.size // nb * nb].reshape(-1, nb).sum(1) / nb
-    ax.bar(xb, cb, width=(xb[1] - xb[0]) if xb.size > 1 else 1, color="#c9d3e3", label="image")
+    edges = np.concatenate([[xb[0] - 0.5 * (xb[1] - xb[0])], 0.5 * (xb[1:] + xb[:-1])])
+    edges = np.append(edges, xb[-1] + 0.5 * (xb[-1] - xb[-2]))
+    ax.stairs(cb, edges, fill=True, color="#c9d3e3", label="image")
+    thin = max(1, x.size // 512)
+    x = x[::thin]
+    comps = comps[:, ::thin] if comps is not None else None
     names = sorted(seg.get("means", {}), key=lambda k: seg["means"][k])
     mix = seg.get("mixture") or {}
     pv = mix.get("pv_pairs") or []
@@ -205,7 +218,7 @@ def _histogram_figure(figs: _Figures, seg: Mapping[str, Any], arr: Mapping[str, 
 def _fractions_figure(figs: _Figures, conn: Mapping[str, Any], phases: Any) -> str:
     vf = conn.get("volume_fractions") or {}
     names = list(vf)
-    fig = figs.new(7.5, 0.55 * max(len(names), 2) + 1.2)
+    fig = figs.new(7.5, 0.55 * max(len(names), 2) + 1.2, left=0.14, bottom=0.25, top=0.85)
     ax = fig.subplots()
     left = np.zeros(len(names))
     labels = {"percolating": "percolating", "dead_end": "dead-end", "isolated": "isolated"}
@@ -225,7 +238,9 @@ def _class_figure(figs: _Figures, arr: Mapping[str, np.ndarray], phases: Sequenc
     from matplotlib.patches import Patch
 
     n = len(phases)
-    fig = figs.new(10.5, 3.0 * n)
+    fig = figs.new(
+        10.5, 3.0 * n, left=0.01, right=0.9, top=1 - 0.25 / n, bottom=0.01, wspace=0.05, hspace=0.12
+    )
     axes = np.atleast_2d(fig.subplots(n, 3))
     cmap = ListedColormap(list(_CLASS_COLORS))
     for r, name in enumerate(phases):
@@ -250,7 +265,7 @@ def _class_figure(figs: _Figures, arr: Mapping[str, np.ndarray], phases: Sequenc
 
 
 def _curves_figure(figs: _Figures, cell: Mapping[str, Any], arr: Mapping[str, np.ndarray]) -> str:
-    fig = figs.new(11, 3.9)
+    fig = figs.new(11, 3.9, left=0.07, wspace=0.22, top=0.9)
     ax1, ax2 = fig.subplots(1, 2)
     transports = cell.get("transports") or []
     import matplotlib as mpl
@@ -286,6 +301,18 @@ def _curves_figure(figs: _Figures, cell: Mapping[str, Any], arr: Mapping[str, np
     return figs.png(fig)
 
 
+def _field_figure(figs: _Figures, field: np.ndarray) -> str:
+    fig = figs.new(5.0, 4.6, left=0.12, right=0.86, top=0.9, bottom=0.1)
+    ax = fig.subplots()
+    cmap = __import__("matplotlib").colormaps["viridis"].with_extremes(bad="#ffffff")
+    im = ax.imshow(np.ma.masked_invalid(field), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xlabel("in-plane position [voxels]")
+    ax.set_ylabel("thickness axis [voxels] (current collector at 0)")
+    ax.set_title("concentration, through-thickness solve", fontsize=9.5)
+    fig.colorbar(im, ax=ax, shrink=0.85, label="c / c_in")
+    return figs.png(fig)
+
+
 _COMPONENTS = (
     ("ohmic_electrolyte", "electrolyte ohmic"),
     ("concentration_electrolyte", "electrolyte concentration"),
@@ -304,7 +331,7 @@ def _breakdown_figure(
 ) -> str:
     rc = cell.get(f"rate_{tr}") or {}
     rates = rc.get("c_rate") or []
-    fig = figs.new(5.2 * len(picks), 3.8)
+    fig = figs.new(5.2 * len(picks), 3.8, left=0.1 / len(picks), wspace=0.3)
     axes = np.atleast_1d(fig.subplots(1, len(picks)))
     for ax, i in zip(axes, picks, strict=True):
         q = arr.get(f"{tr}_bd{i}_capacity_Ah")
@@ -411,7 +438,7 @@ def diagnose(results: Mapping[str, Any]) -> dict[str, Any]:
             key = bits["key"] if bits["key"] else "undetermined"
             c, f = bits["c_rate"], bits["fraction"]
             if key == "equilibrium" or not bits["limited"]:
-                key = "equilibrium" if key in ("equilibrium", "") else key
+                key = "equilibrium"
                 headline = (
                     f"No rate limitation up to {bits['rates'][-1]:g}C: the electrode keeps "
                     f"{_pct(bits['fractions'][-1])} of its C/10 capacity"
@@ -723,7 +750,7 @@ def _render(
                 f"(measured {_num(ph.get('measured_snr'), '.3g')})",
             )
         )
-    body = _table(["", ""], rows)
+    body = _table(["", ""], rows, left=2)
     st_rows = []
     for n, r in recs.items():
         if n == "report":
@@ -733,7 +760,9 @@ def _render(
                 _esc(r.stage.title),
                 f'<span class="status-{r.status}">{_esc(r.status.replace("_", " "))}</span>'
                 + (" (reused)" if r.reused else ""),
-                _num(r.wall_time_s, ".2f", "s") if not r.reused else "–",
+                _num(r.wall_time_s, ".2f", "s")
+                if not r.reused
+                else f"{_num(r.computed_time_s, '.2f', 's')} (earlier run)",
                 _esc(r.reason),
             )
         )
@@ -945,11 +974,40 @@ def _render(
         rw = tra.get("random_walk")
         if rw:
             body += (
-                "<h3>Random-walk cross-check</h3><pre>"
-                + _esc(
-                    json.dumps({k: v for k, v in rw.items() if k != "provenance"}, indent=1)[:3000]
-                )
-                + "</pre>"
+                f"<h3>Random-walk cross-check</h3><p>{rw['n_walkers']} walkers × "
+                f"{rw['n_steps']} steps (seed {rw['seed']}, {rw['boundary']} images), "
+                f"{rw['walker_steps_per_s_per_core'] / 1e6:.0f} M walker-steps/s per core; "
+                f"plateau reached on every axis: {_num(rw['plateau_reached'])}.</p>"
+            )
+            body += _table(
+                [
+                    "direction",
+                    "τ random walk",
+                    "95 % interval",
+                    "τ diffusion",
+                    "difference",
+                    "agrees",
+                ],
+                [
+                    (
+                        f"axis {r['axis']}",
+                        _num(r.get("tau"), ".4f"),
+                        f"{_num(r['ci95'][0], '.4f')} – {_num(r['ci95'][1], '.4f')}",
+                        _num(r.get("tau_diffusion"), ".4f"),
+                        _pct(r.get("relative_difference")),
+                        _num(r.get("diffusion_inside_ci95")),
+                    )
+                    for r in rw.get("table", [])
+                ],
+            )
+        a_tr = ctx.arrays("transport")
+        if "concentration_thickness" in a_tr:
+            body += _img(
+                _field_figure(figs, a_tr["concentration_thickness"]),
+                "concentration field of the through-thickness diffusion solve",
+                "Steady concentration (1 at the current-collector side, 0 at the separator "
+                "side) on a mid-plane containing the thickness axis; blank: no flux "
+                "(solid, or pores not connected to both sides).",
             )
         if tra.get("notes"):
             body += (

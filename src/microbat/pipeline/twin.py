@@ -260,6 +260,36 @@ def _resolve_input(source: Any, synthetic: bool) -> Any:
     )
 
 
+def _precheck(src: Any, cfg: Any) -> None:
+    """Fail before touching the output folder: unreadable input, missing voxel size."""
+    from microbat.core.errors import VoxelSizeError
+
+    if src.kind == "synthetic" or cfg.input.voxel_size is not None:
+        if src.kind == "file":
+            from microbat.io import read_volume
+
+            read_volume(src.path, dataset=cfg.input.dataset, lazy=True).close()
+        return
+    if src.kind == "microstructure":
+        return
+    file_vs = None
+    where = "the input array"
+    if src.kind == "file":
+        from microbat.io import read_volume
+
+        vol = read_volume(src.path, dataset=cfg.input.dataset, lazy=True)
+        file_vs = vol.voxel_size
+        vol.close()
+        where = str(src.path)
+    if file_vs is None:
+        raise VoxelSizeError(
+            f"{where}: the input does not say its voxel size and none was given; pass it "
+            "with --voxel-size (metres or with a unit, e.g. --voxel-size 0.4um), "
+            "voxel_size=4e-7 in Python, or input.voxel_size in the config file. microbat "
+            "never guesses it: every length, area and the cell model depend on it"
+        )
+
+
 def _same_input(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a.get("kind") == b.get("kind") and a.get("sha256") == b.get("sha256")
 
@@ -477,6 +507,7 @@ def run_twin(
         vs = parse_voxel_size(voxel_size) if isinstance(voxel_size, str) else voxel_size
         cfg = apply_overrides(cfg, {"input.voxel_size": list(np.atleast_1d(np.asarray(vs, float)))})
     src = _resolve_input(source, synthetic)
+    _precheck(src, cfg)
     out = Path(out_dir)
     emit = progress or (lambda _e: None)
     n = len(STAGES)
@@ -633,6 +664,7 @@ def _run_stage(ctx: Any, rec: Any, index: int, n: int, emit: Any, version: str) 
         rec.reason = man.get("reason", "")
         rec.warnings = list(man.get("warnings", []))
         rec.reused = True
+        rec.computed_time_s = float(man.get("wall_time_s", 0.0))
         rec.key = _sha({"fp": fp, "status": rec.status})
         log.info("stage %-12s reused (results are current)", stage.name)
         emit(
@@ -669,7 +701,7 @@ def _run_stage(ctx: Any, rec: Any, index: int, n: int, emit: Any, version: str) 
                 raise
             output = StageOutput(status="failed", reason=str(exc))
             log.error("stage %s failed: %s", stage.name, exc, exc_info=True)
-    rec.wall_time_s = time.perf_counter() - t0
+    rec.wall_time_s = rec.computed_time_s = time.perf_counter() - t0
     rec.warnings = _warning_lines(caught)
     for w in rec.warnings:
         log.warning("stage %s: %s", stage.name, w)
@@ -731,9 +763,14 @@ def _skip_reason(ctx: Any, stage: Any) -> str | None:
 
 
 def _warning_lines(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """Warnings worth showing; library deprecation chatter goes to the log only."""
     out: list[str] = []
     for w in caught:
         line = f"{w.category.__name__}: {w.message}"
+        noise = issubclass(w.category, DeprecationWarning | PendingDeprecationWarning)
+        if noise and "microbat" not in str(w.filename):
+            log.debug("%s (%s:%s)", line, w.filename, w.lineno)
+            continue
         if line not in out:
             out.append(line)
     return out
