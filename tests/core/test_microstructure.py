@@ -137,3 +137,9 @@ def test_provenance_json():
     assert d["parameters"]["a"] is None
     assert d["seed"] == 3
     json.dumps(d, allow_nan=False)
+
+
+def test_phase_table_membership():
+    t = PhaseTable.parse("pore=0,active=1")
+    assert "pore" in t
+    assert "cbd" not in t

@@ -15,6 +15,7 @@ __all__ = [
     "FileFormatError",
     "InvalidInputError",
     "MicrobatError",
+    "MicrobatWarning",
     "MissingDependencyError",
     "NotPercolatingError",
     "PhaseError",
@@ -52,6 +53,13 @@ class MissingDependencyError(MicrobatError, ImportError):
 
 class ConvergenceError(MicrobatError, RuntimeError):
     """A numerical solver did not reach its tolerance."""
+
+
+class MicrobatWarning(UserWarning):
+    """Base class of warnings microbat issues on purpose (a result was produced, but
+    something about it deserves attention: a non-percolating direction, a plateau
+    not reached, a packing that missed a goal).
+    """
 
 
 def require(module: str, extra: str | None = None, package: str | None = None):

@@ -156,6 +156,9 @@ class PhaseTable(Mapping[str, Phase]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._by_name)
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
     def __len__(self) -> int:
         return len(self._by_name)
 
