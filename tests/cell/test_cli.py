@@ -97,3 +97,57 @@ def test_bpx_file_as_micro_is_refused(chen, tmp_path):
     assert res.exit_code == 1 and "--params" in res.stderr
     d = _json(["discharge", "--params", str(path), "--rates", "1", "--json"])
     assert d["capacity_Ah"][0] == pytest.approx(4.99, abs=0.02)
+
+
+@pytest.mark.slow
+def test_discharge_from_microstructure_file(tmp_path):
+    """FILE → load_input → MicroProperties.from_microstructure → micro-informed DFN."""
+    import numpy as np
+
+    pytest.importorskip("microbat.transport.randomwalk")
+    from microbat import Microstructure
+    from microbat.io import save_microstructure
+
+    lab = np.full((24, 24, 24), 2, np.uint8)  # active
+    for i in range(2, 24, 6):
+        for j in range(2, 24, 6):
+            lab[:, i : i + 3, j : j + 3] = 0  # straight pores through the thickness
+    lab[:, 0, :] = 1  # a carbon-binder sheet
+    ms = Microstructure(lab, voxel_size=1e-6, phases="pore=0,cbd=1,active=2")
+    path = tmp_path / "ms.npy"
+    save_microstructure(ms, path)
+    d = _json(
+        [
+            "discharge",
+            str(path),
+            "--phases",
+            "pore=0,cbd=1,active=2",
+            "--voxel-size",
+            "1um",
+            "--tortuosity-method",
+            "random-walk",
+            "--rates",
+            "1",
+            "--json",
+        ]
+    )
+    assert d["transport"] == "micro"
+    assert d["micro"]["porosity"] == pytest.approx(ms.fraction("pore"))
+    assert d["micro"]["tau_electrolyte"] == pytest.approx(1.0, abs=0.1)
+    assert d["complete"] == [True]
+
+
+def test_microstructure_without_electrolyte_via_cli(tmp_path):
+    import numpy as np
+
+    from microbat import Microstructure
+    from microbat.io import save_microstructure
+
+    lab = np.zeros((8, 8, 8), np.uint8)
+    lab[:, :, 4:] = 1
+    path = tmp_path / "solid.npy"
+    save_microstructure(Microstructure(lab, voxel_size=1e-6, phases="active=0,cbd=1"), path)
+    res = runner.invoke(
+        app, ["discharge", str(path), "--phases", "active=0,cbd=1", "--voxel-size", "1um"]
+    )
+    assert res.exit_code == 1 and "no electrolyte" in res.stderr

@@ -101,3 +101,27 @@ def test_microstructure_without_electrolyte_is_refused():
     ms = Microstructure(lab, voxel_size=1e-6, phases="active=0,cbd=1")
     with pytest.raises(PhaseError, match="no electrolyte"):
         MicroProperties.from_microstructure(ms)
+
+
+def test_from_microstructure_straight_channels(channels):
+    """Straight pore channels along axis 0: τ ≈ 1 along them; metrics passed through."""
+    pytest.importorskip("microbat.transport.randomwalk")
+    from microbat.imaging.metrics import size_distribution, specific_surface_area
+
+    opts = {"n_walkers": 2000, "n_steps": 4000}
+    m = MicroProperties.from_microstructure(
+        channels,
+        tortuosity_method="random_walk",
+        tortuosity_options=opts,
+        solid_tortuosity=False,
+    )
+    assert m.axis == 0 and m.electrode == "positive"
+    assert m.porosity == pytest.approx(channels.fraction("pore"))
+    assert m.tau_electrolyte == pytest.approx(1.0, abs=0.1)
+    assert m.specific_surface_area_per_m == pytest.approx(
+        specific_surface_area(channels, "active", "electrolyte")
+    )
+    assert m.particle_radius_m == pytest.approx(size_distribution(channels, "active").d50 / 2)
+    assert m.active_fraction == pytest.approx(1 - m.porosity)
+    assert m.thickness_m is None
+    assert m.source["tortuosity_method"] == "random_walk"

@@ -47,7 +47,8 @@ class TransportComparisonResult(Result):
     capacity_difference_Ah : tuple of float
         ``micro − bruggeman``.
     capacity_difference_percent : tuple of float
-        Relative to the micro-informed capacity (the better estimate).
+        ``100 (micro − bruggeman) / bruggeman``: how far the micro-informed
+        prediction departs from the Bruggeman one.
     voltage_rms_V, voltage_max_V : tuple of float
         RMS and largest absolute voltage difference over the common duration.
     electrode : str
@@ -194,7 +195,7 @@ def compare_transport(
         capacity_micro_Ah=cap_m,
         capacity_difference_Ah=tuple(m - b for b, m in zip(cap_b, cap_m, strict=True)),
         capacity_difference_percent=tuple(
-            100.0 * (m - b) / m if m > 0 else math.nan for b, m in zip(cap_b, cap_m, strict=True)
+            100.0 * (m - b) / b if b > 0 else math.nan for b, m in zip(cap_b, cap_m, strict=True)
         ),
         voltage_rms_V=tuple(d[0] for d in diffs),
         voltage_max_V=tuple(d[1] for d in diffs),

@@ -34,6 +34,8 @@ kinetic overpotential of the measured area while conserving lithium in the spher
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -80,7 +82,8 @@ class MicroProperties(BaseModel):
     specific_surface_area_per_m : float or None
         Active/pore interface area per electrode volume, m⁻¹.
     particle_radius_m : float or None
-        Mean particle radius (half the d50 diameter), m.
+        Particle radius, m; from an image, half the volume-weighted median local
+        thickness (d50) of the active phase.
     particle_radius_std_m : float or None
         Standard deviation of the radius distribution, m (enables PyBaMM's
         particle-size distribution model).
@@ -222,6 +225,10 @@ class MicroProperties(BaseModel):
         electrode: Literal["positive", "negative"] = "positive",
         axis: int | None = None,
         solid_tortuosity: bool = True,
+        size_spread: bool = False,
+        tortuosity_method: Literal["diffusion", "random_walk"] = "diffusion",
+        tortuosity_options: Mapping[str, Any] | None = None,
+        seed: int | None = 0,
         thickness: float | Literal["image"] | None = None,
         electrolyte_phase: str = "electrolyte",
         active_phase: str = "active",
@@ -229,9 +236,12 @@ class MicroProperties(BaseModel):
     ) -> MicroProperties:
         """Measure the properties on a :class:`~microbat.core.Microstructure`.
 
-        Calls ``microbat.transport.tortuosity`` (pore phase, and solid phase when
-        ``solid_tortuosity``), ``microbat.imaging.metrics.specific_surface_area`` and
-        ``microbat.imaging.metrics.size_distribution``.
+        Calls ``microbat.transport.tortuosity`` (the steady diffusion solve; or
+        ``microbat.transport.random_walk`` with ``tortuosity_method="random_walk"``) on
+        the pore phase, and on the solid phase when ``solid_tortuosity``, then
+        ``microbat.imaging.metrics.specific_surface_area`` and
+        ``microbat.imaging.metrics.size_distribution``. Both tortuosity methods use
+        the convention ``D_eff / D = ε / τ``.
 
         Parameters
         ----------
@@ -244,6 +254,16 @@ class MicroProperties(BaseModel):
             ``ms.thickness_axis``.
         solid_tortuosity : bool, default True
             Also compute the solid-phase tortuosity factor.
+        size_spread : bool, default False
+            Also pass the spread of the active phase's local thickness as the radius
+            standard deviation (turns on PyBaMM's particle-size distribution model,
+            several times slower to build and solve).
+        tortuosity_method : {"diffusion", "random_walk"}
+            Steady diffusion solve (deterministic) or random walk (statistical).
+        tortuosity_options : mapping, optional
+            Extra keyword arguments of the tortuosity function (e.g. ``n_walkers``).
+        seed : int or None, default 0
+            Seed of the random walk (ignored by the diffusion solve).
         thickness : float, "image" or None
             Electrode thickness in metres; ``"image"`` uses the image extent along the
             thickness axis; ``None`` keeps the parameter set's thickness.
@@ -272,23 +292,44 @@ class MicroProperties(BaseModel):
                 "with the electrolyte role (e.g. --phases pore=0,cbd=1,active=2)"
             )
         ax = ms.thickness_axis if axis is None else int(axis)
-        tortuosity = _api("microbat.transport", "tortuosity")
+        opts = dict(tortuosity_options or {})
+        if tortuosity_method == "diffusion":
+            solve = _api("microbat.transport", "tortuosity")
+
+            def tortuosity(ms: Any, *, phase: str, axis: int) -> Any:
+                return solve(ms, phase=phase, axis=axis, **opts)
+        elif tortuosity_method == "random_walk":
+            walk = _api("microbat.transport", "random_walk")
+
+            def tortuosity(ms: Any, *, phase: str, axis: int) -> Any:
+                # the walk measures every axis; percolation along the chosen one is
+                # checked below (τ = inf → NotPercolatingError), the others do not matter
+                with warnings.catch_warnings():
+                    warnings.filterwarnings(
+                        "ignore", message=".*does not percolate along axis", category=RuntimeWarning
+                    )
+                    return walk(ms, phase=phase, seed=seed, **opts)
+        else:
+            raise InvalidInputError(
+                f"tortuosity_method must be 'diffusion' or 'random_walk', got {tortuosity_method!r}"
+            )
         ssa_fn = _api("microbat.imaging.metrics", "specific_surface_area")
         size_fn = _api("microbat.imaging.metrics", "size_distribution")
 
+        notes: dict[str, Any] = {}
         tau_res = tortuosity(ms, phase=electrolyte_phase, axis=ax)
-        tau_e = _pick_axis(tau_res.tau, ax)
+        tau_e = _at_least_one(tau_res, ax, "tau_electrolyte", notes)
         porosity = float(getattr(tau_res, "porosity", ms.fraction(electrolyte_phase)))
         tau_s = None
         if solid_tortuosity:
             solid = solid_phases or ",".join(
                 p.name for p in ms.phases.values() if p not in ms.phases.resolve(electrolyte_phase)
             )
-            tau_s = _pick_axis(tortuosity(ms, phase=solid, axis=ax).tau, ax)
+            tau_s = _at_least_one(tortuosity(ms, phase=solid, axis=ax), ax, "tau_solid", notes)
         ssa = float(_scalar(ssa_fn(ms, active_phase, electrolyte_phase), "specific_surface_area"))
         sizes = size_fn(ms, active_phase)
         d50 = float(_scalar(sizes, "d50"))
-        std = getattr(sizes, "std", None)
+        std = getattr(sizes, "std", None) if size_spread else None
         if thickness == "image":
             th: float | None = float(ms.thickness)
         elif thickness is None:
@@ -314,8 +355,11 @@ class MicroProperties(BaseModel):
                     "phases": ms.phases.to_spec(),
                 },
                 "tortuosity_axis": ax,
+                "tortuosity_method": tortuosity_method,
+                **notes,
                 "functions": [
-                    "microbat.transport.tortuosity",
+                    "microbat.transport."
+                    + ("tortuosity" if tortuosity_method == "diffusion" else "random_walk"),
                     "microbat.imaging.metrics.specific_surface_area",
                     "microbat.imaging.metrics.size_distribution",
                 ],
@@ -342,6 +386,23 @@ def _pick_axis(tau: Any, axis: int) -> float:
         return float(tau)
     values = list(tau)
     return float(values[axis]) if len(values) > axis else float(values[0])
+
+
+def _at_least_one(result: Any, axis: int, name: str, notes: dict[str, Any]) -> float:
+    """τ along ``axis``; a statistical estimate below 1 whose 95 % CI reaches 1 is 1.
+
+    A random-walk τ carries sampling noise: straight channels (τ = 1) can come out
+    at 0.95. Such a value is set to 1 and the estimate recorded; a τ below 1 outside
+    its confidence interval is passed on and refused by validation.
+    """
+    tau = _pick_axis(result.tau, axis)
+    ci = getattr(result, "ci95", None)
+    if math.isfinite(tau) and tau < 1.0 and ci is not None:
+        lo, hi = ci[axis] if len(ci) > axis else ci[0]
+        if hi >= 1.0:
+            notes[f"{name}_estimate"] = {"tau": tau, "ci95": [lo, hi], "used": 1.0}
+            return 1.0
+    return tau
 
 
 def _scalar(value: Any, attr: str) -> float:

@@ -505,6 +505,8 @@ class CellParameters:
         from microbat.cell._pybamm import import_pybamm
 
         key = str(name).strip().lower()
+        if key in _LOADED:  # immutable, so one object per set: simulators are reused
+            return _LOADED[key]
         if key in PARAMETER_SETS:
             pybamm_name, citation = PARAMETER_SETS[key]
         else:
@@ -519,7 +521,8 @@ class CellParameters:
             pybamm_name, citation = known[key], f"PyBaMM parameter set {known[key]}"
         pybamm = import_pybamm()
         values = pybamm.ParameterValues(pybamm_name)
-        return cls.from_pybamm(values, name=key, citation=citation)
+        _LOADED[key] = cls.from_pybamm(values, name=key, citation=citation)
+        return _LOADED[key]
 
     @classmethod
     def from_pybamm(
@@ -711,6 +714,9 @@ class CellParameters:
                     d.pop(k)
             out.append(tuple(sorted(d.items())))
         return tuple(out)
+
+
+_LOADED: dict[str, CellParameters] = {}
 
 
 def _scaled(func: Any, scale: float) -> Callable[..., Any]:

@@ -64,6 +64,13 @@ _ThicknessOpt = Annotated[
     ),
 ]
 _ModelOpt = Annotated[str, typer.Option("--model", help="DFN (P2D) or SPMe.")]
+_TauMethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--tortuosity-method",
+        help="How τ is measured on FILE: diffusion (steady solve) or random-walk.",
+    ),
+]
 _OutOpt = Annotated[
     Path | None,
     typer.Option("--out", help="Folder for CSV, JSON and PNG outputs.", show_default=False),
@@ -96,6 +103,7 @@ def _micro(
     phases: str | None,
     voxel_size: str | None,
     thickness_axis: int | None,
+    method: str = "diffusion",
 ):
     from microbat.cell.micro import MicroProperties
     from microbat.core.errors import FileFormatError, InvalidInputError
@@ -138,8 +146,17 @@ def _micro(
         th = "image"
     elif thickness is not None:
         th = parse_length(thickness)
+    methods = {"diffusion": "diffusion", "random-walk": "random_walk", "random_walk": "random_walk"}
+    if method not in methods:
+        raise InvalidInputError(
+            f"--tortuosity-method must be diffusion or random-walk, got {method!r}"
+        )
     return MicroProperties.from_microstructure(
-        ms, electrode=electrode or "positive", axis=axis, thickness=th
+        ms,
+        electrode=electrode or "positive",  # type: ignore[arg-type]
+        axis=axis,
+        thickness=th,
+        tortuosity_method=methods[method],  # type: ignore[arg-type]
     )
 
 
@@ -174,6 +191,7 @@ def register(app: typer.Typer) -> None:
         axis: _AxisOpt = None,
         thickness: _ThicknessOpt = None,
         model: _ModelOpt = "DFN",
+        tortuosity_method: _TauMethodOpt = "diffusion",
         out: _OutOpt = None,
         phases: PhasesOpt = None,
         voxel_size: VoxelSizeOpt = None,
@@ -198,6 +216,7 @@ def register(app: typer.Typer) -> None:
             phases=phases,
             voxel_size=voxel_size,
             thickness_axis=thickness_axis,
+            method=tortuosity_method,
         )
         result = rate_capability(
             load_parameters(params),
@@ -251,6 +270,7 @@ def register(app: typer.Typer) -> None:
         axis: _AxisOpt = None,
         thickness: _ThicknessOpt = None,
         model: _ModelOpt = "DFN",
+        tortuosity_method: _TauMethodOpt = "diffusion",
         out: _OutOpt = None,
         phases: PhasesOpt = None,
         voxel_size: VoxelSizeOpt = None,
@@ -273,6 +293,7 @@ def register(app: typer.Typer) -> None:
             phases=phases,
             voxel_size=voxel_size,
             thickness_axis=thickness_axis,
+            method=tortuosity_method,
         )
         result = voltage_breakdown(
             load_parameters(params),
@@ -326,6 +347,7 @@ def register(app: typer.Typer) -> None:
         axis: _AxisOpt = None,
         thickness: _ThicknessOpt = None,
         model: _ModelOpt = "DFN",
+        tortuosity_method: _TauMethodOpt = "diffusion",
         out: _OutOpt = None,
         phases: PhasesOpt = None,
         voxel_size: VoxelSizeOpt = None,
@@ -344,6 +366,7 @@ def register(app: typer.Typer) -> None:
             phases=phases,
             voxel_size=voxel_size,
             thickness_axis=thickness_axis,
+            method=tortuosity_method,
         )
         result = compare_transport(
             load_parameters(params), micro, c_rates=_rates(rates), model=model

@@ -1,0 +1,153 @@
+"""Time of the micro-informed P2D/DFN rate-capability table, per rate and whole command.
+
+Usage::
+
+    python benchmarks/bench_p2d.py [--repeat 3] [--model DFN] [--no-cli]
+
+Measured, for the Chen2020 (LG M50) set and the default six rates (C/10, C/2, 1C,
+2C, 3C, 5C):
+
+* ``import pybamm`` (a fresh interpreter), the model build and the per-rate solve
+  time of :func:`microbat.cell.rate_capability` (first call: cold, then warm), with
+  the breakdown included;
+* the whole command ``microbat discharge --rates 0.1,0.5,1,2,3,5 --json`` in a
+  subprocess (interpreter start, imports, build, solves, breakdown, JSON, exit);
+* serial against ``threads=2`` (IDAKLU solving the rates together with OpenMP);
+* the named peer: plain PyBaMM used the usual way, one ``pybamm.Simulation`` per
+  rate with ``solve(..., initial_soc=1)`` (which rebuilds for each rate); the ratio
+  printed is peer time / microbat time (above 1: microbat faster).
+
+The machine is shared: the best of ``--repeat`` runs is reported, and the load
+average is printed next to the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+RATES = (0.1, 0.5, 1.0, 2.0, 3.0, 5.0)
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        return "n/a"
+
+
+def time_import_pybamm(repeat: int) -> float:
+    best = float("inf")
+    env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true"}
+    code = "import time; t = time.perf_counter(); import pybamm; print(time.perf_counter() - t)"
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        best = min(best, float(out.stdout.strip()))
+    return best
+
+
+def time_cli(repeat: int, model: str) -> float:
+    best = float("inf")
+    rates = ",".join(f"{c:g}" for c in RATES)
+    code = "from microbat.cli import main; main()"
+    cmd = [sys.executable, "-c", code, "discharge", "--rates", rates, "--json", "--model", model]
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def time_peer(model: str) -> tuple[float, list[float]]:
+    import pybamm
+
+    per = []
+    t0 = time.perf_counter()
+    for c in RATES:
+        t = time.perf_counter()
+        pv = pybamm.ParameterValues("Chen2020")
+        pv["Current function [A]"] = c * pv["Nominal cell capacity [A.h]"]
+        sim = pybamm.Simulation(getattr(pybamm.lithium_ion, model)(), parameter_values=pv)
+        sim.solve([0, 1.2 * 3600 / c], initial_soc=1.0)
+        per.append(time.perf_counter() - t)
+    return time.perf_counter() - t0, per
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--model", default="DFN")
+    ap.add_argument("--no-cli", action="store_true", help="skip the subprocess timings")
+    args = ap.parse_args()
+    os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+    print(f"load average before: {_load()} (2 shared cores; timings are noisy)")
+    if not args.no_cli:
+        print(
+            f"import pybamm (fresh interpreter, best of {args.repeat}): "
+            f"{time_import_pybamm(args.repeat):.2f} s"
+        )
+
+    from microbat.cell import CellParameters, bridge, rate_capability
+
+    t = time.perf_counter()
+    params = CellParameters.from_name("chen2020")
+    print(f"load Chen2020 parameters: {time.perf_counter() - t:.2f} s")
+
+    cold = rate_capability(params, c_rates=RATES, model=args.model)
+    warm = min(
+        (rate_capability(params, c_rates=RATES, model=args.model) for _ in range(args.repeat)),
+        key=lambda r: r.total_time_s,
+    )
+    print(f"\n{args.model} rate capability, Chen2020, breakdown included")
+    print(f"  build (once): {cold.build_time_s:.2f} s")
+    print("  C-rate   capacity [A·h]  fraction  limit            cold [s]  warm [s]")
+    for i, c in enumerate(RATES):
+        print(
+            f"  {c:6g}   {cold.capacity_Ah[i]:14.4f}  {cold.fraction[i]:8.3f}  "
+            f"{cold.bottleneck_key[i]:15s}  {cold.solve_time_s[i]:8.3f}  "
+            f"{warm.solve_time_s[i]:8.3f}"
+        )
+    print(
+        f"  whole call: cold {cold.total_time_s:.2f} s, warm {warm.total_time_s:.2f} s "
+        f"({warm.total_time_s / len(RATES):.3f} s per rate)"
+    )
+
+    bridge._CACHE.clear()
+    rate_capability(params, c_rates=RATES, model=args.model, threads=2)  # build
+    thr = min(
+        (
+            rate_capability(params, c_rates=RATES, model=args.model, threads=2)
+            for _ in range(args.repeat)
+        ),
+        key=lambda r: r.total_time_s,
+    )
+    print(
+        f"  threads=2 (IDAKLU OpenMP over rates), warm: {thr.total_time_s:.2f} s "
+        f"(serial/threads = {warm.total_time_s / thr.total_time_s:.2f})"
+    )
+
+    peer_total, peer_per = time_peer(args.model)
+    print(
+        f"\npeer: plain PyBaMM, one Simulation per rate: {peer_total:.2f} s "
+        f"({', '.join(f'{x:.2f}' for x in peer_per)})"
+    )
+    print(f"  ratio peer / microbat cold call: {peer_total / cold.total_time_s:.2f}")
+    print(f"  ratio peer / microbat warm call: {peer_total / warm.total_time_s:.2f}")
+
+    if not args.no_cli:
+        cli = time_cli(args.repeat, args.model)
+        print(
+            f"\nwhole command `microbat discharge --rates 0.1,0.5,1,2,3,5 --json` "
+            f"(best of {args.repeat}): {cli:.2f} s  [target < 5 s]"
+        )
+    print(f"load average after: {_load()}")
+
+
+if __name__ == "__main__":
+    main()
