@@ -56,9 +56,10 @@ class ConvergenceError(MicrobatError, RuntimeError):
 
 
 class MicrobatWarning(UserWarning):
-    """Base class of warnings microbat issues on purpose (a result was produced, but
-    something about it deserves attention: a non-percolating direction, a plateau
-    not reached, a packing that missed a goal).
+    """Base class of warnings microbat issues on purpose.
+
+    A result was produced, but something about it deserves attention: a
+    non-percolating direction, a plateau not reached, a packing that missed a goal.
     """
 
 
