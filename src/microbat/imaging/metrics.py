@@ -18,7 +18,9 @@ marching cubes on a binary image over-estimates an isotropic surface by about 9 
 (its facets follow the voxel staircase); the weights remove that mean bias while
 the flat half-cube class keeps weight 1, so a plane perpendicular to an axis is
 measured exactly. The area between two phases follows by inclusion–exclusion,
-``S_ab = (S_a + S_b - S_{a∪b}) / 2``. The cost is one pass of bit operations and
+``S_ab = (S_a + S_b - S_{a∪b}) / 2``. For anisotropic voxels the class weights
+are refitted on isotropic digital planes for that spacing (about a second, once
+per spacing and process). The cost is one pass of bit operations and
 one histogram per phase (and per pair when there are more than three phases):
 ``O(N)`` time, one byte per voxel per phase of memory, no mesh is built.
 
