@@ -99,12 +99,11 @@ def test_bpx_file_as_micro_is_refused(chen, tmp_path):
     assert d["capacity_Ah"][0] == pytest.approx(4.99, abs=0.02)
 
 
-@pytest.mark.slow
 def test_discharge_from_microstructure_file(tmp_path):
     """FILE → load_input → MicroProperties.from_microstructure → micro-informed DFN."""
     import numpy as np
 
-    pytest.importorskip("microbat.transport.randomwalk")
+    pytest.importorskip("microbat.transport.tortuosity")
     from microbat import Microstructure
     from microbat.io import save_microstructure
 
@@ -124,8 +123,6 @@ def test_discharge_from_microstructure_file(tmp_path):
             "pore=0,cbd=1,active=2",
             "--voxel-size",
             "1um",
-            "--tortuosity-method",
-            "random-walk",
             "--rates",
             "1",
             "--json",
@@ -133,7 +130,8 @@ def test_discharge_from_microstructure_file(tmp_path):
     )
     assert d["transport"] == "micro"
     assert d["micro"]["porosity"] == pytest.approx(ms.fraction("pore"))
-    assert d["micro"]["tau_electrolyte"] == pytest.approx(1.0, abs=0.1)
+    assert d["micro"]["tau_electrolyte"] == pytest.approx(1.0, abs=1e-6)
+    assert d["micro"]["source"]["tortuosity_method"] == "diffusion"
     assert d["complete"] == [True]
 
 

@@ -125,3 +125,14 @@ def test_from_microstructure_straight_channels(channels):
     assert m.active_fraction == pytest.approx(1 - m.porosity)
     assert m.thickness_m is None
     assert m.source["tortuosity_method"] == "random_walk"
+
+
+def test_from_microstructure_diffusion_solve(channels):
+    """The default path: the steady diffusion solve gives τ = 1 in straight channels."""
+    pytest.importorskip("microbat.transport.tortuosity")
+    m = MicroProperties.from_microstructure(channels)
+    assert m.tau_electrolyte == pytest.approx(1.0, abs=1e-6)
+    assert m.tau_solid is not None and m.tau_solid >= 1.0
+    assert m.source["tortuosity_method"] == "diffusion"
+    with pytest.raises(NotPercolatingError):
+        MicroProperties.from_microstructure(channels, axis=1, solid_tortuosity=False)

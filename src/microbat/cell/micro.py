@@ -33,6 +33,7 @@ kinetic overpotential of the measured area while conserving lithium in the spher
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -295,9 +296,17 @@ class MicroProperties(BaseModel):
         opts = dict(tortuosity_options or {})
         if tortuosity_method == "diffusion":
             solve = _api("microbat.transport", "tortuosity")
+            if "keep_field" in inspect.signature(solve).parameters:
+                opts.setdefault("keep_field", False)  # only τ is needed here
 
             def tortuosity(ms: Any, *, phase: str, axis: int) -> Any:
-                return solve(ms, phase=phase, axis=axis, **opts)
+                # a blocked direction gives τ = inf, refused below with
+                # NotPercolatingError; the solver's warning would only repeat it
+                with warnings.catch_warnings():
+                    warnings.filterwarnings(
+                        "ignore", message=".*(percolat|connect)", category=UserWarning
+                    )
+                    return solve(ms, phase=phase, axis=axis, **opts)
         elif tortuosity_method == "random_walk":
             walk = _api("microbat.transport", "random_walk")
 
