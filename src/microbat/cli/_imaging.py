@@ -26,7 +26,7 @@ SigmaOpt = Annotated[
 ]
 HOpt = Annotated[
     float | None,
-    typer.Option("--h", help="NLM filter strength (image units); default 0.8 x sigma."),
+    typer.Option("--h", help="NLM filter strength (image units); default 0.6 x sigma."),
 ]
 ChunksOpt = Annotated[
     str | None,
@@ -124,7 +124,7 @@ def _read(path: Path, dataset: str | None, voxel_size: str | None):
 def denoise(
     src: InPath,
     dst: OutPath,
-    patch_size: PatchOpt = 3,
+    patch_size: PatchOpt = 5,
     search_radius: SearchOpt = 3,
     sigma: SigmaOpt = None,
     h: HOpt = None,
@@ -136,7 +136,7 @@ def denoise(
     """Non-local means denoising of a grayscale volume (noise level estimated)."""
     import time
 
-    from microbat.imaging.denoise import denoise_nlm, estimate_sigma
+    from microbat.imaging.denoise import DEFAULT_STRENGTH, denoise_nlm, estimate_sigma
     from microbat.io import save_volume
 
     img, vs = _read(src, dataset, voxel_size)
@@ -158,7 +158,7 @@ def denoise(
         "noise_sigma": noise,
         "patch_size": patch_size,
         "search_radius": search_radius,
-        "h": h if h is not None else 0.8 * noise,
+        "h": h if h is not None else DEFAULT_STRENGTH * noise,
         "wall_time_s": elapsed,
     }
 

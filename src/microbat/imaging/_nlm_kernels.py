@@ -239,7 +239,7 @@ def _finish(g, acc, wsum, q0, q1, q2):
     return out
 
 
-@njit(cache=True, parallel=True, fastmath=True)
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def nlm_valid(g, s0, s1, s2, p0, p1, p2, offsets, inv, bias, slab):
     """Filter the interior of the padded image ``g`` (float32, 3D), multi-threaded.
 

@@ -86,6 +86,7 @@ def reconstruct(
     patch_size: int = 3,
     search_radius: int = 3,
     sigma: float | None = None,
+    strength: float = 0.8,
     h: float | None = None,
     chunks: int | Sequence[int] | None = None,
     variance: str = "tied",
@@ -113,8 +114,10 @@ def reconstruct(
         Phase names from the darkest to the brightest; default the table order.
     denoise : bool, default True
         Run :func:`~microbat.imaging.denoise_nlm` first.
-    patch_size, search_radius, sigma, h, chunks
-        Passed to :func:`~microbat.imaging.denoise_nlm`.
+    patch_size, search_radius, sigma, strength, h, chunks
+        Passed to :func:`~microbat.imaging.denoise_nlm`. The defaults (3-voxel
+        patch, ``h = 0.8 sigma``) keep thin carbon-binder better than the
+        PSNR-optimal 5-voxel patch and give the best segmentation accuracy.
     variance, partial_volume, spatial_prior, beta, psf_sigma
         Passed to :func:`~microbat.imaging.segment`. The default ``psf_sigma=1``
         (one voxel, typical of XCT at its resolution limit) turns on the
@@ -188,7 +191,13 @@ def reconstruct(
     den: np.ndarray | None = None
     if denoise:
         den = denoise_nlm(
-            arr, patch_size=patch_size, search_radius=search_radius, h=h, sigma=noise, chunks=chunks
+            arr,
+            patch_size=patch_size,
+            search_radius=search_radius,
+            h=h,
+            sigma=noise,
+            strength=strength,
+            chunks=chunks,
         )
     timings["denoise"] = time.perf_counter() - t
 
@@ -222,6 +231,7 @@ def reconstruct(
         "patch_size": patch_size,
         "search_radius": search_radius,
         "sigma": sigma,
+        "strength": strength,
         "h": h,
         "chunks": chunks,
         "variance": variance,
