@@ -131,3 +131,14 @@ def test_particle_size_distribution(chen, chen_rates):
     assert r.capacity_Ah[0] != pytest.approx(ref, rel=1e-6)
     assert r.capacity_Ah[0] == pytest.approx(ref, rel=0.05)
     assert r.breakdown.max_residual_V < 1e-3
+
+
+def test_negative_electrode_micro(chen, chen_rates):
+    m = MicroProperties(electrode="negative", porosity=0.25, tau_electrolyte=4.0)
+    p = apply_micro(chen, m)
+    assert p.positive == chen.positive
+    (run,) = get_simulator(p).run((2.0,), params=p)
+    tor_n = run.solution["X-averaged negative electrolyte transport efficiency"].entries
+    np.testing.assert_allclose(tor_n, 0.25 / 4.0, rtol=1e-12)
+    # a 2x more tortuous negative electrode than Bruggeman's (τ = 2) costs capacity at 2C
+    assert run.curve.final_capacity_Ah < chen_rates.capacity_Ah[chen_rates.c_rate.index(2.0)]
