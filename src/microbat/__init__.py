@@ -4,7 +4,7 @@ Submodules load lazily so that ``import microbat`` stays fast::
 
     import microbat as mb
     ms = mb.synth.electrode((64, 64, 64), voxel_size=0.5e-6, seed=1)
-    mb.imaging.metrics(ms)
+    mb.imaging.characterize(ms)
 """
 
 from __future__ import annotations
