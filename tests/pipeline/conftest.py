@@ -52,6 +52,8 @@ def full_run(tmp_path_factory):
             "synthetic.shape": [40, 40, 40],
             "synthetic.mean_radius": 2.5e-6,
             "cell.c_rates": [0.1, 1.0, 3.0],
+            "transport.random_walk_walkers": 400,
+            "transport.random_walk_steps": 20_000,
         },
         progress=events.append,
     )

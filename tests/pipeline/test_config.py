@@ -85,6 +85,5 @@ def test_every_key_is_documented_with_default():
             assert f.description, f"{sname}.{key} has no description"
             assert f"`{sname}.{key}`" in ref
     text = DOCS.read_text("utf-8")
-    for line in ref.splitlines()[2:]:
-        key = line.split("|")[1].strip()
-        assert key in text, f"{key} is missing from docs/twin.md"
+    # the table in the docs is the generated one, defaults and units included
+    assert ref in text, "docs/twin.md is out of date: paste config_reference() into it"

@@ -62,6 +62,13 @@ def test_full_run_writes_every_stage_and_the_report(full_run):
     # proves the numbers that reach the report are the simulated ones)
     frac = cell["rate_bruggeman"]["fraction"]
     assert frac[0] == pytest.approx(1.0) and frac[2] < frac[1]
+    if status["transport"] == "complete":
+        tra = data["stages"]["transport"]["result"]
+        assert [r["axis"] for r in tra["table"]] == [0, 1, 2]
+        assert tra["tau_thickness"] >= 1.0
+        assert tra["random_walk"]["table"][0]["ci95"][0] <= tra["random_walk"]["table"][0]["tau"]
+        assert cell["micro"]["tau_electrolyte"] == pytest.approx(tra["tau_thickness"])
+        assert cell["transports"] == ["micro", "bruggeman"]
     twin = json.loads((out / "twin.json").read_text())
     assert twin["state"] == "complete" and twin["input"]["kind"] == "synthetic"
     assert (out / "twin.toml").read_text().startswith("[input]")
@@ -82,6 +89,8 @@ def test_rerun_resumes_without_recomputing(full_run):
             "synthetic.shape": [40, 40, 40],
             "synthetic.mean_radius": 2.5e-6,
             "cell.c_rates": [0.1, 1.0, 3.0],
+            "transport.random_walk_walkers": 400,
+            "transport.random_walk_steps": 20_000,
         },
     )
     # transport may be not_available (never cached): all else is reused

@@ -50,7 +50,16 @@ def test_quiet_prints_nothing_and_json_is_machine_readable(labelled_h5, tmp_path
 
 def test_human_summary_and_verbose_log(labelled_h5, tmp_path):
     r = _run(
-        labelled_h5, "--out", tmp_path / "h", "--verbose", *OFF[:2], "--set", "metrics.sizes=false"
+        labelled_h5,
+        "--out",
+        tmp_path / "h",
+        "--verbose",
+        "--set",
+        "cell.enabled=false",
+        "--set",
+        "metrics.sizes=false",
+        "--set",
+        "transport.random_walk=false",
     )
     assert r.exit_code == 0, r.output
     assert "Report:" in r.stdout and "report.html" in r.stdout

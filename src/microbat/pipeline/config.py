@@ -186,12 +186,24 @@ class SegmentSettings(_Section):
         "potts", description="Potts Markov random field (ICM) or per-voxel decision."
     )
     beta: float = Field(
-        0.75,
+        2.0,
         ge=0,
-        description="Potts coupling per unlike 6-neighbour.",
+        description="Potts coupling per unlike 6-neighbour (microbat.imaging.reconstruct's "
+        "default).",
         json_schema_extra={"unit": "nats"},
     )
     max_icm_iter: int = Field(20, ge=0, description="Largest number of ICM sweeps.")
+    psf_sigma: float | Literal["auto"] | None = Field(
+        1.0,
+        description="Point-spread function of the scanner for the forward-model refinement of "
+        "interface voxels; 'auto' estimates it; 0 skips the refinement.",
+        json_schema_extra={"unit": "voxels"},
+    )
+    remove_isolated: bool = Field(
+        False,
+        description="Reassign isolated solid clusters (touching neither face) to the phase "
+        "they share most faces with.",
+    )
 
 
 class ConnectivitySettings(_Section):

@@ -960,11 +960,31 @@ def _render(
             ["direction", "τ (image)", "D_eff / D₀", "τ Bruggeman", "Bruggeman error"], rows_t
         )
         ten = tra.get("tensor")
-        if isinstance(ten, list) and ten and isinstance(ten[0], list):
-            body += "<h3>Tortuosity tensor</h3>" + _table(
-                ["", "axis 0", "axis 1", "axis 2"],
-                [(f"axis {i}", *(_num(v, ".4f") for v in row)) for i, row in enumerate(ten)],
+        if ten and isinstance(ten.get("tau"), list):
+            body += (
+                "<h3>Tortuosity tensor</h3><p>Periodic homogenisation (flux in every "
+                "direction for each applied gradient); entries below the numerical error "
+                f"({_pct(ten.get('numerical_error'))} of the largest) are zero within error.</p>"
             )
+            body += _table(
+                ["τ", "axis 0", "axis 1", "axis 2"],
+                [(f"axis {i}", *(_num(v, ".4f") for v in row)) for i, row in enumerate(ten["tau"])],
+            )
+            pt = ten.get("principal_tau") or []
+            pdirs = ten.get("principal_directions") or []
+            if pt:
+                body += _table(
+                    ["principal τ", "direction (axis 0, 1, 2)"],
+                    [
+                        (
+                            _num(t, ".4f"),
+                            ", ".join(_num(pdirs[k][j], ".3f") for k in range(len(pdirs)))
+                            if pdirs
+                            else "–",
+                        )
+                        for j, t in enumerate(pt)
+                    ],
+                )
         sol = tra.get("solid")
         if sol:
             body += (

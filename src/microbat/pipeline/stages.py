@@ -623,13 +623,23 @@ def _run_segment(ctx: StageContext) -> StageOutput:
         spatial_prior=cfg.spatial_prior,
         beta=cfg.beta,
         max_icm_iter=cfg.max_icm_iter,
+        psf_sigma=cfg.psf_sigma or None,
         thickness_axis=ctx.config.input.thickness_axis,
     )
     ms = res.microstructure
+    removal = None
+    if cfg.remove_isolated:
+        clean = _api("microbat.imaging.connectivity", "remove_isolated")
+        if clean is None:
+            return _not_available("microbat.imaging.remove_isolated")
+        ctx.step("reassigning isolated solid clusters")
+        ms, removal = clean(ms)
     ctx.step("writing the labelled microstructure")
     ctx.save_microstructure(ms)
     summary = res.to_dict()
     summary["segmented_from"] = stage_in
+    if removal is not None:
+        summary["remove_isolated"] = to_jsonable(removal.to_dict())
     summary["phases"] = _phase_table_summary(ms)
     arrays = mid_slices(ms.labels, prefix="labels_")
     if res.uncertainty is not None:
@@ -789,21 +799,29 @@ def _run_transport(ctx: StageContext) -> StageOutput:
         arrays["concentration_thickness"] = _field_slice(conc, ax_t)
 
     if cfg.tensor:
-        ten = _api_first(
-            ("microbat.transport.tensor", "tortuosity_tensor"),
-            ("microbat.transport.tensor", "tensor"),
-        )
+        ten = _api("microbat.transport.tensor", "tortuosity_tensor")
         if ten is None:
             notes.append(
                 "off-diagonal tensor terms: not computed (microbat.transport has no tensor "
                 "function in this installation); the table gives the diagonal"
             )
         else:
-            ctx.step("tortuosity tensor (off-diagonal terms)")
-            td = to_jsonable(ten(ms, phase=cfg.phase).to_dict())
-            summary["tensor_result"] = td
-            if isinstance(td.get("tensor"), list):
-                summary["tensor"] = td["tensor"]
+            ctx.step("tortuosity tensor (periodic homogenisation, off-diagonal terms)")
+            tr = _optional(
+                notes,
+                "tortuosity tensor",
+                lambda: ten(ms, phase=cfg.phase, method="periodic", boundary=cfg.boundary),
+            )
+            if tr is not None:
+                summary["tensor"] = {
+                    "method": tr.method,
+                    "tau": to_jsonable(np.asarray(tr.tau)),
+                    "deff_over_d0": to_jsonable(np.asarray(tr.deff_over_d0)),
+                    "principal_tau": to_jsonable(np.asarray(tr.principal_tau)),
+                    "principal_directions": to_jsonable(np.asarray(tr.principal_directions)),
+                    "asymmetry": float(tr.asymmetry),
+                    "numerical_error": float(tr.numerical_error),
+                }
 
     if cfg.solid:
         solid = ",".join(
@@ -811,16 +829,18 @@ def _run_transport(ctx: StageContext) -> StageOutput:
         )
         if solid:
             ctx.step(f"steady conduction in the solid ({solid}) along the thickness")
-            try:
-                rs = tort(ms, phase=solid, axis=ax_t, boundary=cfg.boundary, keep_field=False)
+            rs = _optional(
+                notes,
+                "solid tortuosity",
+                lambda: tort(ms, phase=solid, axis=ax_t, boundary=cfg.boundary, keep_field=False),
+            )
+            if rs is not None:
                 summary["solid"] = {
                     "phases": solid,
                     "tau_thickness": _finite_or_none(rs.tau[ax_t]),
                     "percolating": bool(rs.percolating[ax_t]),
                     "volume_fraction": float(rs.porosity),
                 }
-            except MicrobatError as exc:  # recorded; the stage goes on
-                notes.append(f"solid tortuosity failed: {exc}")
 
     if cfg.random_walk:
         rw = _api("microbat.transport.randomwalk", "random_walk")
@@ -831,21 +851,43 @@ def _run_transport(ctx: StageContext) -> StageOutput:
             ctx.step(
                 f"random-walk cross-check ({cfg.random_walk_walkers} walkers x {n_steps} steps)"
             )
-            try:
-                r = rw(
+            r = _optional(
+                notes,
+                "random walk",
+                lambda: rw(
                     ms,
                     phase=cfg.phase,
                     n_walkers=cfg.random_walk_walkers,
                     n_steps=n_steps,
                     seed=cfg.random_walk_seed,
-                )
+                ),
+            )
+            if r is not None:
                 summary["random_walk"] = _rw_summary(r, res)
                 arrays["rw_time_s"] = np.asarray(r.time, float)
                 arrays["rw_msd_m2"] = np.asarray(r.msd, float)
-            except MicrobatError as exc:  # recorded; the stage goes on
-                notes.append(f"random walk failed: {exc}")
     summary["notes"] = notes
     return StageOutput(summary=summary, arrays=arrays)
+
+
+def _optional(notes: list[str], what: str, fn: Callable[[], Any]) -> Any:
+    """Run an optional part of a stage; a failure becomes a note, not a failed stage.
+
+    Microbat errors are expected outcomes (a phase that does not conduct); anything
+    else is a bug in the called module and is logged with its traceback, but the
+    diffusion-solve result the stage is about is still kept.
+    """
+    try:
+        return fn()
+    except MicrobatError as exc:
+        notes.append(f"{what} failed: {exc}")
+    except Exception as exc:
+        log.error("%s raised %s", what, type(exc).__name__, exc_info=True)
+        notes.append(
+            f"{what} failed with an internal error ({type(exc).__name__}: {exc}); "
+            "see twin.log and report it"
+        )
+    return None
 
 
 def _auto_steps(shape: Sequence[int]) -> int:
