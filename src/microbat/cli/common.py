@@ -88,7 +88,7 @@ def guarded(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except (MicrobatError, OSError, ValueError, KeyError) as exc:
+        except (MicrobatError, OSError, ValueError, KeyError, ImportError) as exc:
             if _STATE["debug"]:
                 raise
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

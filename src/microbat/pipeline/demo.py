@@ -138,7 +138,8 @@ def run_demo(
         ),
     )
 
-    summary = _summary(ms, metrics, tau, sigma)
+    brug = transport.bruggeman_error(tau)
+    summary = _summary(ms, metrics, tau, sigma, brug)
     report = {
         "summary": summary,
         "microstructure": ms.summary(),
@@ -146,6 +147,7 @@ def run_demo(
         "metrics": metrics.to_dict(),
         "connectivity": conn.to_dict(),
         "tortuosity": tau.to_dict(),
+        "bruggeman": brug.to_dict(),
         "conductivity": sigma.to_dict(),
         "stage_times_s": times,
     }
@@ -160,7 +162,9 @@ def run_demo(
     return DemoResult(out, files, summary, times, prov)
 
 
-def _summary(ms: Any, metrics: Any, tau: Any, sigma: Any) -> dict[str, Any]:
+def _summary(ms: Any, metrics: Any, tau: Any, sigma: Any, brug: Any) -> dict[str, Any]:
+    from microbat import transport
+
     fr = ms.volume_fractions()
     a_s = {f"{a}/{b}": v for (a, b), v in metrics.interface_specific_areas.items()}
     return {
@@ -169,9 +173,9 @@ def _summary(ms: Any, metrics: Any, tau: Any, sigma: Any) -> dict[str, Any]:
         "volume_fractions": fr,
         "specific_interface_area_per_m": a_s,
         "tau_pore": list(tau.tau),
-        "bruggeman_tau_pore": tau.bruggeman_tau,
+        "bruggeman_tau_pore": float(transport.bruggeman_tau(tau.porosity)),
         "porosity": tau.porosity,
-        "sigma_eff_solid_S_per_m": getattr(sigma, "sigma_eff", None),
+        "sigma_eff_solid_S_per_m": sigma.sigma_eff[ms.thickness_axis],
         "thickness_axis": ms.thickness_axis,
     }
 
