@@ -143,12 +143,12 @@ def test_isolated_pores_divide_by_the_whole_porosity():
     ms = Microstructure(lab, H, phases="pore=0,active=1")
     eps_ch = 9 * 16 / 16**3
     eps = eps_ch + 128 / 16**3
-    r = _walk(ms, n_walkers=40_000, n_steps=1200, n_records=40, seed=9)
+    r = _walk(ms, n_walkers=40_000, n_steps=800, n_records=40, seed=9)
     lo, hi = r.ci95[0]
     assert lo <= eps / eps_ch <= hi
     assert r.deff_over_d0[0] == pytest.approx(eps_ch, rel=0.08)
     assert r.porosity == pytest.approx(eps)
-    rp = _walk(ms, n_walkers=20_000, n_steps=1200, n_records=40, release="percolating", seed=9)
+    rp = _walk(ms, n_walkers=10_000, n_steps=800, n_records=40, release="percolating", seed=9)
     assert rp.released_fraction == pytest.approx(eps_ch)
     lo, hi = rp.ci95[0]
     assert lo <= 1.0 <= hi
