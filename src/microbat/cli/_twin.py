@@ -179,12 +179,15 @@ def register(app: typer.Typer) -> None:
                     progress=progress,
                 )
         except KeyboardInterrupt:
-            done = ", ".join(progress.done) or "none"
-            typer.echo(
-                f"interrupted during stage {progress.stage!r}; completed stages are kept in "
-                f"{out} ({done}); rerun the same command to resume",
-                err=True,
-            )
+            if not progress.stage:
+                typer.echo("interrupted before any stage started; nothing was written", err=True)
+            else:
+                done = ", ".join(progress.done) or "none"
+                typer.echo(
+                    f"interrupted during stage {progress.stage!r}; completed stages are kept "
+                    f"in {out} ({done}); rerun the same command to resume",
+                    err=True,
+                )
             raise typer.Exit(130) from None
         finally:
             if handler is not None:

@@ -164,6 +164,13 @@ class DenoiseSettings(_Section):
         description="Noise standard deviation in image units. Default: estimated.",
         json_schema_extra={"unit": "image units"},
     )
+    chunks: int | None = Field(
+        None,
+        ge=16,
+        description="Filter in cubic blocks of this edge with a halo (Dask map_overlap) to "
+        "bound the filter's memory; same result. Default: the whole volume at once.",
+        json_schema_extra={"unit": "voxels"},
+    )
 
 
 class SegmentSettings(_Section):

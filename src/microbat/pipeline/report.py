@@ -964,7 +964,8 @@ def _render(
             body += (
                 "<h3>Tortuosity tensor</h3><p>Periodic homogenisation (flux in every "
                 "direction for each applied gradient); entries below the numerical error "
-                f"({_pct(ten.get('numerical_error'))} of the largest) are zero within error.</p>"
+                f"({_num(100 * (ten.get('numerical_error') or 0), '.2g')} % of the largest) are "
+                "zero within error.</p>"
             )
             body += _table(
                 ["τ", "axis 0", "axis 1", "axis 2"],

@@ -104,7 +104,12 @@ class StageOutput:
 
 @dataclass(frozen=True)
 class Stage:
-    """One step of the twin (see the module notes)."""
+    """One step of the twin (see the module notes).
+
+    ``active`` returns a reason to skip the stage (or None); ``needs_objects`` is
+    False for stages that read only the summaries and arrays of earlier stages (their
+    in-memory objects can then be released before they run).
+    """
 
     name: str
     title: str
@@ -114,6 +119,7 @@ class Stage:
     load: Callable[[StageContext, Path], dict[str, Any]] | None = None
     active: Callable[[StageContext], str | None] | None = None
     n_steps: int = 1
+    needs_objects: bool = True
 
 
 class _Record:
@@ -586,6 +592,7 @@ def _run_denoise(ctx: StageContext) -> StageOutput:
         search_radius=cfg.search_radius,
         strength=cfg.strength,
         sigma=sigma_in,
+        chunks=cfg.chunks,
     )
     ctx.write_npy("denoised", out)
     sigma_out = float(est(out))
@@ -1131,6 +1138,7 @@ STAGES: tuple[Stage, ...] = (
         _run_cell,
         active=_cell_active,
         n_steps=3,
+        needs_objects=False,
     ),
     Stage(
         "report",
@@ -1138,6 +1146,7 @@ STAGES: tuple[Stage, ...] = (
         ("input", "denoise", "segment", "connectivity", "metrics", "transport", "cell"),
         ("report",),
         _run_report,
+        needs_objects=False,
     ),
 )
 

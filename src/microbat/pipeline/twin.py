@@ -542,6 +542,7 @@ def run_twin(
                     TwinEvent("step", _s.name, _s.title, m, _i, n)
                 )
                 _run_stage(ctx, rec, i, n, emit, __version__)
+                _release_unneeded(ctx, STAGES, i)
                 twin_doc["stages"][stage.name] = {
                     "status": rec.status,
                     "reused": rec.reused,
@@ -748,6 +749,21 @@ def _run_stage(ctx: Any, rec: Any, index: int, n: int, emit: Any, version: str) 
             wall_time_s=rec.wall_time_s,
         )
     )
+
+
+def _release_unneeded(ctx: Any, stages: Sequence[Any], done: int) -> None:
+    """Drop in-memory hand-overs no later stage needs (they reload from disk if asked)."""
+    later: set[str] = set()
+    for s in stages[done + 1 :]:
+        if not s.needs_objects:
+            continue
+        deps = set(s.deps)
+        if "segment" in deps and ctx.status("segment") == "complete":
+            deps -= {"input", "denoise"}  # such stages read the segmented microstructure
+        later |= deps
+    for s in stages[: done + 1]:
+        if s.name not in later:
+            ctx.release(s.name)
 
 
 def _skip_reason(ctx: Any, stage: Any) -> str | None:
