@@ -379,3 +379,18 @@ def test_twin_folder_can_be_moved(labelled_h5, tmp_path):
     shutil.move(out, moved)
     res = run_twin(labelled_h5, out_dir=moved, overrides=FAST)
     assert all(_reused(res)[n] for n in ("input", "connectivity", "metrics"))
+
+
+def test_uint16_tiff_with_its_own_voxel_size(gray_npy, tmp_path):
+    from microbat.io import save_volume
+
+    img = np.load(gray_npy)
+    u16 = np.clip((img - img.min()) / (img.max() - img.min()) * 60000, 0, 65535).astype(np.uint16)
+    tif = save_volume(u16, tmp_path / "scan.tif", voxel_size=VOXEL)
+    res = run_twin(tif, out_dir=tmp_path / "t", overrides=FAST)  # no voxel size given
+    inp = json.loads((tmp_path / "t/stages/input/result.json").read_text())
+    assert inp["labelled"] is False and inp["dtype"] == "uint16"
+    assert inp["voxel_size_m"] == pytest.approx([VOXEL] * 3)
+    assert res.stage("segment").status == "complete"
+    frac = json.loads((tmp_path / "t/stages/metrics/result.json").read_text())["volume_fractions"]
+    assert 0.2 < frac["pore"] < 0.5 and 0.4 < frac["active"] < 0.7
