@@ -14,8 +14,8 @@ Three families, one entry point (:func:`solve`):
     Sparse LU (SuperLU via SciPy) of the assembled matrix; real or complex.
     :class:`DirectSolver` keeps the factorisation.
 
-``"auto"`` picks ``"direct"`` below :data:`DIRECT_LIMIT` unknowns or for complex
-systems, and ``"mg"`` otherwise.
+``"auto"`` picks ``"direct"`` up to :data:`DIRECT_LIMIT` unknowns (3D) or
+:data:`DIRECT_LIMIT_2D` (2D), or for complex systems, and ``"mg"`` otherwise.
 """
 
 from __future__ import annotations
@@ -31,10 +31,13 @@ import numpy as np
 from microbat.core.errors import ConvergenceError, InvalidInputError
 from microbat.fv.system import StructuredSystem
 
-__all__ = ["DIRECT_LIMIT", "AMGSolver", "DirectSolver", "FVSolution", "solve"]
+__all__ = ["DIRECT_LIMIT", "DIRECT_LIMIT_2D", "AMGSolver", "DirectSolver", "FVSolution", "solve"]
 
-#: Systems with at most this many unknowns are solved directly by ``method="auto"``.
-DIRECT_LIMIT = 20_000
+#: Systems with at most this many unknowns are solved directly by ``method="auto"``
+#: (3D grids; sparse LU fill-in grows fast in 3D, multigrid wins above a few thousand).
+DIRECT_LIMIT = 4096
+#: The same limit for 2D grids (one axis of length 1), where fill-in stays small.
+DIRECT_LIMIT_2D = 200_000
 
 Method = Literal["auto", "mg", "amg", "direct"]
 
@@ -204,7 +207,8 @@ def solve(
     n = system.n_unknowns
     is_complex = np.iscomplexobj(system.ground)
     if method == "auto":
-        method = "direct" if (n <= DIRECT_LIMIT or is_complex) else "mg"
+        limit = DIRECT_LIMIT_2D if min(system.shape) == 1 else DIRECT_LIMIT
+        method = "direct" if (n <= limit or is_complex) else "mg"
     if method not in ("mg", "amg", "direct"):
         raise InvalidInputError(f"unknown solver {method!r}; use auto, mg, amg or direct")
     if n == 0:

@@ -216,7 +216,7 @@ def tortuosity(
         Convergence: relative spread of the flux through all planes between the
         held sides (τ itself is then converged to about ``tol / 10``).
     solver : {"auto", "mg", "amg", "direct"}, default "auto"
-        Linear solver (:func:`microbat.fv.solve`): direct below 20 000 unknowns,
+        Linear solver (:func:`microbat.fv.solve`): direct up to 4096 unknowns (3D),
         matrix-free multigrid CG above.
     precision : {"auto", "single", "double"}, default "auto"
         Floating-point type of the solve; ``"auto"`` uses single precision above
