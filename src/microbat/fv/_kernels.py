@@ -257,7 +257,7 @@ def prolong_add(u, uc, alpha, f0, f1, f2):  # pragma: no cover - compiled
                     ur[k] += alpha * cr[k]
 
 
-@nb.njit(parallel=True, **_OPTS)
+@nb.njit(**_OPTS)
 def coarsen(e, g0, g1, g2, l0, l1, l2, ec, h0, h1, h2, f0, f1, f2):  # pragma: no cover
     """Galerkin product R A P for piecewise-constant aggregation of f0 x f1 x f2 blocks.
 
@@ -267,7 +267,7 @@ def coarsen(e, g0, g1, g2, l0, l1, l2, ec, h0, h1, h2, f0, f1, f2):  # pragma: n
     """
     n0, n1, n2 = e.shape
     c0, c1, c2 = ec.shape
-    for ic in nb.prange(c0):
+    for ic in range(c0):  # setup only: serial (compiles faster, runs once per level)
         for jc in range(c1):
             for kc in range(c2):
                 ec[ic, jc, kc] = 0.0
@@ -340,29 +340,3 @@ def cg_update(x, r, p, q, alpha, axis, layers):  # pragma: no cover - compiled
                 for k in range(n2):
                     layers[i, k] += r[i, j, k]
     return s2.sum()
-
-
-@nb.njit(parallel=True, **_OPTS)
-def cg_direction(p, z, beta):  # pragma: no cover - compiled
-    """Update the direction p = z + beta p."""
-    n0, n1, n2 = p.shape
-    for i in nb.prange(n0):
-        for j in range(n1):
-            for k in range(n2):
-                p[i, j, k] = z[i, j, k] + beta * p[i, j, k]
-
-
-@nb.njit(parallel=True, **_FAST)
-def layer_sums(r, axis, layers):  # pragma: no cover - compiled
-    """layers[i, m] += sum of r over the voxels of plane i with index m along axis."""
-    n0, n1, n2 = r.shape
-    for i in nb.prange(n0):
-        for j in range(n1):
-            for k in range(n2):
-                v = np.float64(r[i, j, k])
-                if axis == 0:
-                    layers[i, i] += v
-                elif axis == 1:
-                    layers[i, j] += v
-                else:
-                    layers[i, k] += v

@@ -373,7 +373,12 @@ def pcg(
         np.subtract(b, q, out=r)
         rr = k.dot(r, r)
     if layer_axis >= 0:
-        k.layer_sums(r, layer_axis, part)
+        other = tuple(a for a in range(3) if a != layer_axis)
+        first = r.sum(axis=other, dtype=np.float64)
+        if layer_axis == 0:
+            part[np.arange(x.shape[0]), np.arange(x.shape[0])] = first
+        else:
+            part[0] = first
     z = q  # q is free until the first product with p
     if precond is None:
         z[...] = r
@@ -412,7 +417,8 @@ def pcg(
         rz_new = k.dot(r, z)
         beta = (rz_new - r_zold) / rz
         rz = rz_new
-        k.cg_direction(p, z, beta)
+        p *= beta
+        p += z
     info.iterations = it
     info.residual_norm = math.sqrt(rr)
     info.time_s = time.perf_counter() - t0
