@@ -394,3 +394,76 @@ def test_uint16_tiff_with_its_own_voxel_size(gray_npy, tmp_path):
     assert res.stage("segment").status == "complete"
     frac = json.loads((tmp_path / "t/stages/metrics/result.json").read_text())["volume_fractions"]
     assert 0.2 < frac["pore"] < 0.5 and 0.4 < frac["active"] < 0.7
+
+
+# ------------------------------------------------------------------ out of core
+OOC = {**FAST, "scale.chunks": 16, "segment.spatial_prior": "none", "segment.psf_sigma": 0}
+
+
+def test_out_of_core_imaging_matches_the_in_memory_functions(gray_npy, tmp_path):
+    import dask.array as da
+
+    from microbat import Microstructure
+    from microbat.imaging import analyze_connectivity, denoise_nlm, estimate_sigma, segment
+
+    out = tmp_path / "t"
+    res = run_twin(gray_npy, voxel_size=VOXEL, out_dir=out, overrides=OOC)
+    assert [s.status for s in res.stages[:5]] == ["complete"] * 5
+    img = np.load(gray_npy)
+    den = da.from_zarr(str(out / "stages/denoise/denoised.zarr")).compute()
+    sigma = json.loads((out / "stages/denoise/result.json").read_text())["sigma_in"]
+    ref_den = denoise_nlm(img, sigma=sigma, patch_size=3, search_radius=3, strength=0.8)
+    assert np.allclose(den, ref_den, atol=1e-5)  # chunks 16, halo 4
+    lab = da.from_zarr(str(out / "stages/segment/labels.zarr")).compute()
+    ref = segment(den, voxel_size=VOXEL, spatial_prior="none", psf_sigma=None).labels
+    assert np.array_equal(lab, ref)  # same fit, same 4096-bin Bayes decision, block by block
+    ms = Microstructure(lab, VOXEL, "pore=0,cbd=1,active=2", allow_empty_phases=True)
+    conn = analyze_connectivity(ms)
+    got = json.loads((out / "stages/connectivity/result.json").read_text())
+    assert got["out_of_core"] is True
+    assert got["cluster_counts"] == conn.cluster_counts  # clusters stitched across chunks
+    for p in conn.phases:
+        for k, v in conn.volume_fractions[p].items():
+            assert got["volume_fractions"][p][k] == pytest.approx(v, abs=1e-12)
+    assert sigma == pytest.approx(estimate_sigma(img[4:28, 4:28, 4:28]), rel=0.5)
+
+
+def test_out_of_core_labelled_input_and_analysis_crop(labelled_h5, tmp_path):
+    from microbat.imaging import analyze_connectivity
+    from microbat.io import load_microstructure
+
+    out = tmp_path / "t"
+    res = run_twin(
+        labelled_h5,
+        out_dir=out,
+        overrides={**FAST, "scale.chunks": 16, "scale.analysis_crop": [24]},
+    )
+    assert res.stage("segment").status == "skipped"
+    conn = analyze_connectivity(load_microstructure(labelled_h5))
+    got = json.loads((out / "stages/connectivity/result.json").read_text())
+    assert got["cluster_counts"] == conn.cluster_counts
+    met = json.loads((out / "stages/metrics/result.json").read_text())
+    assert met["shape"] == [24, 24, 24] and met["analysis_crop"] == [[4, 28]] * 3
+
+
+def test_scheduler_needs_chunks_and_the_dask_extra(labelled_h5, tmp_path):
+    with pytest.raises(InvalidInputError, match=r"set scale\.chunks"):
+        run_twin(labelled_h5, out_dir=tmp_path / "a", overrides={"scale.scheduler": "tcp://x:1"})
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        from microbat.core.errors import MissingDependencyError
+
+        with pytest.raises(MissingDependencyError, match=r"microbat\[dask\]"):
+            run_twin(
+                labelled_h5,
+                out_dir=tmp_path / "b",
+                overrides={**FAST, "scale.chunks": 16, "scale.scheduler": "tcp://127.0.0.1:1"},
+            )
+    else:  # pragma: no cover - depends on the environment
+        with pytest.raises(FileFormatError, match="cannot reach the Dask scheduler"):
+            run_twin(
+                labelled_h5,
+                out_dir=tmp_path / "b",
+                overrides={**FAST, "scale.chunks": 16, "scale.scheduler": "tcp://127.0.0.1:1"},
+            )

@@ -119,6 +119,22 @@ def register(app: typer.Typer) -> None:
         ] = None,
         phases: PhasesOpt = None,
         thickness_axis: ThicknessAxisOpt = None,
+        chunks: Annotated[
+            int | None,
+            typer.Option(
+                "--chunks",
+                help="Run the imaging stages out of core in cubic chunks of this edge "
+                "(voxels), for volumes larger than memory.",
+            ),
+        ] = None,
+        scheduler: Annotated[
+            str | None,
+            typer.Option(
+                "--scheduler",
+                help="dask.distributed scheduler address for the chunked stages "
+                "(default: local threads).",
+            ),
+        ] = None,
         synthetic: Annotated[
             bool,
             typer.Option("--synthetic", help="Run on the built-in synthetic phantom instead."),
@@ -158,6 +174,10 @@ def register(app: typer.Typer) -> None:
             overrides.append(f'input.phases="{phases}"')
         if thickness_axis is not None:
             overrides.append(f"input.thickness_axis={thickness_axis}")
+        if chunks is not None:
+            overrides.append(f"scale.chunks={chunks}")
+        if scheduler is not None:
+            overrides.append(f'scale.scheduler="{scheduler}"')
         err = Console(stderr=True, quiet=quiet)
         handler = None
         if verbose and not quiet:

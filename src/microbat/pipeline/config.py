@@ -25,7 +25,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from microbat.core.errors import InvalidInputError
 
@@ -36,6 +43,7 @@ __all__ = [
     "InputSettings",
     "MetricsSettings",
     "ReportSettings",
+    "ScaleSettings",
     "SegmentSettings",
     "SyntheticSettings",
     "TransportSettings",
@@ -314,6 +322,50 @@ class CellSettings(_Section):
         return v
 
 
+class ScaleSettings(_Section):
+    """Out-of-core imaging on Dask for volumes larger than memory."""
+
+    chunks: int | None = Field(
+        None,
+        ge=16,
+        description="Run the imaging stages out of core: read the input lazily and denoise, "
+        "segment and label clusters in cubic chunks of this edge, stored as Zarr in the stage "
+        "folders. Default: in memory.",
+        json_schema_extra={"unit": "voxels"},
+    )
+    workers: int | None = Field(
+        None, ge=1, description="Threads of the local Dask scheduler. Default: one per core."
+    )
+    scheduler: str | None = Field(
+        None,
+        description="Address of a dask.distributed scheduler (tcp://host:8786) to run the "
+        "chunked stages on; needs the dask extra (pip install 'microbat[dask]') and an output "
+        "folder the workers can reach.",
+    )
+    analysis_crop: list[int] = Field(
+        [256, 256, 256],
+        description="Out of core only: edge per axis of the central subvolume (full volume if "
+        "smaller) loaded for metrics, transport and the cell model.",
+        json_schema_extra={"unit": "voxels"},
+    )
+
+    @field_validator("analysis_crop")
+    @classmethod
+    def _crop(cls, v: list[int]) -> list[int]:
+        if len(v) not in (1, 3) or any(n < 8 for n in v):
+            raise ValueError(f"analysis_crop must be one or three sizes of at least 8, got {v}")
+        return v * 3 if len(v) == 1 else v
+
+    @model_validator(mode="after")
+    def _scheduler_needs_chunks(self) -> ScaleSettings:
+        if self.scheduler and self.chunks is None:
+            raise ValueError(
+                "scale.scheduler runs the chunked (out-of-core) stages; set scale.chunks too "
+                "(--chunks 256)"
+            )
+        return self
+
+
 class ReportSettings(_Section):
     """The HTML report."""
 
@@ -348,6 +400,7 @@ class TwinConfig(BaseModel):
     metrics: MetricsSettings = MetricsSettings()
     transport: TransportSettings = TransportSettings()
     cell: CellSettings = CellSettings()
+    scale: ScaleSettings = ScaleSettings()
     report: ReportSettings = ReportSettings()
 
     def section(self, name: str) -> dict[str, Any]:

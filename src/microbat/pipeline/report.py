@@ -741,6 +741,16 @@ def _render(
                 f"({_num(it.get('std'))})",
             )
         )
+    if inp.get("out_of_core"):
+        crop = (s.get("metrics") or {}).get("analysis_crop") or (s.get("transport") or {}).get(
+            "analysis_crop"
+        )
+        line = f"out of core, chunks {' × '.join(map(str, inp.get('chunks') or []))} voxels"
+        if crop:
+            line += "; metrics, transport and cell on the central subvolume " + " × ".join(
+                f"[{a}:{b}]" for a, b in crop
+            )
+        rows.append(("processing", _esc(line)))
     if inp.get("phantom"):
         ph = inp["phantom"]
         rows.append(
@@ -841,6 +851,8 @@ def _render(
                 ],
             )
             extra = f"Expected misclassification (model): {_pct(seg.get('expected_error'))}."
+            if seg.get("note"):
+                extra += f" Note: {seg['note']}."
             acc = seg.get("accuracy_vs_truth")
             if acc:
                 extra += f" Agreement with the phantom's true labels: {_pct(acc.get('overall'))}."

@@ -27,6 +27,7 @@ import importlib
 import json
 import logging
 import math
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,8 +254,18 @@ class StageContext:
         """Voxel size of the input in metres."""
         return tuple(self.summary("input")["voxel_size_m"])
 
+    @property
+    def out_of_core(self) -> bool:
+        """Whether the imaging stages run chunked (``scale.chunks`` is set)."""
+        return self.config.scale.chunks is not None
+
     def microstructure(self) -> Any:
-        """The labelled Microstructure: segmented, or the labelled input."""
+        """The labelled Microstructure: segmented, or the labelled input.
+
+        Out of core, the central ``scale.analysis_crop`` subvolume of the labels.
+        """
+        if self.out_of_core:
+            return _analysis_microstructure(self)
         if self.status("segment") == "complete":
             return self.obj("segment", "ms")
         return self.obj("input", "ms")
@@ -303,11 +314,14 @@ def mid_slices(volume: Any, *, max_px: int = 320, prefix: str = "") -> dict[str,
     """
     shape = tuple(volume.shape)
     out: dict[str, np.ndarray] = {}
-    views = (
-        [np.asarray(volume)]
-        if len(shape) == 2
-        else [np.asarray(np.take(volume, shape[k] // 2, axis=k)) for k in range(3)]
-    )
+    if len(shape) == 2:
+        views = [np.asarray(volume[:, :])]
+    else:  # plain slicing reads one plane of a memory map, Zarr or Dask array
+        views = [
+            np.asarray(volume[shape[0] // 2]),
+            np.asarray(volume[:, shape[1] // 2]),
+            np.asarray(volume[:, :, shape[2] // 2]),
+        ]
     for k, sl in enumerate(views):
         step = max(1, math.ceil(max(sl.shape) / max_px))
         out[f"{prefix}mid{k}"] = np.ascontiguousarray(sl[::step, ::step])
@@ -380,6 +394,8 @@ def _input_voxel_size(ctx: StageContext, file_vs: Sequence[float] | None, ndim: 
 
 
 def _run_input(ctx: StageContext) -> StageOutput:
+    if ctx.out_of_core:
+        return _run_input_ooc(ctx)
     cfg = ctx.config.input
     src = ctx.source
     summary: dict[str, Any] = {"kind": src.kind, "identity": src.identity}
@@ -524,6 +540,8 @@ def _decide_labelled(kind: str, auto: Callable[[], bool]) -> bool:
 
 
 def _load_input(ctx: StageContext, d: Path) -> dict[str, Any]:
+    if ctx.out_of_core:
+        return _load_input_ooc(ctx, d)
     src = ctx.source
     cfg = ctx.config.input
     if src.kind == "synthetic":
@@ -578,6 +596,8 @@ def _run_denoise(ctx: StageContext) -> StageOutput:
     est = _api("microbat.imaging.denoise", "estimate_sigma")
     if fn is None or est is None:
         return _not_available("microbat.imaging.denoise_nlm")
+    if ctx.out_of_core:
+        return _run_denoise_ooc(ctx, fn, est)
     cfg = ctx.config.denoise
     image = np.asarray(ctx.obj("input", "image"))
     ctx.step("estimating the noise level")
@@ -609,6 +629,8 @@ def _run_denoise(ctx: StageContext) -> StageOutput:
 
 
 def _load_denoise(ctx: StageContext, d: Path) -> dict[str, Any]:
+    if ctx.out_of_core:
+        return {"dask": _from_zarr(d / "denoised.zarr")}
     return {"image": np.load(d / "denoised.npy", mmap_mode="r")}
 
 
@@ -616,6 +638,8 @@ def _run_segment(ctx: StageContext) -> StageOutput:
     fn = _api("microbat.imaging.segment", "segment")
     if fn is None:
         return _not_available("microbat.imaging.segment")
+    if ctx.out_of_core:
+        return _run_segment_ooc(ctx)
     cfg = ctx.config.segment
     stage_in = "denoise" if ctx.status("denoise") == "complete" else "input"
     image = np.asarray(ctx.obj(stage_in, "image"))
@@ -682,6 +706,8 @@ def _agreement(truth: Any, ms: Any) -> dict[str, Any]:
 
 
 def _load_segment(ctx: StageContext, d: Path) -> dict[str, Any]:
+    if ctx.out_of_core:
+        return {"labels": _from_zarr(d / "labels.zarr")}
     from microbat.io import load_microstructure
 
     return {"ms": load_microstructure(d / "microstructure.h5")}
@@ -692,6 +718,8 @@ def _run_connectivity(ctx: StageContext) -> StageOutput:
     fn = _api("microbat.imaging.connectivity", "analyze_connectivity")
     if fn is None:
         return _not_available("microbat.imaging.analyze_connectivity")
+    if ctx.out_of_core:
+        return _run_connectivity_ooc(ctx)
     ms = ctx.microstructure()
     ctx.step("labelling clusters (26-connected pores, 6-connected solids)")
     res = fn(ms, axis=ctx.config.connectivity.axis)
@@ -714,6 +742,8 @@ def _run_metrics(ctx: StageContext) -> StageOutput:
     )
     res = fn(ms, sizes=ctx.config.metrics.sizes)
     summary = res.to_dict()
+    if "analysis_crop" in ms.metadata:
+        summary["analysis_crop"] = ms.metadata["analysis_crop"]
     summary["phases_table"] = _phase_table_summary(ms)
     summary["active_electrolyte_specific_area_per_m"] = _active_electrolyte_area(ms, res)
     return StageOutput(summary=summary)
@@ -767,6 +797,8 @@ def _run_transport(ctx: StageContext) -> StageOutput:
     ms = ctx.microstructure()
     ax_t = ms.thickness_axis
     summary: dict[str, Any] = {"phase": cfg.phase, "thickness_axis": ax_t}
+    if "analysis_crop" in ms.metadata:
+        summary["analysis_crop"] = ms.metadata["analysis_crop"]
     arrays: dict[str, np.ndarray] = {}
     notes: list[str] = []
 
@@ -1082,6 +1114,440 @@ def _micro_properties(
     return kw, have_tau
 
 
+# ===================================================================== out of core
+# Volumes larger than memory: the input is read lazily (memory map, Zarr, HDF5), and
+# the imaging stages run block by block on Dask, each writing a Zarr store in its
+# stage folder. Memory is bounded by the chunk size times the number of workers.
+# Metrics, transport and the cell model then run on the central ``analysis_crop``.
+
+
+def _chunks(ctx: StageContext) -> tuple[int, int, int]:
+    c = int(ctx.config.scale.chunks)
+    return (c, c, c)
+
+
+def _from_zarr(path: Path) -> Any:
+    import dask.array as da
+
+    return da.from_zarr(str(path))
+
+
+def _to_zarr(darr: Any, path: Path) -> Any:
+    """Compute ``darr`` block by block into a Zarr store (atomically) and reopen it lazily."""
+    with atomic_path(path, directory=True) as tmp:
+        shutil.rmtree(tmp)  # dask creates the store itself
+        darr.to_zarr(str(tmp))
+    return _from_zarr(path)
+
+
+def _dask_sample(darr: Any, n: int = 8_000_000) -> np.ndarray:
+    """A strided sample of at most ~``n`` voxels (the whole array when it is small)."""
+    step = max(1, math.ceil((darr.size / n) ** (1 / darr.ndim)))
+    return np.asarray(darr[tuple(slice(None, None, step) for _ in range(darr.ndim))].compute())
+
+
+def _central(shape: Sequence[int], edge: Sequence[int]) -> tuple[slice, ...]:
+    out = []
+    for n, e in zip(shape, edge, strict=True):
+        e = min(int(e), n)
+        a = (n - e) // 2
+        out.append(slice(a, a + e))
+    return tuple(out)
+
+
+def _phase_table_of(vol: Any, phases: str | None, counts: np.ndarray | None) -> Any:
+    from microbat.core.phases import PhaseTable, default_phase_table
+
+    if phases:
+        return PhaseTable.parse(phases)
+    if vol.metadata.get("microbat_format") == "microstructure" and vol.metadata.get("phases"):
+        return PhaseTable.from_list(vol.metadata["phases"])
+    present = np.flatnonzero(counts) if counts is not None else np.zeros(0)
+    if present.size in (2, 3) and np.array_equal(present, np.arange(present.size)):
+        return default_phase_table(int(present.size))
+    raise InvalidInputError(
+        f"the labelled input holds labels {present.tolist()}; give its phase table, e.g. "
+        "--phases pore=0,cbd=1,active=2"
+    )
+
+
+def _run_input_ooc(ctx: StageContext) -> StageOutput:
+    import dask.array as da
+
+    cfg = ctx.config.input
+    src = ctx.source
+    summary: dict[str, Any] = {"kind": src.kind, "identity": src.identity, "out_of_core": True}
+    objects: dict[str, Any] = {}
+    if src.kind == "synthetic":
+        out = _run_input(_InMemory(ctx))  # type: ignore[arg-type]
+        out.summary["out_of_core"] = True
+        out.objects = {
+            "dask": da.from_array(np.asarray(out.objects["image"]), chunks=_chunks(ctx)),
+            "truth": out.objects["truth"],
+        }
+        return out
+    if src.kind == "file":
+        from microbat.io import read_volume
+        from microbat.io.readers import is_labelled, label_counts
+
+        ctx.step(f"opening {src.path} lazily")
+        vol = read_volume(src.path, dataset=cfg.dataset, lazy=True)
+        labelled = _decide_labelled(cfg.kind, lambda: is_labelled(vol, phases=cfg.phases))
+        vs = _input_voxel_size(ctx, vol.voxel_size, vol.ndim)
+        darr = vol.to_dask(chunks=_chunks(ctx))
+        summary.update(source=str(src.path), format=vol.format)
+        table = (
+            _phase_table_of(vol, cfg.phases, None if cfg.phases else label_counts(vol.data))
+            if labelled
+            else None
+        )
+    else:
+        arr = src.array.labels if src.kind == "microstructure" else np.asarray(src.array)
+        labelled = src.kind == "microstructure" or cfg.kind == "labels"
+        vs = _input_voxel_size(
+            ctx, src.array.voxel_size if src.kind == "microstructure" else None, arr.ndim
+        )
+        darr = da.from_array(arr, chunks=_chunks(ctx))
+        summary.update(source="array given in Python", format="memory")
+        table = None
+        if labelled:
+            from microbat.core.phases import PhaseTable
+
+            table = (
+                src.array.phases
+                if src.kind == "microstructure"
+                else PhaseTable.parse(cfg.phases or "pore=0,cbd=1,active=2")
+            )
+    if darr.ndim != 3:
+        raise InvalidInputError(f"the input has shape {darr.shape}; the twin needs a 3D volume")
+    summary["labelled"] = labelled
+    summary.update(shape=list(darr.shape), dtype=str(darr.dtype), chunks=list(_chunks(ctx)))
+    ctx.step("input statistics from a strided sample")
+    arrays: dict[str, np.ndarray] = {}
+    if labelled:
+        summary["phases"] = table.to_list()
+        counts = np.bincount(_dask_sample(darr).ravel().astype(np.intp))
+        summary["volume_fractions_sampled"] = {
+            p.name: float(counts[p.label] / counts.sum()) if p.label < counts.size else 0.0
+            for p in table.values()
+        }
+        arrays.update(mid_slices(darr, prefix="labels_"))
+        objects.update(labels=darr, phases=table)
+    else:
+        smp = _dask_sample(darr).astype(np.float64)
+        summary["intensity"] = {
+            "min": float(smp.min()),
+            "max": float(smp.max()),
+            "mean": float(smp.mean()),
+            "std": float(smp.std()),
+            "non_finite_fraction_sampled": float(1.0 - np.isfinite(smp).mean()),
+        }
+        arrays.update(mid_slices(darr, prefix="raw_"))
+        arrays.update(_histogram(smp))
+        objects["dask"] = darr
+    summary["voxel_size_m"] = list(vs)
+    summary["extent_m"] = [n * h for n, h in zip(summary["shape"], vs, strict=True)]
+    summary["thickness_axis"] = cfg.thickness_axis
+    summary["n_voxels"] = int(np.prod(summary["shape"]))
+    summary["bytes"] = int(darr.nbytes)
+    return StageOutput(summary=summary, arrays=arrays, objects=objects)
+
+
+class _InMemory:
+    """A view of the context that reports ``out_of_core = False`` (synthetic input)."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        self._ctx = ctx
+
+    out_of_core = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+
+def _load_input_ooc(ctx: StageContext, d: Path) -> dict[str, Any]:
+    import dask.array as da
+
+    src = ctx.source
+    cfg = ctx.config.input
+    if src.kind == "synthetic":
+        objs = _load_input(_InMemory(ctx), d)  # type: ignore[arg-type]
+        return {"dask": da.from_array(objs["image"], chunks=_chunks(ctx)), "truth": objs["truth"]}
+    s = ctx.summary("input")
+    if src.kind == "file":
+        from microbat.io import read_volume
+
+        darr = read_volume(src.path, dataset=cfg.dataset, lazy=True).to_dask(chunks=_chunks(ctx))
+    else:
+        arr = src.array.labels if src.kind == "microstructure" else np.asarray(src.array)
+        darr = da.from_array(arr, chunks=_chunks(ctx))
+    if s.get("labelled"):
+        from microbat.core.phases import PhaseTable
+
+        return {"labels": darr, "phases": PhaseTable.from_list(s["phases"])}
+    return {"dask": darr}
+
+
+def _run_denoise_ooc(ctx: StageContext, fn: Any, est: Any) -> StageOutput:
+    cfg = ctx.config.denoise
+    darr = ctx.obj("input", "dask")
+    if cfg.sigma is None:
+        ctx.step("estimating the noise level on the central block")
+        centre = np.asarray(darr[_central(darr.shape, (128, 128, 128))].compute())
+        sigma_in = float(est(centre))
+    else:
+        sigma_in = float(cfg.sigma)
+    ctx.step(
+        f"non-local means block by block ({'x'.join(map(str, _chunks(ctx)))} chunks, "
+        f"halo {cfg.search_radius + cfg.patch_size // 2}), sigma {sigma_in:.4g}"
+    )
+    out = fn(
+        darr,
+        patch_size=cfg.patch_size,
+        search_radius=cfg.search_radius,
+        strength=cfg.strength,
+        sigma=sigma_in,
+    )
+    stored = _to_zarr(out, ctx.stage_dir / "denoised.zarr")
+    centre = np.asarray(stored[_central(stored.shape, (128, 128, 128))].compute())
+    sigma_out = float(est(centre))
+    summary = {
+        "sigma_in": sigma_in,
+        "sigma_out_estimate": sigma_out,
+        "noise_reduction": sigma_in / sigma_out if sigma_out > 0 else None,
+        "h": cfg.strength * sigma_in,
+        "settings": ctx.config.section("denoise"),
+        "out_of_core": True,
+    }
+    arrays = mid_slices(stored, prefix="denoised_")
+    arrays.update(_histogram(_dask_sample(stored)))
+    return StageOutput(summary=summary, arrays=arrays, objects={"dask": stored})
+
+
+def _run_segment_ooc(ctx: StageContext) -> StageOutput:
+    """Global mixture fit on a sample, then per-voxel Bayes block by block."""
+    from microbat.core.phases import PhaseTable
+    from microbat.imaging.segment import fit_mixture
+
+    cfg = ctx.config.segment
+    stage_in = "denoise" if ctx.status("denoise") == "complete" else "input"
+    darr = ctx.obj(stage_in, "dask")
+    table = PhaseTable.parse(cfg.phases)
+    names_order = cfg.order or list(table.names)
+    dark_to_bright = [table.label_of(nm) for nm in names_order]
+    ctx.step("Gaussian mixture fitted on a strided sample of the whole volume")
+    sample = _dask_sample(darr).astype(np.float32)
+    fit = fit_mixture(
+        sample, n_components=len(table), variance=cfg.variance, partial_volume=cfg.partial_volume
+    )
+    # Classify on the 4096-bin grid of the sample's range, as segment() does on the
+    # whole image (the fit itself runs on a merged histogram).
+    lo = float(sample.min())
+    hi = float(sample.max())
+    nb = 4096
+    width = (hi - lo) / nb
+    scale = 1.0 / width
+    centers = lo + (np.arange(nb) + 0.5) * width
+    scores = fit.class_scores(centers)
+    post = scores / np.maximum(scores.sum(0), 1e-300)
+    rank = np.argmax(post, axis=0)
+    label_lut = np.asarray(dark_to_bright, np.uint8)[rank]
+    unc_lut = (1.0 - post.max(0)).astype(np.float32)
+    lo32, sc32 = np.float32(lo), np.float32(scale)
+
+    def bins_of(block: np.ndarray) -> np.ndarray:
+        v = (np.asarray(block, np.float32) - lo32) * sc32
+        return np.clip(np.where(v > 0, v, 0).astype(np.int64), 0, nb - 1)
+
+    ctx.step("classifying block by block (Bayes, no spatial prior)")
+    labels = darr.map_blocks(lambda b: label_lut[bins_of(b)], dtype=np.uint8)
+    stored = _to_zarr(labels, ctx.stage_dir / "labels.zarr")
+    unc = darr.map_blocks(lambda b: unc_lut[bins_of(b)], dtype=np.float32)
+    counts = _block_bincount(stored, 256)
+    n = float(counts.sum())
+    fractions = {p.name: float(counts[p.label] / n) for p in table.values()}
+    names = [table.by_label(lab).name for lab in dark_to_bright]
+    thresholds = [float(centers[i]) for i in np.flatnonzero(np.diff(rank) != 0)]
+    summary = {
+        "method": "gmm",
+        "out_of_core": True,
+        "spatial_prior": "none",
+        "note": "out of core: per-voxel Bayes with one mixture fitted on a strided sample "
+        "of the whole volume; the Potts prior and the PSF refinement run in memory only",
+        "means": dict(zip(names, fit.means, strict=True)),
+        "variances": dict(zip(names, fit.variances, strict=True)),
+        "weights": dict(zip(names, fit.weights, strict=True)),
+        "thresholds": thresholds,
+        "mixture": fit.to_dict(),
+        "expected_error": float(unc.mean(dtype=np.float64).compute()),
+        "volume_fractions": fractions,
+        "phases": table.to_list(),
+        "segmented_from": stage_in,
+        "sample_voxels": int(sample.size),
+    }
+    arrays = mid_slices(stored, prefix="labels_")
+    arrays.update(mid_slices(unc, prefix="uncertainty_"))
+    x = np.asarray(fit.bin_centers, float)
+    c = np.asarray(fit.counts, float)
+    arrays["fit_centers"] = x
+    arrays["fit_counts"] = c
+    arrays["fit_components"] = fit.component_pdfs(x) * c.sum() * (x[1] - x[0])
+    return StageOutput(summary=summary, arrays=arrays, objects={"labels": stored})
+
+
+def _labels_source(ctx: StageContext) -> tuple[Any, Any]:
+    """The full labels (Dask) and the phase table, out of core."""
+    from microbat.core.phases import PhaseTable
+
+    if ctx.status("segment") == "complete":
+        return ctx.obj("segment", "labels"), PhaseTable.from_list(ctx.summary("segment")["phases"])
+    return ctx.obj("input", "labels"), PhaseTable.from_list(ctx.summary("input")["phases"])
+
+
+def _analysis_microstructure(ctx: StageContext) -> Any:
+    from microbat.core.microstructure import Microstructure
+
+    cached = getattr(ctx, "_analysis_ms", None)
+    if cached is not None:
+        return cached
+    labels, table = _labels_source(ctx)
+    crop = _central(labels.shape, ctx.config.scale.analysis_crop)
+    ms = Microstructure(
+        np.asarray(labels[crop].compute()),
+        ctx.voxel_size,
+        table,
+        thickness_axis=ctx.config.input.thickness_axis,
+        allow_empty_phases=True,
+        metadata={"analysis_crop": [[s.start, s.stop] for s in crop]},
+    )
+    ctx._analysis_ms = ms  # type: ignore[attr-defined]
+    return ms
+
+
+def _run_connectivity_ooc(ctx: StageContext) -> StageOutput:
+    """Clusters labelled per block, stitched across block faces, classified per axis."""
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    labels, table = _labels_source(ctx)
+    axis = ctx.config.connectivity.axis
+    axis = ctx.config.input.thickness_axis if axis is None else axis
+    n_total = labels.size
+    summary: dict[str, Any] = {
+        "axis": axis,
+        "phases": [],
+        "connectivity": {},
+        "n_clusters": {},
+        "cluster_counts": {},
+        "volume_fractions": {},
+        "phase_fractions": {},
+        "out_of_core": True,
+        "phases_table": table.to_list(),
+    }
+    arrays = mid_slices(labels, prefix="labels_")
+    work = ctx.stage_dir / "_clusters.zarr"
+    for p in table.values():
+        fluid = p.role.value in ("electrolyte", "gas")
+        conn = 26 if fluid else 6
+        struct = ndimage.generate_binary_structure(3, 3 if fluid else 1)
+        ctx.step(f"{p.name}: labelling clusters block by block ({conn}-connected)")
+        lab = p.label
+
+        def count(b: np.ndarray, _lab: int = lab, _s: Any = struct) -> np.ndarray:
+            return np.array([[[ndimage.label(b == _lab, structure=_s)[1]]]], np.int64)
+
+        per_block = np.asarray(labels.map_blocks(count, dtype=np.int64, chunks=(1, 1, 1)).compute())
+        offsets = np.concatenate([[0], np.cumsum(per_block.ravel())[:-1]]).reshape(per_block.shape)
+        n_clusters_local = int(per_block.sum())
+
+        itype = np.int32 if n_clusters_local < 2**31 - 1 else np.int64
+
+        def label_block(b, block_info=None, _lab=lab, _s=struct, _off=offsets, _t=itype):
+            loc = block_info[0]["chunk-location"]
+            out, _ = ndimage.label(b == _lab, structure=_s, output=_t)
+            out[out > 0] += _t(_off[loc])
+            return out
+
+        glob = _to_zarr(labels.map_blocks(label_block, dtype=itype), work)
+        ctx.step(f"{p.name}: stitching clusters across block faces")
+        pairs = [np.zeros((0, 2), np.int64)]
+        for ax in range(3):
+            edges = np.cumsum(labels.chunks[ax])[:-1]
+            for e in edges:
+                a = np.asarray(np.take(glob, e - 1, axis=ax).compute())
+                b = np.asarray(np.take(glob, e, axis=ax).compute())
+                pairs.append(_face_pairs(a, b, fluid))
+        pr = np.concatenate(pairs)
+        m = n_clusters_local + 1
+        graph = coo_matrix(
+            (np.ones(pr.shape[0], np.int8), (pr[:, 0], pr[:, 1])), shape=(m, m)
+        ).tocsr()
+        n_comp, comp = connected_components(graph, directed=False)
+        first = np.asarray(np.take(glob, 0, axis=axis).compute())
+        last = np.asarray(np.take(glob, glob.shape[axis] - 1, axis=axis).compute())
+        touch0 = np.zeros(n_comp, bool)
+        touch1 = np.zeros(n_comp, bool)
+        touch0[comp[np.unique(first[first > 0])]] = True
+        touch1[comp[np.unique(last[last > 0])]] = True
+        cls = np.where(touch0 & touch1, 1, np.where(touch0 | touch1, 2, 3)).astype(np.uint8)
+        has = np.zeros(n_comp, bool)
+        has[comp[1:]] = True  # components holding at least one cluster of the phase
+        has[comp[0]] = False
+        lut = cls[comp]
+        lut[0] = 0
+        cmap = glob.map_blocks(lambda g, _l=lut: _l[g], dtype=np.uint8)
+        vol = _block_bincount(cmap, 4)
+        phase_vox = int(vol[1:].sum())
+        names = ("percolating", "dead_end", "isolated")
+        summary["phases"].append(p.name)
+        summary["connectivity"][p.name] = conn
+        summary["n_clusters"][p.name] = int(has.sum())
+        summary["cluster_counts"][p.name] = {
+            nm: int(np.count_nonzero(has & (cls == k))) for k, nm in enumerate(names, start=1)
+        }
+        summary["volume_fractions"][p.name] = {
+            nm: float(vol[k] / n_total) for k, nm in enumerate(names, start=1)
+        }
+        summary["phase_fractions"][p.name] = {
+            nm: (float(vol[k] / phase_vox) if phase_vox else None)
+            for k, nm in enumerate(names, start=1)
+        }
+        arrays.update(mid_slices(cmap, prefix=f"class_{p.name}_"))
+        shutil.rmtree(work, ignore_errors=True)
+    return StageOutput(summary=summary, arrays=arrays)
+
+
+def _block_bincount(darr: Any, minlength: int) -> np.ndarray:
+    """Counts of each integer value of a Dask array, block by block."""
+    import dask
+
+    def one(b: np.ndarray) -> np.ndarray:
+        return np.bincount(np.asarray(b).ravel(), minlength=minlength)
+
+    parts = dask.compute(*[dask.delayed(one)(blk) for blk in darr.to_delayed().ravel()])
+    width = max(p.size for p in parts)
+    return np.sum([np.pad(p, (0, width - p.size)) for p in parts], axis=0)
+
+
+def _face_pairs(a: np.ndarray, b: np.ndarray, full: bool) -> np.ndarray:
+    """Cluster-label pairs joined across a block face (planes ``a`` | ``b``).
+
+    6-connectivity joins voxels facing each other; 26-connectivity also joins each
+    voxel to the 8 in-plane neighbours of its opposite voxel.
+    """
+    out = []
+    shifts = [(0, 0)] if not full else [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)]
+    n0, n1 = a.shape
+    for di, dj in shifts:
+        sa = a[max(0, -di) : n0 - max(0, di), max(0, -dj) : n1 - max(0, dj)]
+        sb = b[max(0, di) : n0 - max(0, -di), max(0, dj) : n1 - max(0, -dj)]
+        m = (sa > 0) & (sb > 0)
+        if m.any():
+            out.append(np.unique(np.stack([sa[m], sb[m]], axis=1), axis=0))
+    return np.concatenate(out) if out else np.zeros((0, 2), np.int64)
+
+
 # ============================================================================ report
 def _run_report(ctx: StageContext) -> StageOutput:
     from microbat.pipeline.report import write_report
@@ -1092,7 +1558,9 @@ def _run_report(ctx: StageContext) -> StageOutput:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("input", "Input", (), ("input", "synthetic"), _run_input, _load_input, n_steps=2),
+    Stage(
+        "input", "Input", (), ("input", "synthetic", "scale"), _run_input, _load_input, n_steps=2
+    ),
     Stage(
         "denoise",
         "Denoise (non-local means)",

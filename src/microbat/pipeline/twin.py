@@ -376,6 +376,34 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
+def _dask_context(scale: Any) -> Iterator[None]:
+    """The Dask scheduler of the chunked stages: a distributed cluster, or local threads."""
+    if scale.scheduler:
+        from microbat.core.errors import require
+
+        distributed = require("distributed", extra="dask", package="distributed")
+        log.info("connecting to the Dask scheduler at %s", scale.scheduler)
+        try:
+            client = distributed.Client(scale.scheduler, timeout="20s")
+        except OSError as exc:
+            raise FileFormatError(
+                f"cannot reach the Dask scheduler at {scale.scheduler} ({exc}); start one with "
+                "`dask scheduler` (and workers with `dask worker ADDRESS`) or leave "
+                "scale.scheduler out to run on local threads"
+            ) from None
+        with client:
+            yield
+        return
+    if scale.chunks is not None or scale.workers is not None:
+        import dask
+
+        with dask.config.set(scheduler="threads", num_workers=scale.workers):
+            yield
+        return
+    yield
+
+
+@contextlib.contextmanager
 def _log_to(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
@@ -513,7 +541,7 @@ def run_twin(
     n = len(STAGES)
 
     mode = _prepare_out(out, src.identity, force)
-    with _lock(out), _log_to(out / "twin.log"):
+    with _lock(out), _log_to(out / "twin.log"), _dask_context(cfg.scale):
         log.info("microbat %s twin run in %s (%s)", __version__, out, mode)
         log.info("input: %s", json.dumps(to_jsonable(src.identity)))
         atomic_write_text(out / "twin.toml", cfg.to_toml())
