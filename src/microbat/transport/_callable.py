@@ -9,6 +9,7 @@ module object callable keeps ``microbat.transport.tortuosity(ms)`` working while
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -24,4 +25,7 @@ def make_module_callable(module_name: str, func: Callable[..., Any]) -> None:
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             return func(*args, **kwargs)
 
-    sys.modules[module_name].__class__ = _CallableModule
+    module = sys.modules[module_name]
+    module.__class__ = _CallableModule
+    # inspect.signature(module) then reports the function's parameters
+    module.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
