@@ -95,6 +95,37 @@ def test_dask_in_dask_out(rng):
     )
 
 
+def test_streaming_out_of_core(rng, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    img = rng.normal(size=(30, 26, 28)).astype(np.float32)
+    src = zarr.open_array(tmp_path / "in.zarr", mode="w", shape=img.shape, chunks=(10, 13, 14),
+                          dtype="float32")  # fmt: skip
+    src[:] = img
+    dst = zarr.open_array(tmp_path / "out.zarr", mode="w", shape=img.shape, chunks=(10, 13, 14),
+                          dtype="float32")  # fmt: skip
+    ret = denoise_nlm(src, sigma=1.0, search_radius=2, chunks=(10, 13, 14), out=dst)
+    assert ret is dst
+    np.testing.assert_allclose(dst[:], denoise_nlm(img, sigma=1.0, search_radius=2), atol=1e-5)
+    # a memory map as destination, a 2D source
+    mm = np.lib.format.open_memmap(tmp_path / "o.npy", mode="w+", dtype=np.float32,
+                                   shape=(30, 26))  # fmt: skip
+    denoise_nlm(img[:, :, 0], sigma=1.0, chunks=(11, 9), out=mm)
+    np.testing.assert_allclose(mm, denoise_nlm(img[:, :, 0], sigma=1.0), atol=1e-5)
+    with pytest.raises(InvalidInputError, match="shape"):
+        denoise_nlm(img, sigma=1.0, chunks=10, out=np.empty((3, 3, 3), np.float32))
+
+
+def test_streaming_checks_nan(rng, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    img = rng.normal(size=(20, 20, 20)).astype(np.float32)
+    img[15, 3, 4] = np.nan
+    src = zarr.open_array(tmp_path / "nan.zarr", mode="w", shape=img.shape, chunks=10,
+                          dtype="float32")  # fmt: skip
+    src[:] = img
+    with pytest.raises(InvalidInputError, match="NaN"):
+        denoise_nlm(src, sigma=1.0, chunks=10)
+
+
 def test_denoises_phantom_better_than_gaussian(rng):
     clean = ndi.gaussian_filter(_spheres(), 1.0)
     noisy = clean + rng.normal(0, 0.2, clean.shape).astype(np.float32)

@@ -35,12 +35,18 @@ def _is_dask(x: Any) -> bool:
     return type(x).__module__.startswith("dask.")
 
 
-def _check_image(image: Any, what: str = "image") -> np.ndarray:
-    """Validate a grayscale image: 2D/3D, real numbers, finite."""
-    if _is_dask(image):
-        arr = image
-    else:
-        arr = np.asarray(image)
+def _is_lazy(x: Any) -> bool:
+    """Dask arrays and sliceable on-disk arrays (Zarr, HDF5) that should not be loaded."""
+    return _is_dask(x) or (
+        not isinstance(x, np.ndarray)
+        and all(hasattr(x, a) for a in ("shape", "dtype", "ndim", "__getitem__"))
+    )
+
+
+def _check_image(image: Any, what: str = "image", *, lazy_ok: bool = False) -> np.ndarray:
+    """Validate a grayscale image: 2D/3D, real numbers, finite (checked later if lazy)."""
+    lazy = _is_dask(image) or (lazy_ok and _is_lazy(image))
+    arr = image if lazy else np.asarray(image)
     if arr.ndim not in (2, 3):
         raise InvalidInputError(
             f"the {what} must be a 2D or 3D grayscale array, got {arr.ndim}D with shape "
@@ -54,7 +60,7 @@ def _check_image(image: Any, what: str = "image") -> np.ndarray:
             f"the {what} must hold real numbers, got dtype {arr.dtype}; convert it (e.g. "
             "np.abs for a complex reconstruction) first"
         )
-    if kind == "f" and not _is_dask(arr):
+    if kind == "f" and not lazy:
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         if bad:
             raise InvalidInputError(
@@ -156,6 +162,7 @@ def denoise_nlm(
     sigma: float | None = None,
     strength: float = DEFAULT_STRENGTH,
     chunks: int | Sequence[int] | None = None,
+    out: Any = None,
 ) -> np.ndarray:
     """Non-local means filter for 2D and 3D images, multi-threaded or chunked.
 
@@ -183,12 +190,19 @@ def denoise_nlm(
         ``h / sigma`` when ``h`` is not given.
     chunks : int or sequence of int, optional
         Run through ``dask.array.map_overlap`` with this chunk shape (for volumes
-        larger than memory, or to bound memory). A NumPy input gives a NumPy result.
+        larger than memory, or to bound memory). The input may then be anything
+        sliceable (a Zarr array, an HDF5 dataset, a memory map): it is read one row
+        of chunks (along axis 0) at a time.
+    out : array-like, optional
+        Writable array of the image's shape (``numpy.memmap``, Zarr array, HDF5
+        dataset) that receives the result slab by slab; with ``chunks`` (or a Dask
+        input) the memory used is then a few slabs, not the volume. Returned.
 
     Returns
     -------
-    ndarray of float32 (or dask.array.Array for a Dask input)
-        The filtered image, same shape as ``image``.
+    ndarray of float32, dask.array.Array or ``out``
+        The filtered image, same shape as ``image``: ``out`` when given, a lazy
+        Dask array for a Dask input without ``out``, else a NumPy array.
 
     Raises
     ------
@@ -241,7 +255,7 @@ def denoise_nlm(
     >>> bool(np.abs(out - clean).mean() < 0.5 * np.abs(noisy - clean).mean())
     True
     """
-    arr = _check_image(image)
+    arr = _check_image(image, lazy_ok=chunks is not None)
     ndim = arr.ndim
     prad = _radii(patch_size, ndim, "patch_size", odd=True)
     srad = _radii(search_radius, ndim, "search_radius", odd=False)
@@ -256,7 +270,7 @@ def denoise_nlm(
     srad = tuple(0 if arr.shape[ax] == 1 else s for ax, s in enumerate(srad))
 
     if sigma is None:
-        sigma = estimate_sigma(arr)
+        sigma = estimate_sigma(arr if not _is_lazy(arr) or _is_dask(arr) else _central(arr))
     elif not (math.isfinite(sigma) and sigma >= 0):
         raise InvalidInputError(f"sigma must be a finite non-negative number, got {sigma}")
     if h is None:
@@ -291,9 +305,13 @@ def denoise_nlm(
         g = np.asarray(arr, dtype=np.float32)
         if ndim == 2:
             g = g[:, None, :]
-        out = _filter_block(g, pad=True, parallel=True, **params)
-        return out[:, 0, :] if ndim == 2 else out
-    return _denoise_chunked(arr, chunks=chunks, ndim=ndim, **params)
+        res = _filter_block(g, pad=True, parallel=True, **params)
+        res = res[:, 0, :] if ndim == 2 else res
+        if out is None:
+            return res
+        out[...] = res
+        return out
+    return _denoise_chunked(arr, chunks=chunks, ndim=ndim, out=out, **params)
 
 
 def _filter_block(
@@ -330,6 +348,7 @@ def _denoise_chunked(
     *,
     chunks: int | Sequence[int] | None,
     ndim: int,
+    out: Any,
     srad: tuple[int, int, int],
     prad: tuple[int, int, int],
     inv: float,
@@ -338,7 +357,8 @@ def _denoise_chunked(
     import dask.array as da
 
     was_dask = _is_dask(arr)
-    x = arr if was_dask else da.from_array(np.asarray(arr), chunks=chunks)
+    # from_array keeps Zarr arrays, HDF5 datasets and memory maps lazy
+    x = arr if was_dask else da.from_array(arr, chunks=chunks if chunks is not None else "auto")
     if chunks is not None and was_dask:
         x = x.rechunk(chunks)
     x = x.astype(np.float32)
@@ -348,25 +368,100 @@ def _denoise_chunked(
     # map_overlap needs every chunk at least as deep as the halo
     if any(min(x.chunks[ax]) < depth[ax] for ax in range(3) if x.shape[ax] > depth[ax]):
         x = x.rechunk({ax: max(depth[ax], max(x.chunks[ax])) for ax in range(3)})
-    out = da.map_overlap(
-        _block_fn,
-        x,
-        depth=depth,
-        boundary="reflect",
-        trim=False,
-        dtype=np.float32,
-        chunks=x.chunks,
-        meta=np.empty((0, 0, 0), np.float32),
-        srad=srad,
-        prad=prad,
-        inv=inv,
-        bias=bias,
-    )
+    kw = {"srad": srad, "prad": prad, "inv": inv, "bias": bias}
+    meta = np.empty((0, 0, 0), np.float32)
+    if was_dask and out is None:
+        lazy = da.map_overlap(
+            _block_fn,
+            x,
+            depth=depth,
+            boundary="reflect",
+            trim=False,
+            dtype=np.float32,
+            chunks=x.chunks,
+            meta=meta,
+            **kw,
+        )
+        return lazy[:, 0, :] if ndim == 2 else lazy
+
+    # Materialise block by block: each Dask task reads its block plus halo from the
+    # source (symmetric reflection at the outer faces, like numpy.pad), filters it
+    # and writes its core into the destination. Memory: one haloed block per worker.
+    from itertools import pairwise, product
+
+    import dask
+
+    shape = tuple(arr.shape)
+    if out is None:
+        dest: Any = np.empty(shape, np.float32)
+    else:
+        if tuple(out.shape) != shape:
+            raise InvalidInputError(
+                f"out has shape {tuple(out.shape)} but the image has shape {shape}"
+            )
+        dest = out
+    src = x if was_dask else arr  # a Dask source is already float32 and 3D
+    three_d = was_dask or ndim == 3
+    spans = [list(pairwise(np.cumsum((0, *c)).tolist())) for c in x.chunks]
+    q = [depth[ax] for ax in range(3)]
+    tasks = [
+        dask.delayed(_stream_block, pure=False)(src, dest, blk, q, ndim, three_d, kw) for blk in product(*spans)
+    ]
+    dask.compute(*tasks, scheduler="threads")
+    return dest
+
+
+def _reflect_index(lo: int, hi: int, n: int) -> np.ndarray:
+    """Indices ``lo..hi-1`` folded into ``0..n-1`` by symmetric reflection."""
+    idx = np.arange(lo, hi)
+    period = 2 * n
+    idx = np.mod(idx, period)
+    return np.where(idx >= n, period - 1 - idx, idx)
+
+
+def _stream_block(
+    src: Any,
+    dest: Any,
+    blk: tuple[tuple[int, int], ...],
+    q: list[int],
+    ndim: int,
+    three_d: bool,
+    kw: dict[str, Any],
+) -> None:
+    """Read one block with its halo from ``src``, filter it, write its core to ``dest``."""
+    shape3 = tuple(src.shape) if three_d else (src.shape[0], 1, src.shape[-1])
+    idx = [_reflect_index(a - qq, b + qq, n) for (a, b), qq, n in zip(blk, q, shape3, strict=True)]
+    lo = [int(i.min()) for i in idx]
+    hi = [int(i.max()) + 1 for i in idx]
+    if three_d:
+        box = src[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    else:  # a 2D on-disk array: axis 1 of the 3D view is the singleton
+        box = src[lo[0] : hi[0], lo[2] : hi[2]][:, None, :]
+    if _is_dask(box):
+        box = box.compute(scheduler="synchronous")
+    box = np.asarray(box, dtype=np.float32)
+    region = box[np.ix_(idx[0] - lo[0], idx[1] - lo[1], idx[2] - lo[2])]
+    res = _block_fn(np.ascontiguousarray(region), **kw)
+    (a0, b0), (a1, b1), (a2, b2) = blk
     if ndim == 2:
-        out = out[:, 0, :]
-    return out if was_dask else out.compute()
+        dest[a0:b0, a2:b2] = res[:, 0, :]
+    else:
+        dest[a0:b0, a1:b1, a2:b2] = res
 
 
 def _block_fn(block: np.ndarray, **params: Any) -> np.ndarray:
     """One Dask block: the halo is already there (``trim=False``), return the core."""
-    return _filter_block(np.asarray(block), pad=False, parallel=False, **params)
+    block = np.asarray(block)
+    if not np.all(np.isfinite(block)):
+        raise InvalidInputError(
+            "the image holds NaN or infinite voxel(s); replace them first (e.g. "
+            "np.nan_to_num(image, nan=np.nanmedian(image)) or crop them away)"
+        )
+    return _filter_block(block, pad=False, parallel=False, **params)
+
+
+def _central(arr: Any, max_voxels: int = 8_000_000) -> np.ndarray:
+    """A central crop of a lazy array, read into memory (for the noise estimate)."""
+    edge = max(3, round(max_voxels ** (1.0 / arr.ndim)))
+    lo = [max((n - edge) // 2, 0) for n in arr.shape]
+    return np.asarray(arr[tuple(slice(a, a + edge) for a in lo)])
