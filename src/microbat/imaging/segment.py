@@ -532,7 +532,8 @@ def segment(
         blurred the image. When given, the labels are refined by MAP estimation
         under the blurred forward model ``y = G * mu[L] + noise`` (see Notes); this
         is what resolves partial-volume voxels at interfaces. ``"auto"`` estimates
-        it by least squares from the first labelling.
+        it by least squares (:func:`estimate_psf_sigma`), re-estimated on the
+        refined labels for up to three rounds.
     noise_sigma : float, optional
         Noise standard deviation of ``image`` for the forward model; default
         :func:`~microbat.imaging.estimate_sigma` of the image (at least 2 % of
@@ -666,15 +667,27 @@ def segment(
     s_used = None
     if psf_sigma is not None and n > 1:
         rank_img = _rank_of(labels, dark_to_bright)
-        rank_img, unc, psf_used, s_used, refine_iter = _refine_psf(
-            arr,
-            rank_img,
-            np.asarray(fit.means),
-            psf_sigma=psf_sigma,
-            noise_sigma=noise_sigma,
-            beta=float(beta) if spatial_prior == "potts" else 0.0,
-            max_iter=max_icm_iter,
-        )
+        auto = isinstance(psf_sigma, str) and psf_sigma == "auto"
+        previous = None
+        for _ in range(3 if auto else 1):
+            sig_arg: Any = psf_sigma
+            if auto:
+                # re-estimate on the refined labels: the first labelling smears the
+                # interfaces and biases the estimate low
+                sig_arg = estimate_psf_sigma(arr, rank_img, np.asarray(fit.means))
+                if previous is not None and abs(sig_arg - previous) < 0.03:
+                    break
+                previous = sig_arg
+            rank_img, unc, psf_used, s_used, it = _refine_psf(
+                arr,
+                rank_img,
+                np.asarray(fit.means),
+                psf_sigma=sig_arg,
+                noise_sigma=noise_sigma,
+                beta=float(beta) if spatial_prior == "potts" else 0.0,
+                max_iter=max_icm_iter,
+            )
+            refine_iter += it
         labels = np.asarray(dark_to_bright, np.uint8)[rank_img]
 
     ms = Microstructure(
