@@ -1,9 +1,174 @@
-"""CLI verbs (placeholder module: verbs are added by the feature that owns them)."""
+"""CLI verb ``eis``: impedance spectrum of a voxel electrode, decomposed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from microbat.cli.common import (
+    InPath,
+    JsonOpt,
+    PhasesOpt,
+    ThicknessAxisOpt,
+    VoxelSizeOpt,
+    emit,
+    guarded,
+    load_input,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Register this module's verbs on ``app``."""
+
+    @app.command("eis")
+    @guarded
+    def eis(
+        file: InPath,
+        soc: Annotated[float, typer.Option("--soc", help="State of charge (0..1).")] = 0.5,
+        blocking: Annotated[
+            bool, typer.Option("--blocking", help="Double layer only (no Faradaic branch).")
+        ] = False,
+        out: Annotated[
+            Path | None,
+            typer.Option("--out", help="Folder for spectrum.csv, nyquist_bode.png, eis.json."),
+        ] = None,
+        params: Annotated[
+            str,
+            typer.Option(
+                "--params",
+                help="Parameter set (chen2020, marquis2019, a PyBaMM set) or 'defaults' "
+                "(microbat's round NMC values, no PyBaMM).",
+            ),
+        ] = "chen2020",
+        electrode: Annotated[
+            str, typer.Option("--electrode", help="Electrode FILE is: positive or negative.")
+        ] = "positive",
+        f_min: Annotated[float, typer.Option("--f-min", help="Lowest frequency (Hz).")] = 1e-2,
+        f_max: Annotated[float, typer.Option("--f-max", help="Highest frequency (Hz).")] = 1e5,
+        per_decade: Annotated[int, typer.Option("--per-decade", help="Points per decade.")] = 8,
+        solver: Annotated[
+            str, typer.Option("--solver", help="auto, direct or iterative.")
+        ] = "auto",
+        sensitivity_model: Annotated[
+            str,
+            typer.Option(
+                "--sensitivity-model",
+                help="Model for the parameter sensitivities: homogenized (fast), resolved "
+                "(11 spectra of the resolved model) or none.",
+            ),
+        ] = "homogenized",
+        phases: PhasesOpt = None,
+        voxel_size: VoxelSizeOpt = None,
+        thickness_axis: ThicknessAxisOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Impedance spectrum of an electrode image (resolved and homogenised), decomposed."""
+        from microbat.cell.eis.decompose import decompose, sensitivity
+        from microbat.cell.eis.homogenized import homogenized_eis
+        from microbat.cell.eis.parameters import EISParameters
+        from microbat.cell.eis.resolved import resolved_eis
+        from microbat.cell.eis.result import default_frequencies
+        from microbat.core.errors import InvalidInputError
+
+        ms = load_input(file, phases, voxel_size, thickness_axis)
+        if params == "defaults":
+            p = EISParameters(soc=soc)
+        else:
+            p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
+        freqs = default_frequencies(f_min, f_max, per_decade)
+        res = resolved_eis(ms, p, frequencies=freqs, blocking=blocking, solver=solver)  # type: ignore[arg-type]
+        hom: Any = None
+        try:
+            hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
+        except InvalidInputError:
+            hom = None
+        sens = None
+        if sensitivity_model == "homogenized" and hom is not None:
+            sens = sensitivity(
+                lambda q: homogenized_eis(ms, q, frequencies=freqs, blocking=blocking).impedance,
+                p,
+                freqs,
+                model="homogenized",
+            )
+        elif sensitivity_model == "resolved":
+            sens = sensitivity(
+                lambda q: (
+                    resolved_eis(
+                        ms,
+                        q,
+                        frequencies=freqs,
+                        blocking=blocking,
+                        solver=solver,  # type: ignore[arg-type]
+                    ).impedance
+                ),
+                p,
+                freqs,
+                model="resolved",
+            )
+        elif sensitivity_model not in ("none", "homogenized"):
+            raise InvalidInputError(
+                f"--sensitivity-model {sensitivity_model!r}; use homogenized, resolved or none"
+            )
+        table = decompose(freqs, res.impedance, blocking=blocking, sensitivity_result=sens)
+        data: dict[str, Any] = {
+            "frequency_Hz": freqs.tolist(),
+            "z_real_ohm": res.z_real_ohm.tolist(),
+            "z_imag_ohm": res.z_imag_ohm.tolist(),
+            "area_m2": res.area_m2,
+            "soc": soc,
+            "blocking": blocking,
+            "parameters": res.parameters,
+            "details": res.details,
+            "decomposition": table,
+        }
+        if hom is not None:
+            data["homogenized"] = {
+                "z_real_ohm": hom.z_real_ohm.tolist(),
+                "z_imag_ohm": hom.z_imag_ohm.tolist(),
+                "effective": hom.details,
+            }
+        if out is not None:
+            import json
+
+            from microbat.cell.eis.plots import plot_spectra
+            from microbat.core.atomic import atomic_write_text
+            from microbat.core.results import to_jsonable
+
+            out.mkdir(parents=True, exist_ok=True)
+            res.to_csv(out / "spectrum.csv")
+            if hom is not None:
+                hom.to_csv(out / "spectrum_homogenized.csv")
+            ann = dict(sens.characteristic_Hz) if sens is not None else None
+            plot_spectra(
+                [r for r in (res, hom) if r is not None],
+                annotate=ann,
+                path=out / "nyquist_bode.png",
+            )
+            atomic_write_text(
+                out / "eis.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
+            )
+            data["files"] = [str(out / n) for n in ("spectrum.csv", "nyquist_bode.png", "eis.json")]
+
+        def human() -> None:
+            typer.echo(
+                f"{ms.shape} voxels, {res.details['n_unknowns']} unknowns, "
+                f"{len(freqs)} frequencies in {res.details['time_s']:.1f} s "
+                f"({res.details['solver']})"
+            )
+            z = res.impedance
+            typer.echo(
+                f"Z({freqs[0]:.3g} Hz) = {z[0]:.4g} Ω, Z({freqs[-1]:.3g} Hz) = {z[-1]:.4g} Ω"
+            )
+            d = table["drt"]
+            typer.echo(
+                f"DRT peaks (Hz): {[f'{v:.3g}' for v in d['peaks_Hz']]}, "
+                f"λ = {d['lambda']:.1e} (GCV)"
+            )
+            if "sensitivity" in table:
+                for k, v in table["sensitivity"]["share"].items():
+                    fc = table["sensitivity"]["characteristic_Hz"][k]
+                    typer.echo(f"  {k:22s} share {v:6.1%}  at {fc:.3g} Hz")
+
+        emit(data, as_json=as_json, human=human)

@@ -404,15 +404,17 @@ def fit_circuit(frequency_Hz: np.ndarray, z: np.ndarray, *, blocking: bool = Fal
         guess["sigma_W"] = max(abs(z[i_lo]) * math.sqrt(w[i_lo]) * 0.1, 1e-12)
     names = list(guess)
     theta0 = np.log([guess[n] for n in names])
-    lo = np.full(len(names), -np.inf)
-    hi = np.full(len(names), np.inf)
+    lo = theta0 - 25.0  # within e^±25 of the guess: keeps exp() finite
+    hi = theta0 + 25.0
     k = names.index("n")
     lo[k], hi[k] = math.log(0.3), 0.0
     theta0[k] = min(max(theta0[k], lo[k] + 1e-6), -1e-6)
     wt = 1 / np.abs(z)
 
     def resid(t: np.ndarray) -> np.ndarray:
-        d = (_circuit(t, names, f) - z) * wt
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            d = (_circuit(t, names, f) - z) * wt
+        d = np.where(np.isfinite(d), d, 1e6)
         return np.concatenate([d.real, d.imag])
 
     starts = [theta0]
