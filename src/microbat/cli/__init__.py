@@ -28,6 +28,9 @@ _VERB_MODULES = (
     "_transport",
     "_randomwalk",
     "_cell",
+    "_simulate",
+    "_eis",
+    "_twin",
     "_demo",
 )
 
