@@ -79,3 +79,50 @@ def test_calender_a_labelled_image():
     counts, n_act = out.counts(), int(ms.mask("active").sum())
     assert abs(counts["active"] - n_act) <= 1e-3 * n_act
     assert abs(counts["cbd"] - ms.counts()["cbd"]) <= 1
+
+
+def test_study_trade_off_and_cli(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from microbat.cli import app
+    from microbat.io import save_microstructure
+    from microbat.synth import electrode
+    from microbat.transport.calender import NMC811_CAPACITY_C_PER_M3, calendering_study
+
+    res = calendering_study((40, 32, 32), compressions=(0.0, 0.3), mean_radius=2.5e-6, seed=0)
+    rows = res.rows()
+    # compression trades ionic transport for energy density
+    assert rows[1]["porosity"] < rows[0]["porosity"]
+    assert rows[1]["tau_through"] > rows[0]["tau_through"]
+    assert rows[1]["kappa_eff_S_per_m"] < rows[0]["kappa_eff_S_per_m"]
+    assert rows[1]["Qv_mAh_per_cm3"] > rows[0]["Qv_mAh_per_cm3"]
+    # volumetric capacity: active fraction x 950 mAh/cm3 for NMC811
+    q = res.active_fraction[0] * NMC811_CAPACITY_C_PER_M3 / 3.6e6
+    assert rows[0]["Qv_mAh_per_cm3"] == pytest.approx(q)
+    assert 300 < rows[0]["Qv_mAh_per_cm3"] < 400
+    # areal capacity is conserved: the same active material in a thinner coating
+    assert res.areal_capacity_mAh_per_cm2[1] == pytest.approx(
+        res.areal_capacity_mAh_per_cm2[0], rel=2e-3
+    )
+
+    ms = electrode(
+        (40, 32, 32),
+        voxel_size=0.5e-6,
+        active_fraction=0.4,
+        cbd_fraction=0.05,
+        mean_radius=2.5e-6,
+        seed=1,
+    )
+    path = save_microstructure(ms, tmp_path / "e.h5")
+    out = CliRunner().invoke(
+        app, ["calender", str(path), "--steps", "0,0.2", "--out", str(tmp_path / "c"), "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["compression"] == [0.0, 0.2]
+    assert (tmp_path / "c" / "calendering.png").exists()
+    bad = CliRunner().invoke(app, ["calender", str(path), "--steps", "0,x"])
+    assert bad.exit_code == 1
+    assert "steps" in bad.output

@@ -27,6 +27,7 @@ _VERB_MODULES = (
     "_imaging",
     "_transport",
     "_randomwalk",
+    "_calender",
     "_cell",
     "_simulate",
     "_eis",

@@ -345,6 +345,8 @@ class CalenderingResult(Result):
     ----------
     compression : ndarray
         Relative thickness reduction of each step.
+    thickness_axis : int
+        Axis through the thickness (the through-plane direction).
     thickness_m : ndarray
         Electrode thickness (m).
     porosity : ndarray
@@ -370,6 +372,7 @@ class CalenderingResult(Result):
     """
 
     compression: np.ndarray
+    thickness_axis: int
     thickness_m: np.ndarray
     porosity: np.ndarray
     active_fraction: np.ndarray
@@ -406,7 +409,7 @@ class CalenderingResult(Result):
                     "compression": float(c),
                     "thickness_um": float(self.thickness_m[i] * 1e6),
                     "porosity": float(self.porosity[i]),
-                    "tau_through": float(self.tau[i][0]),
+                    "tau_through": float(self.tau[i][self.thickness_axis]),
                     "bruggeman_tau": float(self.bruggeman_tau[i]),
                     "kappa_eff_S_per_m": float(self.kappa_eff_S_per_m[i]),
                     "sigma_eff_S_per_m": float(self.sigma_eff_S_per_m[i]),
@@ -444,7 +447,7 @@ class CalenderingResult(Result):
         ax.set_ylabel("volume fraction")
         ax.legend()
         ax = axes[1]
-        ax.plot(c, self.tau[:, 0], "o-", label="τ through-plane (computed)")
+        ax.plot(c, self.tau[:, self.thickness_axis], "o-", label="τ through-plane (computed)")
         ax.plot(c, self.bruggeman_tau, "--", label="Bruggeman ε^-0.5")
         ax.set_xlabel("compression (%)")
         ax.set_ylabel("pore tortuosity factor")
@@ -473,7 +476,7 @@ class CalenderingResult(Result):
 
 
 def calendering_study(
-    shape: Sequence[int] = (80, 64, 64),
+    source: Sequence[int] | Microstructure | Any = (80, 64, 64),
     *,
     voxel_size: float = 0.5e-6,
     compressions: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4),
@@ -487,21 +490,25 @@ def calendering_study(
     active_capacity: float = NMC811_CAPACITY_C_PER_M3,
     seed: int | None = 0,
 ) -> CalenderingResult:
-    """Generate a loose electrode, calender it step by step and tabulate the trade-off.
+    """Calender an electrode step by step and tabulate the trade-off.
 
     Parameters
     ----------
-    shape : sequence of int, default (80, 64, 64)
-        Uncompressed volume in voxels (axis 0 through the thickness).
+    source : sequence of int, Microstructure or Packing, default (80, 64, 64)
+        A shape in voxels (axis 0 through the thickness) to generate a loose
+        synthetic coating from the parameters below, a labelled image (its active
+        phase is fitted with ellipsoids, see :func:`particles_from_image`, and its
+        carbon-binder fraction is kept), or a :class:`~microbat.synth.Packing`.
     voxel_size : float, default 0.5e-6
-        Voxel edge in metres.
+        Voxel edge in metres (generated coatings only).
     compressions : sequence of float
         Relative thickness reductions to evaluate (0 = as coated).
     active_fraction, cbd_fraction : float
-        Solid fractions of the uncompressed coating (defaults: a dried, uncalendered
-        NMC coating with ~56 % porosity).
+        Solid fractions of a generated uncompressed coating (defaults: a dried,
+        uncalendered NMC coating with ~56 % porosity); ``cbd_fraction`` is also used
+        for a packing.
     mean_radius, radius_cv : float
-        Particle size distribution (m, log-normal).
+        Particle size distribution of a generated coating (m, log-normal).
     flattening : float, default 0.5
         Share of the strain taken by particle flattening (see :func:`calender`).
     electrolyte_conductivity : float, default 1.0
@@ -526,43 +533,56 @@ def calendering_study(
 
     t0 = time.perf_counter()
     sig = dict(conductivities or {"active": 0.1, "cbd": 50.0})
-    pk = packing(
-        shape,
-        voxel_size=voxel_size,
-        active_fraction=active_fraction,
-        mean_radius=mean_radius,
-        radius_cv=radius_cv,
-        seed=seed,
-    )
+    if len(compressions) == 0:
+        raise InvalidInputError("give at least one compression (e.g. 0, 0.1, 0.2)")
+    cbd_arg: float | None = cbd_fraction
+    if isinstance(source, Microstructure):
+        pk: Any = source
+        cbd_arg = None  # keep the image's carbon-binder fraction
+        shape = list(source.shape)
+    elif hasattr(source, "particle_ids"):
+        pk = source
+        shape = list(source.shape)
+    else:
+        shape = [int(n) for n in source]
+        pk = packing(
+            shape,
+            voxel_size=voxel_size,
+            active_fraction=active_fraction,
+            mean_radius=mean_radius,
+            radius_cv=radius_cv,
+            seed=seed,
+        )
     rows: dict[str, list[Any]] = {
         k: []
         for k in ("c", "L", "eps", "act", "cbd", "tau", "kappa", "sigma", "a", "qv", "qa", "brug")
     }
     for c in compressions:
-        ms = calender(pk, c, cbd_fraction=cbd_fraction, flattening=flattening, seed=seed)
-        fr = ms.volume_fractions()
-        tau = tortuosity(ms, phase="pore", axis="all")
+        ms = calender(pk, c, cbd_fraction=cbd_arg, flattening=flattening, seed=seed)
+        t_axis = ms.thickness_axis
+        tau = tortuosity(ms, phase="electrolyte", axis="all")
         taus = np.array([np.inf if t is None else float(t) for t in tau.tau], float)
         cond = conductivity(ms, conductivities=sig, axis=ms.thickness_axis)
-        eps = fr["pore"]
+        eps = ms.fraction("electrolyte")
         rows["c"].append(float(c))
         rows["L"].append(ms.thickness)
         rows["eps"].append(eps)
-        rows["act"].append(fr["active"])
-        rows["cbd"].append(fr["cbd"])
+        rows["act"].append(ms.fraction("active"))
+        has_cbd = bool(ms.phases.with_role("carbon_binder"))
+        rows["cbd"].append(ms.fraction("carbon_binder") if has_cbd else 0.0)
         rows["tau"].append(taus)
-        rows["kappa"].append(electrolyte_conductivity * eps / taus[ms.thickness_axis])
-        rows["sigma"].append(float(_scalar_sigma(cond, ms.thickness_axis)))
-        rows["a"].append(specific_surface_area(ms, "active", "pore"))
-        qv = fr["active"] * active_capacity / 3.6 / 1e3  # C/m³ → mAh/cm³
+        rows["kappa"].append(electrolyte_conductivity * eps / taus[t_axis])
+        rows["sigma"].append(float(_scalar_sigma(cond, t_axis)))
+        rows["a"].append(specific_surface_area(ms, "active", "electrolyte"))
+        qv = rows["act"][-1] * active_capacity / 3.6 * 1e-6  # C/m³ → mAh/cm³
         rows["qv"].append(qv)
         rows["qa"].append(qv * ms.thickness * 100.0)  # mAh/cm³ × cm
         rows["brug"].append(eps**-0.5)
     prov = Provenance(
         "microbat.transport.calendering_study",
         {
-            "shape": list(shape),
-            "voxel_size": voxel_size,
+            "shape": shape,
+            "source": type(source).__name__,
             "compressions": list(compressions),
             "active_fraction": active_fraction,
             "cbd_fraction": cbd_fraction,
@@ -579,6 +599,7 @@ def calendering_study(
     a = {k: np.asarray(v, float) for k, v in rows.items()}
     return CalenderingResult(
         a["c"],
+        int(t_axis),
         a["L"],
         a["eps"],
         a["act"],
