@@ -405,7 +405,8 @@ def _denoise_chunked(
     spans = [list(pairwise(np.cumsum((0, *c)).tolist())) for c in x.chunks]
     q = [depth[ax] for ax in range(3)]
     tasks = [
-        dask.delayed(_stream_block, pure=False)(src, dest, blk, q, ndim, three_d, kw) for blk in product(*spans)
+        dask.delayed(_stream_block, pure=False)(src, dest, blk, q, ndim, three_d, kw)
+        for blk in product(*spans)
     ]
     dask.compute(*tasks, scheduler="threads")
     return dest
