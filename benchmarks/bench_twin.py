@@ -9,8 +9,22 @@ setting to time a partial recomputation.
 Usage::
 
     python benchmarks/bench_twin.py [--size 96] [--out DIR] [--json]
+    python benchmarks/bench_twin.py --out-of-core 512 [--chunks 64] [--json]
 
 Prints one line per stage (seconds) and the totals; ``--json`` prints them as JSON.
+
+``--out-of-core N`` measures the chunked path instead: an N³ uint16 grayscale volume
+is written to a Zarr store (a 128³ phantom tiled, so that writing it needs no N³
+array in memory), and the twin runs on it with ``scale.chunks`` in a child process
+whose peak resident memory is read from the OS. A second child runs the same twin
+on a 96³ volume (the size of the analysis crop) to measure the fixed cost:
+interpreter, libraries, compiled kernels and the in-memory analysis of the crop.
+The difference is what the chunked stages themselves used, compared with the size
+of the volume. The random-walk cross-check is left out of these runs (it works on
+the analysis crop only and would dominate the time). The result is then checked
+against the in-memory functions on the central crop: NLM of the crop (with a halo)
+against the chunked NLM, and the in-memory segmentation of the crop against the
+chunked labels.
 """
 
 from __future__ import annotations
@@ -38,12 +52,156 @@ def _run(out: Path, size: int, extra: dict | None = None) -> tuple[float, object
     return time.perf_counter() - t0, res
 
 
+_CHILD = """
+import json, resource, sys, time
+from microbat.pipeline.twin import run_twin
+src, out, chunks, crop = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+t0 = time.perf_counter()
+res = run_twin(src, voxel_size=4e-7, out_dir=out, overrides={
+    "scale.chunks": chunks, "scale.analysis_crop": [crop],
+    "denoise.search_radius": 2, "cell.c_rates": [0.1, 1.0, 3.0],
+    "transport.random_walk": False})
+print(json.dumps({
+    "wall_s": time.perf_counter() - t0,
+    "stages_s": {s.name: s.wall_time_s for s in res.stages},
+    "status": {s.name: s.status for s in res.stages},
+    "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+}))
+"""
+
+
+def _write_tiled(path: Path, n: int, tile: int = 128) -> tuple[int, int]:
+    """An n³ uint16 Zarr volume tiled from a tile³ phantom; returns (bytes, float32 bytes)."""
+    import numpy as np
+    import zarr
+
+    from microbat import synth
+
+    ms = synth.electrode((tile, tile, tile), voxel_size=4e-7, seed=0)
+    img = synth.phantom(ms, psf_sigma=1.0, snr=4.0, seed=1).image
+    lo, hi = float(img.min()), float(img.max())
+    t16 = np.round((img - lo) / (hi - lo) * 50000 + 5000).astype(np.uint16)
+    z = zarr.open_array(str(path), mode="w", shape=(n, n, n), chunks=(64, 64, 64), dtype="u2")
+    reps = -(-n // tile)
+    for i0 in range(0, n, tile):  # one slab of `tile` planes at a time
+        slab = np.tile(t16, (1, reps, reps))[: min(tile, n - i0), :n, :n]
+        z[i0 : i0 + slab.shape[0]] = slab
+    return n**3 * 2, n**3 * 4
+
+
+def _child(src: Path, out: Path, chunks: int, crop: int) -> dict:
+    import subprocess
+
+    r = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(src), str(out), str(chunks), str(crop)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _check_crop(src: Path, out: Path, n: int, edge: int = 96) -> dict:
+    """Chunked results against the in-memory functions on the central crop."""
+    import dask.array as da
+    import numpy as np
+
+    from microbat.imaging import denoise_nlm, segment
+
+    den_res = json.loads((out / "stages/denoise/result.json").read_text())
+    halo = 2 + 1  # search radius 2, patch 3
+    a = (n - edge) // 2
+    sl = slice(a - halo, a + edge + halo)
+    raw = np.asarray(da.from_zarr(str(src))[sl, sl, sl].compute(), np.float32)
+    mem = denoise_nlm(raw, patch_size=3, search_radius=2, strength=0.8, sigma=den_res["sigma_in"])
+    core = (slice(halo, -halo),) * 3
+    ooc = da.from_zarr(str(out / "stages/denoise/denoised.zarr"))[
+        a : a + edge, a : a + edge, a : a + edge
+    ].compute()
+    lab_ooc = da.from_zarr(str(out / "stages/segment/labels.zarr"))[
+        a : a + edge, a : a + edge, a : a + edge
+    ].compute()
+    lab_mem = segment(ooc, voxel_size=4e-7, spatial_prior="none", psf_sigma=None).labels
+    span = float(raw.max() - raw.min())
+    return {
+        "crop": [a, a + edge],
+        "denoise_max_relative_difference": float(np.abs(mem[core] - ooc).max()) / span,
+        "labels_agreement_with_in_memory_segment_of_crop": float((lab_mem == lab_ooc).mean()),
+    }
+
+
+def out_of_core(n: int, chunks: int, as_json: bool) -> int:
+    """The chunked path on an n³ volume: peak memory against the volume size."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench_twin_ooc_"))
+    try:
+        big = tmp / "big.zarr"
+        nbytes, f32 = _write_tiled(big, n)
+        small = tmp / "small.zarr"
+        _write_tiled(small, 96, tile=96)
+        base = _child(small, tmp / "t_small", chunks=32, crop=96)
+        run = _child(big, tmp / "t_big", chunks=chunks, crop=96)
+        check = _check_crop(big, tmp / "t_big", n)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    used = run["peak_rss_MiB"] - base["peak_rss_MiB"]
+    record = {
+        "size": n,
+        "chunks": chunks,
+        "volume_uint16_MiB": nbytes / 2**20,
+        "volume_float32_MiB": f32 / 2**20,
+        "peak_rss_MiB": run["peak_rss_MiB"],
+        "fixed_cost_rss_MiB": base["peak_rss_MiB"],
+        "chunked_stages_MiB": used,
+        "volume_over_memory_uint16": nbytes / 2**20 / max(used, 1e-9),
+        "volume_over_memory_float32": f32 / 2**20 / max(used, 1e-9),
+        "wall_s": run["wall_s"],
+        "stages_s": run["stages_s"],
+        "status": run["status"],
+        "check": check,
+        "cpu_count": os.cpu_count(),
+    }
+    if as_json:
+        print(json.dumps(record, indent=2))
+        return 0
+    print(
+        f"microbat twin out of core: {n}^3 uint16 ({nbytes / 2**20:.0f} MiB; float32 "
+        f"{f32 / 2**20:.0f} MiB), chunks {chunks}^3, {os.cpu_count()} CPUs"
+    )
+    for name, t in run["stages_s"].items():
+        print(f"  {name:<14} {t:8.2f} s   {run['status'][name]}")
+    print(f"  total          {run['wall_s']:8.2f} s")
+    print(
+        f"  peak RSS {run['peak_rss_MiB']:.0f} MiB; fixed cost (96^3 run) "
+        f"{base['peak_rss_MiB']:.0f} MiB; chunked stages {used:.0f} MiB"
+    )
+    print(
+        f"  volume / memory used: {record['volume_over_memory_uint16']:.1f}x (uint16 input), "
+        f"{record['volume_over_memory_float32']:.1f}x (float32 denoised)"
+    )
+    print(
+        f"  check on the central crop {check['crop']}: NLM max |diff| / range "
+        f"{check['denoise_max_relative_difference']:.1e}, labels agree "
+        f"{100 * check['labels_agreement_with_in_memory_segment_of_crop']:.2f} %"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=96, help="edge of the phantom in voxels")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: temporary)")
     ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument(
+        "--out-of-core",
+        type=int,
+        default=None,
+        metavar="N",
+        help="measure the chunked path on an N^3 volume instead",
+    )
+    ap.add_argument("--chunks", type=int, default=64, help="chunk edge for --out-of-core")
     args = ap.parse_args(argv)
+    if args.out_of_core:
+        return out_of_core(args.out_of_core, args.chunks, args.json)
 
     tmp = None
     out = args.out
