@@ -1,0 +1,664 @@
+r"""Microstructure-resolved half-cell discharge (solver).
+
+See :func:`microbat.cell.resolved.simulate_discharge` and ``docs/resolved.md`` for
+the equations. This module holds the discretised residual, its sparse Jacobian,
+the Newton iteration, the adaptive backward-Euler stepping and the diagnostics
+(conservation, dissipation breakdown).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from microbat.cell.resolved._geometry import CBD, PORE, SEP, Domain
+from microbat.cell.resolved._params import FARADAY, GAS_CONSTANT, ResolvedParameters
+from microbat.core.errors import ConvergenceError, InvalidInputError
+
+_TINY = 1e-300
+
+
+@dataclass(frozen=True)
+class ResolvedOptions:
+    """Model and solver options of the resolved discharge (SI units).
+
+    Attributes
+    ----------
+    cbd_porosity : float, default 0.5
+        Electrolyte volume fraction inside carbon-binder voxels (nanoporous domain).
+    cbd_bruggeman : float, default 1.5
+        Transport efficiency of electrolyte in carbon-binder, ``ε_cbd^b``.
+    cbd_conductivity_S_per_m : float, default 10.0
+        Electronic conductivity of carbon-binder voxels (an effective value of a
+        carbon/PVdF composite; order of magnitude from Zielke et al. 2015).
+    li_exchange_current_A_per_m2 : float, default 10.0
+        Exchange-current density of the lithium-metal counter electrode (≈ 1 mA/cm²).
+    separator_layers : int or None
+        Layers of the separator slab (default: thickness / voxel, clipped to 2..6).
+    reaction_area : {"metrics", "faces"}, default "metrics"
+        ``"faces"``: reaction area = voxel faces between active and electrolyte;
+        ``"metrics"``: the same faces, all scaled so their total equals the
+        interface-area estimator of :mod:`microbat.imaging.metrics` (removes the
+        ~1.5× staircase excess of voxel faces; lithium fluxes are unchanged).
+    electrolyte_transport_scale : float, default 1.0
+        Factor on κ and D_e (validation: a large value gives the single-particle limit).
+    solid_conductivity_S_per_m : float or None
+        Override of the active-material conductivity.
+    cutoff_V : float or None
+        Lower cut-off voltage (default: that of the parameter set).
+    dt_initial_s, dt_max_s : float or None
+        First and largest time step (default: 1/400 and 1/30 of the nominal
+        discharge time ``3600 s / C``).
+    dv_target_V : float, default 0.01
+        Voltage change per step the step-size control aims at.
+    newton_tol : float, default 1e-10
+        Newton converges when the summed absolute residuals of the charge and
+        lithium balances are below ``newton_tol`` × the applied current (in A and
+        A/F) and the last update was small.
+    max_newton : int, default 12
+        Newton iterations before the step is retried with a quarter of the step.
+    max_steps : int, default 5000
+        Accepted steps before the run stops (reported as partial).
+    linear_solver : {"auto", "pardiso", "direct", "gmres"}
+        Solver of each Newton update: Intel MKL PARDISO through the optional
+        ``pypardiso`` package (multithreaded sparse LU with METIS ordering), SciPy's
+        SuperLU (``"direct"``), or ILU-preconditioned GMRES. ``"auto"`` takes PARDISO
+        when installed, else SuperLU.
+    """
+
+    cbd_porosity: float = 0.5
+    cbd_bruggeman: float = 1.5
+    cbd_conductivity_S_per_m: float = 10.0
+    li_exchange_current_A_per_m2: float = 10.0
+    separator_layers: int | None = None
+    reaction_area: Literal["metrics", "faces"] = "metrics"
+    electrolyte_transport_scale: float = 1.0
+    solid_conductivity_S_per_m: float | None = None
+    cutoff_V: float | None = None
+    dt_initial_s: float | None = None
+    dt_max_s: float | None = None
+    dv_target_V: float = 0.01
+    newton_tol: float = 1e-10
+    max_newton: int = 12
+    max_steps: int = 5000
+    linear_solver: Literal["auto", "pardiso", "direct", "gmres"] = "auto"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "cbd_porosity": (self.cbd_porosity, 0.0, 1.0),
+            "cbd_bruggeman": (self.cbd_bruggeman, 0.0, 20.0),
+            "cbd_conductivity_S_per_m": (self.cbd_conductivity_S_per_m, 1e-12, 1e8),
+            "li_exchange_current_A_per_m2": (self.li_exchange_current_A_per_m2, 1e-6, 1e6),
+            "electrolyte_transport_scale": (self.electrolyte_transport_scale, 1e-6, 1e9),
+            "dv_target_V": (self.dv_target_V, 1e-5, 1.0),
+            "newton_tol": (self.newton_tol, 1e-15, 1e-3),
+        }
+        for name, (v, lo, hi) in checks.items():
+            if not (isinstance(v, int | float) and math.isfinite(v) and lo <= v <= hi):
+                raise InvalidInputError(f"{name} = {v!r} is outside {lo:g}..{hi:g}")
+        if self.reaction_area not in ("metrics", "faces"):
+            raise InvalidInputError(
+                f"reaction_area={self.reaction_area!r}; use 'metrics' or 'faces'"
+            )
+        if self.linear_solver not in ("auto", "pardiso", "direct", "gmres"):
+            raise InvalidInputError(
+                f"linear_solver={self.linear_solver!r}; use 'auto', 'pardiso', 'direct' or 'gmres'"
+            )
+        if self.max_newton < 2 or self.max_steps < 1:
+            raise InvalidInputError("max_newton must be at least 2 and max_steps at least 1")
+
+
+@dataclass
+class State:
+    """Unknowns of the half cell (domain vectors) at one time."""
+
+    t: float
+    ce: np.ndarray
+    pe: np.ndarray
+    ps: np.ndarray
+    cs: np.ndarray
+    V: float
+
+    def pack(self) -> np.ndarray:
+        return np.concatenate([self.ce, self.pe, self.ps, self.cs, [self.V]])
+
+    def copy(self) -> State:
+        return State(self.t, self.ce.copy(), self.pe.copy(), self.ps.copy(), self.cs.copy(), self.V)
+
+
+@dataclass
+class StepInfo:
+    """Diagnostics of one accepted step (internal)."""
+
+    newton: int
+    li_error: float
+    charge_error: float
+    losses: dict[str, float]
+    reaction: np.ndarray  # per-face current (A), cathodic < 0
+
+
+@dataclass
+class Timing:
+    """Wall time split of a run."""
+
+    assembly_s: float = 0.0
+    solve_s: float = 0.0
+    newton_iterations: int = 0
+    linear_solves: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class HalfCell:
+    """The discretised resolved half cell (internal; use ``simulate_discharge``)."""
+
+    def __init__(
+        self, dom: Domain, par: ResolvedParameters, opt: ResolvedOptions, area_scale: float
+    ):
+        self.dom = dom
+        self.par = par
+        self.opt = opt
+        self.T = par.temperature
+        self.f = FARADAY / (GAS_CONSTANT * self.T)
+        self.beta = 2.0 / self.f * (1.0 - par.transference_number) * par.thermodynamic_factor
+        self.nE, self.nS, self.nA = dom.idx_e.size, dom.idx_s.size, dom.idx_a.size
+        self.n = 2 * self.nE + self.nS + self.nA + 1
+        self.face_area = dom.face_area * area_scale
+        vol = dom.voxel_volume
+        codes_e = dom.codes.reshape(-1)[dom.idx_e]
+        eps_sep = par.separator_porosity
+        self.eps_e = np.select(
+            [codes_e == PORE, codes_e == CBD, codes_e == SEP],
+            [1.0, opt.cbd_porosity, eps_sep * dom.stretch],
+        )
+        self.store_e = self.eps_e * vol  # m³ of electrolyte per unknown
+        self.store_a = np.full(self.nA, vol)
+        # transport factors (ε/τ) along axis 0 and laterally
+        eff_cbd = opt.cbd_porosity**opt.cbd_bruggeman
+        eff_sep = eps_sep**par.separator_bruggeman
+        self.trans0 = (
+            np.select(
+                [codes_e == PORE, codes_e == CBD, codes_e == SEP],
+                [1.0, eff_cbd, eff_sep / dom.stretch],
+            )
+            * opt.electrolyte_transport_scale
+        )
+        self.trans_lat = (
+            np.select(
+                [codes_e == PORE, codes_e == CBD, codes_e == SEP],
+                [1.0, eff_cbd, eff_sep * dom.stretch],
+            )
+            * opt.electrolyte_transport_scale
+        )
+        codes_s = dom.codes.reshape(-1)[dom.idx_s]
+        sigma_am = opt.solid_conductivity_S_per_m or par.solid_conductivity
+        sigma = np.where(codes_s == CBD, opt.cbd_conductivity_S_per_m, sigma_am)
+        self.L_sigma = self._laplacian(dom.idx_s, sigma, sigma)
+        self.sigma_cc = sigma[dom.cc_s]
+        self.G_cc = 2.0 * self.sigma_cc * dom.cc_area / dom.voxel_size[0]
+        self.li_j0 = opt.li_exchange_current_A_per_m2
+        self.timing = Timing()
+        self._ds_const: float | None = None
+        ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
+        if np.ptp(ds_test) == 0:
+            self._ds_const = float(ds_test[0])
+            ones = np.ones(self.nA)
+            self.L_ds = self._laplacian(dom.idx_a, ones * self._ds_const, ones * self._ds_const)
+
+    # --------------------------------------------------------------- assembly
+    def _laplacian(self, idx: np.ndarray, k0: np.ndarray, klat: np.ndarray):
+        """Sparse ``Σ_q g_pq (u_p − u_q)`` on the unknowns ``idx`` through the FV core."""
+        import scipy.sparse as sp
+
+        from microbat.fv.grid import face_conductances
+        from microbat.fv.system import structured_to_csr
+
+        shape = self.dom.shape
+        h = self.dom.voxel_size
+        full0 = np.zeros(shape)
+        full0.reshape(-1)[idx] = k0
+        g0 = face_conductances(full0, h)[0]
+        if klat is k0:
+            g1, g2 = face_conductances(full0, h)[1:]
+        else:
+            fl = np.zeros(shape)
+            fl.reshape(-1)[idx] = klat
+            g1, g2 = face_conductances(fl, h)[1:]
+        ground = np.zeros(shape)
+        ground.reshape(-1)[idx] = _TINY
+        A, index = structured_to_csr(ground, (g0, g1, g2))
+        if index.size != idx.size or not np.array_equal(index, idx):
+            raise ConvergenceError("internal error: the FV index does not match the domain")
+        A = sp.csr_matrix(A)
+        A.setdiag(A.diagonal() - _TINY)
+        A.eliminate_zeros()
+        return A
+
+    def linear_blocks(self, state: State, dt: float):
+        """Step-frozen linear operators: electrolyte κ and D at the start of the step."""
+        t0 = time.perf_counter()
+        ce = np.maximum(state.ce, 1e-3)
+        kap = self.par.electrolyte_conductivity(ce, self.T)
+        de = self.par.electrolyte_diffusivity(ce, self.T)
+        L_kappa = self._laplacian(self.dom.idx_e, kap * self.trans0, kap * self.trans_lat)
+        L_de = self._laplacian(self.dom.idx_e, de * self.trans0, de * self.trans_lat)
+        if self._ds_const is None:
+            th = state.cs / self.par.c_max
+            ds = self.par.solid_diffusivity(th, self.T)
+            L_ds = self._laplacian(self.dom.idx_a, ds, ds)
+        else:
+            L_ds = self.L_ds
+        self.timing.assembly_s += time.perf_counter() - t0
+        return L_kappa, L_de, L_ds
+
+    def split(self, x: np.ndarray):
+        nE, nS, nA = self.nE, self.nS, self.nA
+        return (
+            x[:nE],
+            x[nE : 2 * nE],
+            x[2 * nE : 2 * nE + nS],
+            x[2 * nE + nS : 2 * nE + nS + nA],
+            float(x[-1]),
+        )
+
+    def reaction(self, ce, pe, ps, cs, *, derivatives: bool):
+        """Butler–Volmer current of every interface face (A; anodic > 0) and derivatives."""
+        d = self.dom
+        p = self.par
+        ce_f = ce[d.face_e]
+        cs_f = cs[d.face_a]
+        th = cs_f / p.c_max
+        U = p.ocp(th)
+        eta = ps[d.face_s] - pe[d.face_e] - U
+        a = p.alpha
+        xa = np.clip(a * self.f * eta, -80, 80)
+        xc = np.clip((1 - a) * self.f * eta, -80, 80)
+        ea, ec = np.exp(xa), np.exp(-xc)
+        j0 = p.exchange_current(ce_f, cs_f, p.c_max, self.T)
+        A = self.face_area
+        cur = A * j0 * (ea - ec)
+        if not derivatives:
+            return cur, eta, U
+        dI_deta = A * j0 * self.f * (a * ea + (1 - a) * ec)
+        hc = 1e-7 * p.c_max
+        j0p = p.exchange_current(ce_f, np.minimum(cs_f + hc, p.c_max), p.c_max, self.T)
+        j0m = p.exchange_current(ce_f, np.maximum(cs_f - hc, 0.0), p.c_max, self.T)
+        dj0_dcs = (j0p - j0m) / (np.minimum(cs_f + hc, p.c_max) - np.maximum(cs_f - hc, 0.0))
+        hth = 1e-7
+        dU = (p.ocp(th + hth) - p.ocp(th - hth)) / (2 * hth) / p.c_max
+        he = 1e-7 * np.maximum(ce_f, 1.0)
+        j0e = p.exchange_current(ce_f + he, cs_f, p.c_max, self.T)
+        dj0_dce = (j0e - j0) / he
+        dI_dcs = A * dj0_dcs * (ea - ec) - dI_deta * dU
+        dI_dce = A * dj0_dce * (ea - ec)
+        return cur, eta, U, dI_deta, dI_dcs, dI_dce
+
+    def li_current(self, pe, *, derivatives: bool):
+        """Current of the lithium-metal counter electrode into each boundary voxel (A)."""
+        eta = -pe[self.dom.li_e]
+        a = self.par.alpha
+        xa = np.clip(a * self.f * eta, -80, 80)
+        xc = np.clip((1 - a) * self.f * eta, -80, 80)
+        k = self.li_j0 * self.dom.li_area
+        cur = k * (np.exp(xa) - np.exp(-xc))
+        if not derivatives:
+            return cur, eta
+        dI_dpe = -k * self.f * (a * np.exp(xa) + (1 - a) * np.exp(-xc))
+        return cur, eta, dI_dpe
+
+    def residual(self, x, old: State, dt, I_app, blocks, *, jacobian: bool):
+        """Residuals (charge rows in A, lithium rows in mol/s) and optionally the Jacobian."""
+        import scipy.sparse as sp
+
+        L_kappa, L_de, L_ds = blocks
+        d = self.dom
+        tp = self.par.transference_number
+        ce, pe, ps, cs, V = self.split(x)
+        lnc = np.log(np.maximum(ce, 1e-300))
+        out = self.reaction(ce, pe, ps, cs, derivatives=jacobian)
+        cur = out[0]
+        li = self.li_current(pe, derivatives=jacobian)
+        nE, nS, nA = self.nE, self.nS, self.nA
+        src_e = np.bincount(d.face_e, cur, nE)
+        src_e[d.li_e] += li[0]
+        R_ce = self.store_e * (ce - old.ce) / dt + L_de @ ce - (1 - tp) / FARADAY * src_e
+        R_pe = L_kappa @ (pe - self.beta * lnc) - src_e
+        R_ps = self.L_sigma @ ps + np.bincount(d.face_s, cur, nS)
+        R_ps[d.cc_s] += self.G_cc * (ps[d.cc_s] - V)
+        R_cs = (
+            self.store_a * (cs - old.cs) / dt + L_ds @ cs + np.bincount(d.face_a, cur, nA) / FARADAY
+        )
+        R_V = float(np.sum(self.G_cc * (ps[d.cc_s] - V))) - I_app
+        R = np.concatenate([R_ce, R_pe, R_ps, R_cs, [R_V]])
+        if not jacobian:
+            return R, None
+        _, eta, U, dI_deta, dI_dcs, dI_dce = out
+        oE, oP, oS, oA, oV = 0, nE, 2 * nE, 2 * nE + nS, self.n - 1
+        fe, fs, fa = d.face_e, d.face_s, d.face_a
+        rows = [oE + fe, oP + fe, oS + fs, oA + fa]
+        wts = [-(1 - tp) / FARADAY, -1.0, 1.0, 1.0 / FARADAY]
+        cols = [oE + fe, oP + fe, oS + fs, oA + fa]
+        ders = [dI_dce, -dI_deta, dI_deta, dI_dcs]
+        R_rows, R_cols, R_vals = [], [], []
+        for r, w in zip(rows, wts, strict=True):
+            for c, dv in zip(cols, ders, strict=True):
+                R_rows.append(r)
+                R_cols.append(c)
+                R_vals.append(w * dv)
+        li_rows = oE + d.li_e
+        R_rows += [li_rows, oP + d.li_e]
+        R_cols += [oP + d.li_e, oP + d.li_e]
+        R_vals += [-(1 - tp) / FARADAY * li[2], -li[2]]
+        # collector coupling
+        cc = oS + d.cc_s
+        R_rows += [cc, cc, np.full(cc.size, oV), [oV]]
+        R_cols += [cc, np.full(cc.size, oV), cc, [oV]]
+        R_vals += [self.G_cc, -self.G_cc, self.G_cc, [-float(np.sum(self.G_cc))]]
+        n = self.n
+        Jr = sp.csr_matrix(
+            (np.concatenate(R_vals), (np.concatenate(R_rows), np.concatenate(R_cols))),
+            shape=(n, n),
+        )
+        diag_ce = sp.diags(self.store_e / dt) + L_de
+        J_lin = sp.block_diag(
+            [
+                diag_ce,
+                L_kappa,
+                self.L_sigma,
+                sp.diags(self.store_a / dt) + L_ds,
+                sp.csr_matrix((1, 1)),
+            ],
+            format="csr",
+        )
+        # φ_e rows depend on ln c_e
+        coup = -self.beta * (L_kappa @ sp.diags(1.0 / np.maximum(ce, 1e-300)))
+        rows_c = coup.tocoo()
+        J_extra = sp.csr_matrix((rows_c.data, (rows_c.row + oP, rows_c.col + oE)), shape=(n, n))
+        J = (J_lin + Jr + J_extra).tocsr()
+        return R, J
+
+    # ----------------------------------------------------------------- Newton
+    def newton(self, old: State, dt: float, I_app: float, guess: State) -> tuple[State, int]:
+        """Backward-Euler step ``old → old.t + dt`` by Newton's method.
+
+        Raises
+        ------
+        ConvergenceError
+            No convergence within ``max_newton`` iterations (or a non-finite state).
+        """
+        blocks = self.linear_blocks(old, dt)
+        x = guess.pack()
+        nE, nS, nA = self.nE, self.nS, self.nA
+        I_ref = abs(I_app) or 1.0
+        # row scaling: charge rows / I_ref, lithium rows / (I_ref / F)
+        rs = np.concatenate(
+            [
+                np.full(nE, FARADAY / I_ref),
+                np.full(nE + nS, 1.0 / I_ref),
+                np.full(nA, FARADAY / I_ref),
+                [1.0 / I_ref],
+            ]
+        )
+        cmax = self.par.c_max
+        ymax = np.inf
+        for k in range(self.opt.max_newton + 1):
+            R, J = self.residual(x, old, dt, I_app, blocks, jacobian=True)
+            if not np.all(np.isfinite(R)):
+                raise ConvergenceError("non-finite residual in the Newton iteration")
+            # converged: a tiny last update, or a small one with every balance satisfied
+            # to newton_tol of the applied current (logit(c_s) near c_max and ln c_e
+            # carry round-off of their own, so the update alone cannot always reach 1e-10)
+            if ymax < 1e-10 or (ymax < 1e-6 and np.max(np.abs(rs * R)) < self.opt.newton_tol):
+                ce, pe, ps, cs, V = self.split(x)
+                return State(old.t + dt, ce.copy(), pe.copy(), ps.copy(), cs.copy(), V), k
+            if k == self.opt.max_newton:
+                break
+            # Newton in transformed variables: ln c_e and logit(c_s / c_max) (chain rule
+            # as column scaling), so iterates stay inside 0 < c_e and 0 < c_s < c_max
+            # without damping; potentials stay in volts.
+            ce, _, _, cs, _ = self.split(x)
+            th = cs / cmax
+            cscale = np.concatenate([ce, np.ones(nE + nS), cmax * th * (1 - th), [1.0]])
+            t0 = time.perf_counter()
+            import scipy.sparse as sp
+
+            Js = sp.diags(rs) @ J @ sp.diags(cscale)
+            y = self._linear_solve(Js.tocsc(), -rs * R)
+            self.timing.solve_s += time.perf_counter() - t0
+            self.timing.linear_solves += 1
+            if not np.all(np.isfinite(y)):
+                raise ConvergenceError("the Newton update is not finite (singular Jacobian)")
+            ymax = float(np.max(np.abs(y)))
+            big = max(
+                float(np.max(np.abs(y[:nE]), initial=0)) / 2.0,
+                float(np.max(np.abs(y[2 * nE + nS : -1]), initial=0)) / 2.0,
+                float(np.max(np.abs(y[nE : 2 * nE + nS]))) / 0.5,
+                abs(y[-1]) / 0.5,
+            )
+            if big > 1.0:  # a bold step (after a jump in the load): shorten it
+                y /= big
+            dce, dpe, dps, dcs, dV = self.split(y)
+            z = np.log(th / (1 - th)) + dcs
+            x = np.concatenate(
+                [
+                    ce * np.exp(dce),
+                    x[nE : 2 * nE] + dpe,
+                    x[2 * nE : 2 * nE + nS] + dps,
+                    cmax / (1 + np.exp(-z)),
+                    [x[-1] + dV],
+                ]
+            )
+            self.timing.newton_iterations += 1
+        raise ConvergenceError(
+            f"Newton did not converge in {self.opt.max_newton} iterations at t = "
+            f"{old.t + dt:.6g} s (dt = {dt:.3g} s); the step is retried with a smaller dt"
+        )
+
+    def _linear_solve(self, J, b: np.ndarray) -> np.ndarray:
+        import scipy.sparse.linalg as spla
+
+        method = self.opt.linear_solver
+        if method == "auto":
+            method = "pardiso" if _has_pardiso() else "direct"
+        if method == "pardiso":
+            from microbat.core.errors import require
+
+            pypardiso = require("pypardiso")
+            return pypardiso.spsolve(J.tocsr(), b)
+        if method == "direct":
+            return spla.spsolve(J, b)
+        ilu = spla.spilu(J, drop_tol=1e-6, fill_factor=15)
+        M = spla.LinearOperator(J.shape, ilu.solve)
+        x, info = spla.gmres(J, b, M=M, rtol=1e-12, atol=0.0, restart=60, maxiter=20)
+        if info != 0:
+            raise ConvergenceError(f"GMRES did not converge (info={info})")
+        return x
+
+    # ------------------------------------------------------------ diagnostics
+    def diagnose(self, old: State, new: State, dt: float, I_app: float, k: int) -> StepInfo:
+        """Conservation errors and dissipation breakdown of an accepted step."""
+        L_kappa, _, _ = self.linear_blocks(old, dt)
+        d = self.dom
+        cur, eta, U = self.reaction(new.ce, new.pe, new.ps, new.cs, derivatives=False)
+        li, li_eta = self.li_current(new.pe, derivatives=False)
+        I_ref = abs(I_app) or 1.0
+        dN_s = float(np.sum(self.store_a * (new.cs - old.cs)))
+        dN_e = float(np.sum(self.store_e * (new.ce - old.ce)))
+        I_li = float(np.sum(li))
+        I_cc = float(np.sum(self.G_cc * (new.ps[d.cc_s] - new.V)))
+        I_rxn = float(np.sum(cur))
+        li_error = abs(dN_s + dN_e - I_li * dt / FARADAY) / (I_ref * dt / FARADAY)
+        charge_error = max(abs(I_rxn + I_cc), abs(I_li - I_cc)) / I_ref
+        lnc = np.log(new.ce)
+        w = new.pe - self.beta * lnc
+        P_el = float(new.ps @ (self.L_sigma @ new.ps)) + float(
+            np.sum(self.G_cc * (new.ps[d.cc_s] - new.V) ** 2)
+        )
+        Lw = L_kappa @ w
+        P_ohm = float(w @ Lw)
+        P_conc = float(self.beta * (lnc @ Lw))
+        P_kin = float(np.sum(cur * eta))
+        P_li = float(np.sum(li * li_eta))
+        I_w = -I_rxn if I_rxn != 0 else 1.0
+        U_surf = float(np.sum(-cur * U)) / I_w
+        ocv = float(self.par.ocp(np.array([np.mean(new.cs) / self.par.c_max]))[0])
+        losses = {
+            "ohmic_electrolyte": P_ohm / I_ref,
+            "concentration_electrolyte": P_conc / I_ref,
+            "ohmic_solid": P_el / I_ref,
+            "reaction": (P_kin + P_li) / I_ref,
+            "solid_diffusion": ocv - U_surf,
+            "reaction_positive": P_kin / I_ref,
+            "reaction_counter": P_li / I_ref,
+            "ocv": ocv,
+        }
+        main = ("ohmic_electrolyte", "concentration_electrolyte", "ohmic_solid", "reaction")
+        losses["residual"] = ocv - new.V - sum(losses[c] for c in main) - losses["solid_diffusion"]
+        return StepInfo(k, li_error, charge_error, losses, cur)
+
+    # ---------------------------------------------------------------- fields
+    def fields(self, state: State, reaction: np.ndarray) -> dict[str, np.ndarray]:
+        """Full-image fields (NaN outside each field's domain), float32."""
+        d = self.dom
+        shape = d.shape
+
+        def full(idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
+            out = np.full(shape, np.nan, np.float32)
+            out.reshape(-1)[idx] = vals
+            return np.ascontiguousarray(d.image_view(out))
+
+        vol = d.voxel_volume
+        rxn = np.bincount(d.face_a, reaction, self.nA) / vol  # A/m³, cathodic < 0
+        return {
+            "c_e": full(d.idx_e, state.ce),
+            "phi_e": full(d.idx_e, state.pe),
+            "phi_s": full(d.idx_s, state.ps),
+            "c_s": full(d.idx_a, state.cs),
+            "stoichiometry": full(d.idx_a, state.cs / self.par.c_max),
+            "reaction_current": full(d.idx_a, rxn),
+        }
+
+
+def _has_pardiso() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pypardiso") is not None
+
+
+def initial_state(cell: HalfCell) -> State:
+    """Rest state: uniform concentrations, potentials at equilibrium."""
+    p = cell.par
+    U0 = float(p.ocp(np.array([p.c_s0 / p.c_max]))[0])
+    return State(
+        0.0,
+        np.full(cell.nE, p.c_e0),
+        np.zeros(cell.nE),
+        np.full(cell.nS, U0),
+        np.full(cell.nA, p.c_s0),
+        U0,
+    )
+
+
+def run_discharge(
+    cell: HalfCell,
+    I_app: float,
+    t_nominal: float,
+    cutoff: float,
+    snapshot_times: Sequence[float],
+    progress: Callable[[float, float, float], None] | None = None,
+    state: State | None = None,
+) -> dict[str, Any]:
+    """Galvanostatic backward-Euler stepping to the cut-off (internal)."""
+    opt = cell.opt
+    dt = opt.dt_initial_s or t_nominal / 400
+    dt_max = opt.dt_max_s or t_nominal / 30
+    dt_min = t_nominal * 1e-6
+    state = state or initial_state(cell)
+    times, volts = [state.t], [state.V]
+    li_err, ch_err, newton = [0.0], [0.0], [0]
+    losses: list[dict[str, float]] = []
+    snaps: list[tuple[float, dict[str, np.ndarray]]] = []
+    pending = sorted(float(t) for t in snapshot_times)
+    status, complete = "max_steps", False
+    last_info: StepInfo | None = None
+    steps = 0
+    guess = state
+    while steps < opt.max_steps:
+        try:
+            new, k = cell.newton(state, dt, I_app, guess)
+        except ConvergenceError as exc:
+            dt *= 0.25
+            guess = state
+            if dt < dt_min:
+                status = f"solver failed at t = {state.t:.6g} s, V = {state.V:.4f} V: {exc}"
+                break
+            continue
+        info = cell.diagnose(state, new, dt, I_app, k)
+        steps += 1
+        if new.V <= cutoff:
+            frac = (state.V - cutoff) / (state.V - new.V) if state.V != new.V else 1.0
+            t_cut = state.t + frac * dt
+            times.append(t_cut)
+            volts.append(cutoff)
+            li_err.append(info.li_error)
+            ch_err.append(info.charge_error)
+            newton.append(k)
+            losses.append(info.losses)
+            state, last_info = new, info
+            status, complete = "cut-off voltage reached", True
+            break
+        dv = abs(new.V - state.V)
+        times.append(new.t)
+        volts.append(new.V)
+        li_err.append(info.li_error)
+        ch_err.append(info.charge_error)
+        newton.append(k)
+        losses.append(info.losses)
+        # extrapolated guess for the next step
+        ratio_state = state
+        state, last_info = new, info
+        while pending and state.t >= pending[0]:
+            pending.pop(0)
+            snaps.append((state.t, cell.fields(state, info.reaction)))
+        if progress is not None:
+            progress(state.t, state.V, I_app * state.t / 3600.0)
+        grow = min(2.0, max(0.3, 0.9 * opt.dv_target_V / max(dv, 1e-12)))
+        if k > 6:
+            grow = min(grow, 0.7)
+        elif k > 4:
+            grow = min(grow, 1.0)
+        dt_new = min(dt * grow, dt_max)
+        guess = _extrapolate(ratio_state, state, dt_new / dt, cell.par.c_max)
+        dt = dt_new
+    if last_info is not None:
+        snaps.append((float(times[-1]), cell.fields(state, last_info.reaction)))
+    return {
+        "time_s": np.array(times),
+        "voltage_V": np.array(volts),
+        "li_error": np.array(li_err),
+        "charge_error": np.array(ch_err),
+        "newton": np.array(newton),
+        "losses": losses,
+        "snapshots": snaps,
+        "status": status,
+        "complete": complete,
+        "state": state,
+        "steps": steps,
+    }
+
+
+def _extrapolate(a: State, b: State, r: float, c_max: float) -> State:
+    """Linear extrapolation of the state (Newton's first guess for the next step)."""
+    r = min(r, 1.0)
+    return State(
+        b.t,
+        np.maximum(b.ce + r * (b.ce - a.ce), 0.5 * b.ce),
+        b.pe + r * (b.pe - a.pe),
+        b.ps + r * (b.ps - a.ps),
+        np.clip(b.cs + r * (b.cs - a.cs), 0.5 * b.cs, 0.5 * (b.cs + c_max)),
+        b.V + r * (b.V - a.V),
+    )
