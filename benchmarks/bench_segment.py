@@ -47,7 +47,6 @@ def main() -> None:
     args = ap.parse_args()
 
     from microbat.imaging.denoise import denoise_nlm
-    from microbat.imaging.reconstruct import reconstruct
     from microbat.imaging.segment import multi_otsu_segment, segment
 
     print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
@@ -79,7 +78,7 @@ def main() -> None:
         ("NLM + GMM tied + PV", "nlm", lambda im: segment(im, spatial_prior="none", **seg_kw)),
         ("NLM + GMM + Potts", "nlm", lambda im: segment(im, beta=0.75, **seg_kw)),
         (
-            "NLM + GMM + Potts + PSF (sigma=1)",
+            "NLM + GMM + Potts + PSF (sigma=1) = reconstruct()",
             "nlm",
             lambda im: segment(im, beta=2.0, psf_sigma=1.0, **seg_kw),
         ),
@@ -87,16 +86,6 @@ def main() -> None:
             "NLM + GMM + Potts + PSF (auto)",
             "nlm",
             lambda im: segment(im, beta=2.0, psf_sigma="auto", **seg_kw),
-        ),
-        (
-            "reconstruct() defaults (NLM patch 3, PSF sigma=1)",
-            "raw",
-            lambda im: reconstruct(im, **seg_kw).segmentation,
-        ),
-        (
-            "reconstruct(psf_sigma='auto')",
-            "raw",
-            lambda im: reconstruct(im, psf_sigma="auto", **seg_kw).segmentation,
         ),
     ]
     for snr in args.snr:

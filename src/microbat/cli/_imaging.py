@@ -246,7 +246,7 @@ def reconstruct(
     phases: SegPhasesOpt = "pore,cbd,active",
     order: OrderOpt = None,
     no_denoise: Annotated[bool, typer.Option("--no-denoise", help="Skip the NLM step.")] = False,
-    patch_size: PatchOpt = 3,
+    patch_size: PatchOpt = 5,
     search_radius: SearchOpt = 3,
     sigma: SigmaOpt = None,
     chunks: ChunksOpt = None,

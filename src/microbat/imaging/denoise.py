@@ -173,9 +173,9 @@ def denoise_nlm(
         filtered lazily, block by block, and a Dask array is returned.
     patch_size : int or sequence of int, default 5
         Edge of the (odd) cubic patch whose similarity is compared, in voxels;
-        one value or one per axis. 5 gives the best PSNR/SSIM on electrode
-        phantoms; 3 keeps one-voxel features (thin carbon-binder) better and is
-        what :func:`~microbat.imaging.reconstruct` uses before segmentation.
+        one value or one per axis. 5 gives the best PSNR/SSIM, and the best
+        segmentation afterwards, on the electrode phantoms of
+        docs/validation/imaging.md.
     search_radius : int or sequence of int, default 3
         Half-width of the search window: candidates lie within this many voxels
         along each axis (``2 r + 1`` per axis). Same as scikit-image's
