@@ -99,7 +99,7 @@ class Multigrid:
         Conductance of each code when ``conductances`` are codes.
     alpha : float, default 1.8
         Scaling of the coarse-grid correction (see module notes).
-    sweeps : int, default 1
+    sweeps : int, default 2
         Red-black Gauss–Seidel sweeps before and after each coarse correction.
     coarse_size : int, default 4096
         Stop coarsening when a level has at most this many voxels.
@@ -119,7 +119,7 @@ class Multigrid:
         luts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         *,
         alpha: float = 1.8,
-        sweeps: int = 1,
+        sweeps: int = 2,
         coarse_size: int = 4096,
         cycle: str = "V",
     ) -> None:
