@@ -467,3 +467,24 @@ def test_scheduler_needs_chunks_and_the_dask_extra(labelled_h5, tmp_path):
                 out_dir=tmp_path / "b",
                 overrides={**FAST, "scale.chunks": 16, "scale.scheduler": "tcp://127.0.0.1:1"},
             )
+
+
+def test_out_of_core_phantom_reports_the_crop(tmp_path):
+    res = run_twin(
+        synthetic=True,
+        out_dir=tmp_path / "t",
+        overrides={
+            "synthetic.shape": [32, 32, 32],
+            "synthetic.mean_radius": 2e-6,
+            "scale.chunks": 16,
+            "scale.analysis_crop": [24],
+            "transport.random_walk": False,
+            "transport.tensor": False,
+            "cell.enabled": False,
+        },
+    )
+    assert [s.status for s in res.stages[:6]] == ["complete"] * 6
+    seg = json.loads((tmp_path / "t/stages/segment/result.json").read_text())
+    assert seg["out_of_core"] and seg["accuracy_vs_truth"]["overall"] > 0.8
+    page = res.report.read_text()
+    assert "out of core, chunks 16 × 16 × 16 voxels" in page and "[4:28]" in page

@@ -1181,6 +1181,7 @@ def _run_input_ooc(ctx: StageContext) -> StageOutput:
     if src.kind == "synthetic":
         out = _run_input(_InMemory(ctx))  # type: ignore[arg-type]
         out.summary["out_of_core"] = True
+        out.summary["chunks"] = list(_chunks(ctx))
         out.objects = {
             "dask": da.from_array(np.asarray(out.objects["image"]), chunks=_chunks(ctx)),
             "truth": out.objects["truth"],
@@ -1430,6 +1431,10 @@ def _run_segment_ooc(ctx: StageContext) -> StageOutput:
         "segmented_from": stage_in,
         "sample_voxels": int(sample.size),
     }
+    if ctx.source.kind == "synthetic":  # the phantom is small enough to compare whole
+        truth = ctx.obj("input", "truth")
+        seg_ms = truth.with_labels(np.asarray(stored.compute()), phases=table)
+        summary["accuracy_vs_truth"] = _agreement(truth, seg_ms)
     arrays = mid_slices(stored, prefix="labels_")
     arrays.update(mid_slices(unc, prefix="uncertainty_"))
     x = np.asarray(fit.bin_centers, float)
