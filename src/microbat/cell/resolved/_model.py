@@ -57,13 +57,22 @@ class ResolvedOptions:
     dv_target_V : float, default 0.01
         Voltage change per step the step-size control aims at.
     newton_tol : float, default 1e-10
-        Newton converges when the summed absolute residuals of the charge and
-        lithium balances are below ``newton_tol`` × the applied current (in A and
-        A/F) and the last update was small.
+        Newton converges when the last update is below 1e-6 (V, or relative to the
+        concentration scale) and the global balances of salt, electrolyte charge,
+        solid charge and lithium (sums of residual blocks) are below ``newton_tol``
+        × the applied current (in A and A/F), or when the update is below 1e-10.
     max_newton : int, default 12
         Newton iterations before the step is retried with a quarter of the step.
     max_steps : int, default 5000
         Accepted steps before the run stops (reported as partial).
+    surface_stoichiometry_limit : float, default 0.999
+        End-of-discharge event besides the cut-off voltage: the reaction-area-weighted
+        mean stoichiometry of the active voxels at the interface reaches this value
+        (the analogue of PyBaMM's surface-stoichiometry event; near θ = 1 the
+        exchange current vanishes and the surface concentration is no longer
+        resolvable in double precision).
+    end_time_s : float or None
+        Stop at this simulated time (an ordinary end, e.g. for validation runs).
     linear_solver : {"auto", "pardiso", "direct", "gmres"}
         Solver of each Newton update: Intel MKL PARDISO through the optional
         ``pypardiso`` package (multithreaded sparse LU with METIS ordering), SciPy's
@@ -86,6 +95,8 @@ class ResolvedOptions:
     newton_tol: float = 1e-10
     max_newton: int = 12
     max_steps: int = 5000
+    surface_stoichiometry_limit: float = 0.999
+    end_time_s: float | None = None
     linear_solver: Literal["auto", "pardiso", "direct", "gmres"] = "auto"
 
     def __post_init__(self) -> None:
@@ -409,10 +420,18 @@ class HalfCell:
             R, J = self.residual(x, old, dt, I_app, blocks, jacobian=True)
             if not np.all(np.isfinite(R)):
                 raise ConvergenceError("non-finite residual in the Newton iteration")
-            # converged: a tiny last update, or a small one with every balance satisfied
-            # to newton_tol of the applied current (logit(c_s) near c_max and ln c_e
-            # carry round-off of their own, so the update alone cannot always reach 1e-10)
-            if ymax < 1e-10 or (ymax < 1e-6 and np.max(np.abs(rs * R)) < self.opt.newton_tol):
+            # converged: a tiny last update, or a small one (≤ 1e-6 V, 1e-6 relative
+            # concentration) with the global salt, charge and lithium balances (the sums
+            # of the scaled residual blocks) met to newton_tol of the applied current
+            sr = rs * R
+            sums = (
+                abs(float(np.sum(sr[:nE]))),
+                abs(float(np.sum(sr[nE : 2 * nE]))),
+                abs(float(np.sum(sr[2 * nE : 2 * nE + nS]) + sr[-1])),
+                abs(float(np.sum(sr[2 * nE + nS : -1]))),
+            )
+            stalled = k >= 6 and ymax < 1e-8  # at the round-off floor of the residual
+            if ymax < 1e-10 or stalled or (ymax < 1e-6 and max(sums) < self.opt.newton_tol):
                 ce, pe, ps, cs, V = self.split(x)
                 return State(old.t + dt, ce.copy(), pe.copy(), ps.copy(), cs.copy(), V), k
             if k == self.opt.max_newton:
@@ -432,15 +451,22 @@ class HalfCell:
             self.timing.linear_solves += 1
             if not np.all(np.isfinite(y)):
                 raise ConvergenceError("the Newton update is not finite (singular Jacobian)")
-            ymax = float(np.max(np.abs(y)))
-            big = max(
-                float(np.max(np.abs(y[:nE]), initial=0)) / 2.0,
-                float(np.max(np.abs(y[2 * nE + nS : -1]), initial=0)) / 2.0,
-                float(np.max(np.abs(y[nE : 2 * nE + nS]))) / 0.5,
-                abs(y[-1]) / 0.5,
+            # size of the update in physical units (c_e / c_e0, V, c_s / c_max)
+            ymax = max(
+                float(np.max(np.abs(y[:nE] * ce))) / self.par.c_e0,
+                float(np.max(np.abs(y[nE : 2 * nE + nS]))),
+                float(np.max(np.abs(y[2 * nE + nS : -1] * th * (1 - th)))),
+                abs(float(y[-1])),
             )
-            if big > 1.0:  # a bold step (after a jump in the load): shorten it
-                y /= big
+            # bounded Newton: log/logit concentration updates are clipped entry by entry
+            # (a nearly saturated voxel may ask for a large logit change without moving
+            # c_s), potential updates are shortened together to at most 0.5 V
+            y[:nE] = np.clip(y[:nE], -2.0, 2.0)
+            y[2 * nE + nS : -1] = np.clip(y[2 * nE + nS : -1], -2.0, 2.0)
+            big = max(float(np.max(np.abs(y[nE : 2 * nE + nS]))), abs(float(y[-1]))) / 0.5
+            if big > 1.0:
+                y[nE : 2 * nE + nS] /= big
+                y[-1] /= big
             dce, dpe, dps, dcs, dV = self.split(y)
             z = np.log(th / (1 - th)) + dcs
             x = np.concatenate(
@@ -468,7 +494,10 @@ class HalfCell:
             from microbat.core.errors import require
 
             pypardiso = require("pypardiso")
-            return pypardiso.spsolve(J.tocsr(), b)
+            Jr = J.tocsr()
+            x = pypardiso.spsolve(Jr, b)
+            # one step of iterative refinement (reuses the cached factorisation)
+            return x + pypardiso.spsolve(Jr, b - Jr @ x)
         if method == "direct":
             return spla.spsolve(J, b)
         ilu = spla.spilu(J, drop_tol=1e-6, fill_factor=15)
@@ -519,6 +548,11 @@ class HalfCell:
         main = ("ohmic_electrolyte", "concentration_electrolyte", "ohmic_solid", "reaction")
         losses["residual"] = ocv - new.V - sum(losses[c] for c in main) - losses["solid_diffusion"]
         return StepInfo(k, li_error, charge_error, losses, cur)
+
+    def surface_stoichiometry(self, state: State) -> float:
+        """Reaction-area-weighted mean stoichiometry of the interface active voxels."""
+        th = state.cs[self.dom.face_a] / self.par.c_max
+        return float(np.sum(th * self.face_area) / np.sum(self.face_area))
 
     # ---------------------------------------------------------------- fields
     def fields(self, state: State, reaction: np.ndarray) -> dict[str, np.ndarray]:
@@ -599,6 +633,31 @@ def run_discharge(
             continue
         info = cell.diagnose(state, new, dt, I_app, k)
         steps += 1
+        th_surf = cell.surface_stoichiometry(new)
+        if th_surf >= opt.surface_stoichiometry_limit and new.V > cutoff:
+            times.append(new.t)
+            volts.append(new.V)
+            li_err.append(info.li_error)
+            ch_err.append(info.charge_error)
+            newton.append(k)
+            losses.append(info.losses)
+            state, last_info = new, info
+            status = (
+                f"surface stoichiometry {th_surf:.4f} reached the limit "
+                f"{opt.surface_stoichiometry_limit:g} at V = {new.V:.4f} V"
+            )
+            complete = True
+            break
+        if opt.end_time_s is not None and new.t >= opt.end_time_s and new.V > cutoff:
+            times.append(new.t)
+            volts.append(new.V)
+            li_err.append(info.li_error)
+            ch_err.append(info.charge_error)
+            newton.append(k)
+            losses.append(info.losses)
+            state, last_info = new, info
+            status, complete = f"end time {opt.end_time_s:g} s reached", True
+            break
         if new.V <= cutoff:
             frac = (state.V - cutoff) / (state.V - new.V) if state.V != new.V else 1.0
             t_cut = state.t + frac * dt

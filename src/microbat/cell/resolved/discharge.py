@@ -144,7 +144,9 @@ class ResolvedDischargeResult(Result):
     snapshots : tuple of Snapshot
         Fields at the requested times and at the end.
     complete : bool
-        True when the cut-off voltage was reached; False marks a partial result.
+        True when the run ended normally (cut-off voltage, surface-stoichiometry
+        event or requested end time); False marks a partial result (solver failure,
+        step limit).
     status : str
         Why the run ended (solver failure: where and why).
     steps, newton_iterations : int
