@@ -347,7 +347,7 @@ class HalfCell:
         R = np.concatenate([R_ce, R_pe, R_ps, R_cs, [R_V]])
         if not jacobian:
             return R, None
-        _, eta, U, dI_deta, dI_dcs, dI_dce = out
+        _, _eta, _u, dI_deta, dI_dcs, dI_dce = out
         oE, oP, oS, oA, oV = 0, nE, 2 * nE, 2 * nE + nS, self.n - 1
         fe, fs, fa = d.face_e, d.face_s, d.face_a
         rows = [oE + fe, oP + fe, oS + fs, oA + fa]

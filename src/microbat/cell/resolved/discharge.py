@@ -120,9 +120,9 @@ class ResolvedDischargeResult(Result):
     current_A : float
         Applied current (discharge positive).
     one_c_current_A : float
-        Current that delivers the OCP-limited capacity (initial stoichiometry to
-        the stoichiometry where the OCP reaches the cut-off, or full lithiation)
-        in one hour.
+        Current that delivers the OCP-limited capacity of all active voxels (initial
+        stoichiometry to the stoichiometry where the OCP reaches the cut-off, or
+        full lithiation) in one hour.
     theoretical_capacity_Ah : float
         Active-material volume × c_s,max × F.
     capacity_Ah : float
@@ -358,7 +358,8 @@ def simulate_discharge(
         if measured > 0 and dom.face_area_geometric > 0:
             area_scale = measured / dom.face_area_geometric
     cell = HalfCell(dom, par, opt, area_scale)
-    q_theory = dom.idx_a.size * dom.voxel_volume * par.c_max * FARADAY / 3600.0
+    q_theory = theoretical_capacity_Ah(ms, par.c_max)
+    n_active_all = round(q_theory * 3600.0 / (dom.voxel_volume * par.c_max * FARADAY))
     th_max = par.max_stoichiometry(cutoff)
     th0 = par.c_s0 / par.c_max
     one_c = q_theory * max(th_max - th0, 1e-3)  # A (capacity in A·h over one hour)
@@ -385,6 +386,7 @@ def simulate_discharge(
         "electrolyte_voxels": cell.nE,
         "solid_voxels": cell.nS,
         "active_voxels": cell.nA,
+        "disconnected_active_voxels": int(n_active_all - cell.nA),
         "reaction_faces": int(dom.face_area.size),
         "reaction_area_m2": float(cell.face_area.sum()),
         "reaction_area_mode": opt.reaction_area,
