@@ -7,8 +7,10 @@ Run::
     python benchmarks/bench_tortuosity.py --scaling 100,200,300 --peers none
 
 Every measurement runs in a fresh interpreter (``--worker``) that loads the volume
-from a ``.npy`` file, imports its library and warms it up on a 24³ volume (so that
-import and JIT-cache loading are not timed), then times one call. Memory is the
+from a ``.npy`` file, imports its library and warms it up on a small volume (24³;
+48³ in the precision of the timed call for microbat, whose Numba kernels load from
+the JIT cache on first use), so that imports and cache loading are not timed, then
+times one call. Memory is the
 increase of the peak resident set size over the resident size just before the
 call (``ru_maxrss`` and ``/proc/self/statm``), comparable across NumPy, PyTorch and
 SciPy; for microbat the ``tracemalloc`` peak (NumPy allocations) is printed too.
@@ -117,8 +119,12 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         import warnings
 
         warnings.simplefilter("ignore")
-        tortuosity(ms_of(small), axis=0, **{**kw, "solver": "mg"})  # load the JIT cache
         ms = ms_of(pore)
+        # load every kernel the timed call uses from the JIT cache (same precision, a
+        # volume deep enough for several multigrid levels)
+        warm = np.ascontiguousarray(pore[:48, :48, :48])
+        prec = "single" if ms.n_voxels > 2**21 else "double"
+        tortuosity(ms_of(warm), axis=0, **{**kw, "solver": "mg", "precision": prec})
         base, cpu0 = _rss(), _cpu()
         tracemalloc.start()
         t0 = time.perf_counter()

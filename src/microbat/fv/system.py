@@ -319,6 +319,7 @@ def build_system(
     diagonal: np.ndarray | None = None,
     source: np.ndarray | None = None,
     dtype: type | np.dtype | None = None,
+    compact: bool = True,
 ) -> StructuredSystem:
     """Assemble the finite-volume system of a per-voxel coefficient field.
 
@@ -350,6 +351,10 @@ def build_system(
         Floating type of the assembled arrays (default: that of ``coefficient``,
         float64 for class-coded fields). ``float32`` halves memory; the solvers
         accumulate sums in float64.
+    compact : bool, default True
+        With a class-coded ``coefficient``, keep the face conductances as one-byte
+        codes (a quarter of the memory). ``False`` stores them as floating point,
+        which the multigrid smoother runs through about 1.5x faster.
 
     Returns
     -------
@@ -517,6 +522,9 @@ def build_system(
         ground.reshape(-1)[pins] += scale
     rhs[~active] = 0
     ground[~active] = 0
+    if luts_t is not None and not compact:
+        g = tuple(luts_t[a][g[a]] for a in range(3))
+        luts_t = None
     return StructuredSystem(
         shape=shape,
         voxel_size=h,  # type: ignore[arg-type]

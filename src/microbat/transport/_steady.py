@@ -138,6 +138,25 @@ def check_boundary(boundary: str) -> Boundary:
     return boundary  # type: ignore[return-value]
 
 
+def prepare(
+    labels3: np.ndarray, values: Mapping[int, float], axes: Sequence[int], dtype: np.dtype
+) -> dict[str, Any]:
+    """Coefficient classes and the spanning cluster of every axis (labelled once)."""
+    from microbat.fv.connectivity import components, touching_mask
+    from microbat.fv.grid import coefficient_classes, coefficient_field
+
+    if len({v for v in values.values() if v > 0}) <= 15:
+        coef: Any = coefficient_classes(labels3, values)
+        conducting = coef.classes != 0
+    else:  # pragma: no cover - more than 15 distinct coefficients
+        coef = coefficient_field(labels3, values, dtype=dtype)
+        conducting = coef != 0
+    lab = components(conducting)[0]
+    del conducting
+    spans = {a: touching_mask(lab, [(a, 0), (a, -1)]) for a in axes}
+    return {"coef": coef, "spans": spans}
+
+
 def directional_solve(
     ms: Microstructure,
     values: Mapping[int, float],
@@ -150,10 +169,16 @@ def directional_solve(
     keep_field: bool,
     maxiter: int = 400,
     what: str = "phase",
+    compact: bool = False,
+    cache: dict[str, Any] | None = None,
 ) -> DirectionalSolve:
-    """Solve one direction; see the module notes."""
-    from microbat.fv.connectivity import spanning_mask
-    from microbat.fv.grid import as_3d, coefficient_classes, coefficient_field
+    """Solve one direction; see the module notes.
+
+    ``compact`` keeps the face conductances as one-byte codes (less memory, slower
+    smoothing). ``cache`` (from :func:`prepare`, shared between the directions of
+    one call) holds the coefficient classes and the spanning clusters.
+    """
+    from microbat.fv.grid import as_3d
     from microbat.fv.solvers import solve
     from microbat.fv.system import Dirichlet, build_system
 
@@ -165,14 +190,9 @@ def directional_solve(
             f"the layer convention needs at least 3 voxels along axis {axis}, the image has {n}"
         )
     n_distinct = len({v for v in values.values() if v > 0})
-    if n_distinct <= 15:
-        coef: Any = coefficient_classes(labels3, values)
-        conducting = coef.classes != 0
-    else:  # pragma: no cover - more than 15 distinct coefficients
-        coef = coefficient_field(labels3, values, dtype=dtype)
-        conducting = coef != 0
-    span = spanning_mask(conducting, axis)
-    del conducting
+    cache = prepare(labels3, values, [axis], dtype) if cache is None else cache
+    coef: Any = cache["coef"]
+    span = cache["spans"].pop(axis)
     length = (n if boundary == "face" else n - 1) * h[axis]
     area = float(np.prod([labels3.shape[a] * h[a] for a in range(3) if a != axis]))
     n_vox = labels3.size
@@ -191,8 +211,7 @@ def directional_solve(
             None, time.perf_counter() - t0,
         )  # fmt: skip
     bcs = [Dirichlet(axis, 0, 1.0, at=boundary), Dirichlet(axis, -1, 0.0, at=boundary)]
-    system = build_system(coef, h, dirichlet=bcs, active=span, dtype=dtype)
-    del coef
+    system = build_system(coef, h, dirichlet=bcs, active=span, dtype=dtype, compact=compact)
     # initial guess: the straight-line profile between the held values
     pos = np.arange(n, dtype=np.float64)
     ramp = 1.0 - (pos + 0.5) / n if boundary == "face" else 1.0 - pos / (n - 1)
@@ -207,7 +226,7 @@ def directional_solve(
     def stop(it: int, x: np.ndarray, layers: np.ndarray, rnorm: float) -> bool:
         f_in = system.boundary_flux(x, 0)
         planes = f_in - np.concatenate(([0.0], np.cumsum(layers)))
-        return spread_of(planes) <= 0.5 * tol
+        return spread_of(planes) <= tol
 
     restarts = 0
     method_used = solver

@@ -46,6 +46,7 @@ from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance, Result, to_jsonable
+from microbat.fv.grid import as_3d
 from microbat.transport._callable import make_module_callable
 from microbat.transport._steady import (
     Boundary,
@@ -53,6 +54,7 @@ from microbat.transport._steady import (
     Solver,
     check_boundary,
     directional_solve,
+    prepare,
     resolve_axes,
     resolve_coefficients,
     resolve_precision,
@@ -235,10 +237,13 @@ def conductivity(
         kind = "ionic" if not (roles & {PhaseRole.ACTIVE, PhaseRole.CURRENT_COLLECTOR}) else "mixed"
     else:
         kind = "mixed"
+    labels3, _ = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
+    del labels3
     for a in axes:
         d = directional_solve(
             ms, values, a, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
-            keep_field=keep_field, what="conduction",
+            keep_field=keep_field, cache=cache, what="conduction",
         )  # fmt: skip
         out["perc"][a] = d.percolating
         out["pperc"][a] = d.spanning_fraction

@@ -69,6 +69,7 @@ import numpy as np
 from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result, to_jsonable
+from microbat.fv.grid import as_3d
 from microbat.transport._callable import make_module_callable
 from microbat.transport._steady import (
     Boundary,
@@ -77,6 +78,7 @@ from microbat.transport._steady import (
     Solver,
     check_boundary,
     directional_solve,
+    prepare,
     resolve_axes,
     resolve_coefficients,
     resolve_precision,
@@ -281,10 +283,13 @@ def tortuosity(
     methods = []
     precision_used = "single" if dtype == np.float32 else "double"
     phase_names = ", ".join(p.name for p in ms.phases.resolve(phase)) if phase else "phase"
+    labels3, _ = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
+    del labels3
     for a in axes:
         d = directional_solve(
             ms, values, a, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
-            keep_field=keep_field, what="diffusion",
+            keep_field=keep_field, cache=cache, what="diffusion",
         )  # fmt: skip
         eps = eps_total if porosity_definition == "total" else d.spanning_weighted
         out["perc"][a] = d.percolating
