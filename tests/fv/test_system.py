@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import scipy.sparse.linalg as spla
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microbat.core.errors import InvalidInputError
 from microbat.fv.grid import coefficient_classes
@@ -145,3 +147,28 @@ def test_structured_to_csr_periodic_pairs_of_two():
     A, index = structured_to_csr(np.zeros((2, 1, 1)), (g0, z, z))
     assert A.toarray().tolist() == [[2.0, -2.0], [-2.0, 2.0]]
     assert index.tolist() == [0, 1]
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    shape=st.tuples(st.integers(2, 5), st.integers(1, 4), st.integers(1, 4)),
+    seed=st.integers(0, 2**16),
+    periodic=st.tuples(st.booleans(), st.booleans()),
+)
+def test_assembly_invariants(shape, seed, periodic):
+    """Symmetric operator, matrix-free == sparse, flux form: A·1 = ground."""
+    rng = np.random.default_rng(seed)
+    k = rng.choice([0.0, 0.1, 1.0, 3.0], size=shape)
+    per = (False, periodic[0], periodic[1])
+    s = build_system(
+        k, (1e-6, 2e-6, 0.5e-6), periodic=per,
+        dirichlet=[Dirichlet(0, 0, 1.0), Dirichlet(0, -1, 0.0)],
+    )  # fmt: skip
+    if s.n_unknowns == 0:
+        return
+    A, _, index = s.to_sparse()
+    assert abs(A - A.T).max() == 0
+    x = rng.standard_normal(shape) * s.active
+    assert np.allclose(s.matvec(x).reshape(-1)[index], A @ x.reshape(-1)[index], atol=1e-18)
+    ones = s.active.astype(float)
+    assert np.allclose(s.matvec(ones)[s.active], s.ground[s.active], rtol=1e-12, atol=1e-20)

@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microbat import Microstructure
 from microbat.core.errors import InvalidInputError, PhaseError
@@ -313,3 +315,23 @@ def test_cli_tortuosity_json(tmp_path, channels):
     assert bad.exit_code == 1 and "TauFactor" in bad.output
     bad = runner.invoke(app, ["tortuosity", *base, "--relative-diffusivity", "cbd"])
     assert bad.exit_code == 1 and "name=value" in bad.output
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(0, 2**16),
+    fill=st.floats(0.3, 0.8),
+    boundary=st.sampled_from(["face", "layer"]),
+)
+def test_tau_is_never_below_one_or_nan(seed, fill, boundary):
+    pore = np.random.default_rng(seed).random((7, 6, 5)) < fill
+    ms = _ms(pore)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PercolationWarning)
+        r = tortuosity(ms, phase="pore", axis="all", boundary=boundary)
+    for a in range(3):
+        t = r.tau[a]
+        assert not math.isnan(t)
+        assert t >= 1.0 - 1e-12
+        assert (t == math.inf) == (not r.percolating[a])
+        assert r.deff_over_d0[a] <= r.epsilon[a] + 1e-15
