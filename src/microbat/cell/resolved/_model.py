@@ -213,6 +213,7 @@ class HalfCell:
         self.G_cc = 2.0 * self.sigma_cc * dom.cc_area / dom.voxel_size[0]
         self.li_j0 = opt.li_exchange_current_A_per_m2
         self.timing = Timing()
+        self._pardiso: _Pardiso | None = None
         self._ds_const: float | None = None
         ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
         if np.ptp(ds_test) == 0:
@@ -491,13 +492,9 @@ class HalfCell:
         if method == "auto":
             method = "pardiso" if _has_pardiso() else "direct"
         if method == "pardiso":
-            from microbat.core.errors import require
-
-            pypardiso = require("pypardiso")
-            Jr = J.tocsr()
-            x = pypardiso.spsolve(Jr, b)
-            # one step of iterative refinement (reuses the cached factorisation)
-            return x + pypardiso.spsolve(Jr, b - Jr @ x)
+            if self._pardiso is None:
+                self._pardiso = _Pardiso()
+            return self._pardiso.solve(J, b)
         if method == "direct":
             return spla.spsolve(J, b)
         ilu = spla.spilu(J, drop_tol=1e-6, fill_factor=15)
@@ -575,6 +572,46 @@ class HalfCell:
             "stoichiometry": full(d.idx_a, state.cs / self.par.c_max),
             "reaction_current": full(d.idx_a, rxn),
         }
+
+
+class _Pardiso:
+    """MKL PARDISO (via pypardiso) keeping the symbolic analysis between Newton updates.
+
+    The Jacobian's sparsity pattern is the same at every iteration of a run, so the
+    METIS ordering and symbolic factorisation (PARDISO phase 11) are done once;
+    later matrices with the same pattern go straight to numerical factorisation and
+    solve (phase 23). A changed pattern triggers a fresh analysis.
+    """
+
+    def __init__(self) -> None:
+        from microbat.core.errors import require
+
+        pypardiso = require("pypardiso")
+        self.solver = pypardiso.PyPardisoSolver(mtype=11)
+        self.indptr: np.ndarray | None = None
+        self.indices: np.ndarray | None = None
+
+    def solve(self, J: Any, b: np.ndarray) -> np.ndarray:
+        A = J.tocsr()
+        A.sort_indices()
+        s = self.solver
+        s._check_A(A)
+        rhs = s._check_b(A, np.asarray(b, np.float64))
+        same = (
+            self.indptr is not None
+            and np.array_equal(A.indptr, self.indptr)
+            and np.array_equal(A.indices, self.indices)
+        )
+        s.set_phase(23 if same else 13)
+        x = s._call_pardiso(A, rhs)
+        self.indptr, self.indices = A.indptr.copy(), A.indices.copy()
+        return x
+
+    def __del__(self) -> None:  # release PARDISO's internal memory
+        try:
+            self.solver.free_memory(everything=True)
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            pass
 
 
 def _has_pardiso() -> bool:
