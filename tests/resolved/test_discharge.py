@@ -126,3 +126,17 @@ def test_errors_teach():
 
 def test_disconnected_active_counted_in_theory_only(run):
     assert run.grid["disconnected_active_voxels"] == 2 * 2 * 2
+
+
+@pytest.mark.parametrize("solver", ["direct", "pardiso"])
+def test_modified_newton_matches_full_newton(solver):
+    if solver == "pardiso":
+        pytest.importorskip("pypardiso")
+    base = {"max_steps": 4, "dt_initial_s": 10.0, "dt_max_s": 10.0, "dv_target_V": 1.0}
+    base["linear_solver"] = solver
+    a = simulate_discharge(_electrode(), options=ResolvedOptions(**base, jacobian_reuse=False))
+    b = simulate_discharge(_electrode(), options=ResolvedOptions(**base, jacobian_reuse=True))
+    np.testing.assert_allclose(a.time_s, b.time_s, rtol=1e-12)
+    np.testing.assert_allclose(a.voltage_V, b.voltage_V, rtol=0, atol=1e-6)
+    assert b.timing["factorizations"] < a.timing["factorizations"]
+    assert b.max_conservation_error < 1e-8

@@ -71,6 +71,10 @@ class ResolvedOptions:
         (the analogue of PyBaMM's surface-stoichiometry event; near θ = 1 the
         exchange current vanishes and the surface concentration is no longer
         resolvable in double precision).
+    jacobian_reuse : bool, default True
+        Modified Newton: keep the factorised Jacobian across iterations and steps
+        while the updates shrink at least 3× per iteration (rebuilt otherwise). The
+        converged state is the same; only the cost changes.
     end_time_s : float or None
         Stop at this simulated time (an ordinary end, e.g. for validation runs).
     linear_solver : {"auto", "pardiso", "direct", "gmres"}
@@ -96,6 +100,7 @@ class ResolvedOptions:
     max_newton: int = 12
     max_steps: int = 5000
     surface_stoichiometry_limit: float = 0.999
+    jacobian_reuse: bool = True
     end_time_s: float | None = None
     linear_solver: Literal["auto", "pardiso", "direct", "gmres"] = "auto"
 
@@ -161,6 +166,7 @@ class Timing:
     solve_s: float = 0.0
     newton_iterations: int = 0
     linear_solves: int = 0
+    factorizations: int = 0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -214,6 +220,7 @@ class HalfCell:
         self.li_j0 = opt.li_exchange_current_A_per_m2
         self.timing = Timing()
         self._pardiso: _Pardiso | None = None
+        self._factors: Callable[[np.ndarray], np.ndarray] | None = None
         self._ds_const: float | None = None
         ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
         if np.ptp(ds_test) == 0:
@@ -417,8 +424,13 @@ class HalfCell:
         )
         cmax = self.par.c_max
         ymax = np.inf
+        # modified Newton: the factorised Jacobian of an earlier iteration (or step) is
+        # reused while the updates shrink at least 3× per iteration; otherwise (and
+        # after 3 iterations on a stale Jacobian) it is rebuilt and refactorised
+        fresh = not (self.opt.jacobian_reuse and self._factors is not None)
+        stale_iters = 0
         for k in range(self.opt.max_newton + 1):
-            R, J = self.residual(x, old, dt, I_app, blocks, jacobian=True)
+            R, J = self.residual(x, old, dt, I_app, blocks, jacobian=fresh)
             if not np.all(np.isfinite(R)):
                 raise ConvergenceError("non-finite residual in the Newton iteration")
             # converged: a tiny last update, or a small one (≤ 1e-6 V, 1e-6 relative
@@ -444,12 +456,19 @@ class HalfCell:
             th = cs / cmax
             cscale = np.concatenate([ce, np.ones(nE + nS), cmax * th * (1 - th), [1.0]])
             t0 = time.perf_counter()
-            import scipy.sparse as sp
+            if fresh:
+                import scipy.sparse as sp
 
-            Js = sp.diags(rs) @ J @ sp.diags(cscale)
-            y = self._linear_solve(Js.tocsc(), -rs * R)
+                Js = sp.diags(rs) @ J @ sp.diags(cscale)
+                y = self._linear_solve(Js.tocsc(), -rs * R)
+                self.timing.factorizations += 1
+                stale_iters = 0
+            else:
+                y = self._resolve(-rs * R)
+                stale_iters += 1
             self.timing.solve_s += time.perf_counter() - t0
             self.timing.linear_solves += 1
+            y_prev = ymax
             if not np.all(np.isfinite(y)):
                 raise ConvergenceError("the Newton update is not finite (singular Jacobian)")
             # size of the update in physical units (c_e / c_e0, V, c_s / c_max)
@@ -459,6 +478,8 @@ class HalfCell:
                 float(np.max(np.abs(y[2 * nE + nS : -1] * th * (1 - th)))),
                 abs(float(y[-1])),
             )
+            if self.opt.jacobian_reuse and self._factors is not None:
+                fresh = (not fresh and ymax > 0.3 * y_prev) or stale_iters >= 3
             # bounded Newton: log/logit concentration updates are clipped entry by entry
             # (a nearly saturated voxel may ask for a large logit change without moving
             # c_s), potential updates are shortened together to at most 0.5 V
@@ -480,12 +501,14 @@ class HalfCell:
                 ]
             )
             self.timing.newton_iterations += 1
+        self._factors = None  # the retry starts from a fresh Jacobian
         raise ConvergenceError(
             f"Newton did not converge in {self.opt.max_newton} iterations at t = "
             f"{old.t + dt:.6g} s (dt = {dt:.3g} s); the step is retried with a smaller dt"
         )
 
     def _linear_solve(self, J, b: np.ndarray) -> np.ndarray:
+        """Factorise ``J`` (kept for :meth:`_resolve`) and solve ``J x = b``."""
         import scipy.sparse.linalg as spla
 
         method = self.opt.linear_solver
@@ -494,15 +517,26 @@ class HalfCell:
         if method == "pardiso":
             if self._pardiso is None:
                 self._pardiso = _Pardiso()
-            return self._pardiso.solve(J, b)
+            x = self._pardiso.solve(J, b)
+            self._factors = self._pardiso.resolve
+            return x
         if method == "direct":
-            return spla.spsolve(J, b)
+            lu = spla.splu(J.tocsc())
+            self._factors = lu.solve
+            return lu.solve(b)
         ilu = spla.spilu(J, drop_tol=1e-6, fill_factor=15)
         M = spla.LinearOperator(J.shape, ilu.solve)
         x, info = spla.gmres(J, b, M=M, rtol=1e-12, atol=0.0, restart=60, maxiter=20)
         if info != 0:
             raise ConvergenceError(f"GMRES did not converge (info={info})")
+        self._factors = None
         return x
+
+    def _resolve(self, b: np.ndarray) -> np.ndarray:
+        """Solve with the kept factorisation."""
+        if self._factors is None:  # pragma: no cover - guarded by the caller
+            raise ConvergenceError("internal error: no factorisation to reuse")
+        return self._factors(b)
 
     # ------------------------------------------------------------ diagnostics
     def diagnose(self, old: State, new: State, dt: float, I_app: float, k: int) -> StepInfo:
@@ -605,7 +639,14 @@ class _Pardiso:
         s.set_phase(23 if same else 13)
         x = s._call_pardiso(A, rhs)
         self.indptr, self.indices = A.indptr.copy(), A.indices.copy()
+        self.A = A
         return x
+
+    def resolve(self, b: np.ndarray) -> np.ndarray:
+        """Solve with the factorisation of the last matrix (PARDISO phase 33)."""
+        s = self.solver
+        s.set_phase(33)
+        return s._call_pardiso(self.A, s._check_b(self.A, np.asarray(b, np.float64)))
 
     def __del__(self) -> None:  # release PARDISO's internal memory
         try:
@@ -723,10 +764,11 @@ def run_discharge(
         if progress is not None:
             progress(state.t, state.V, I_app * state.t / 3600.0)
         grow = min(2.0, max(0.3, 0.9 * opt.dv_target_V / max(dv, 1e-12)))
-        if k > 6:
-            grow = min(grow, 0.7)
-        elif k > 4:
-            grow = min(grow, 1.0)
+        if not opt.jacobian_reuse:  # many full-Newton iterations: the step is too bold
+            if k > 6:
+                grow = min(grow, 0.7)
+            elif k > 4:
+                grow = min(grow, 1.0)
         dt_new = min(dt * grow, dt_max)
         guess = _extrapolate(ratio_state, state, dt_new / dt, cell.par.c_max)
         dt = dt_new

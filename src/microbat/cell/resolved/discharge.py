@@ -417,6 +417,7 @@ def simulate_discharge(
             "solve_s": tm.solve_s,
             "total_s": wall,
             "linear_solves": tm.linear_solves,
+            "factorizations": tm.factorizations,
         },
         grid=grid,
         provenance=Provenance(
