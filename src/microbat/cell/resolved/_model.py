@@ -60,8 +60,9 @@ class ResolvedOptions:
         Newton converges when the last update is below 1e-6 (V, or relative to the
         concentration scale) and the global balances of salt, electrolyte charge,
         solid charge and lithium (sums of residual blocks) are below ``newton_tol``
-        × the applied current (in A and A/F), or when the update is below 1e-10.
-    max_newton : int, default 12
+        × the applied current (in A and A/F); or, after 8 iterations at the round-off
+        floor, when the balances hold to 1e-8.
+    max_newton : int, default 20
         Newton iterations before the step is retried with a quarter of the step.
     max_steps : int, default 5000
         Accepted steps before the run stops (reported as partial).
@@ -97,7 +98,7 @@ class ResolvedOptions:
     dt_max_s: float | None = None
     dv_target_V: float = 0.01
     newton_tol: float = 1e-10
-    max_newton: int = 12
+    max_newton: int = 20
     max_steps: int = 5000
     surface_stoichiometry_limit: float = 0.999
     jacobian_reuse: bool = True
@@ -433,9 +434,10 @@ class HalfCell:
             R, J = self.residual(x, old, dt, I_app, blocks, jacobian=fresh)
             if not np.all(np.isfinite(R)):
                 raise ConvergenceError("non-finite residual in the Newton iteration")
-            # converged: a tiny last update, or a small one (≤ 1e-6 V, 1e-6 relative
-            # concentration) with the global salt, charge and lithium balances (the sums
-            # of the scaled residual blocks) met to newton_tol of the applied current
+            # converged: a small last update (≤ 1e-6 V, 1e-6 relative concentration) with
+            # the global salt, charge and lithium balances (the sums of the scaled
+            # residual blocks) met to newton_tol of the applied current. The update alone
+            # is not enough: a nearly saturated voxel moves c_s by θ(1−θ) × its logit step.
             sr = rs * R
             sums = (
                 abs(float(np.sum(sr[:nE]))),
@@ -443,8 +445,10 @@ class HalfCell:
                 abs(float(np.sum(sr[2 * nE : 2 * nE + nS]) + sr[-1])),
                 abs(float(np.sum(sr[2 * nE + nS : -1]))),
             )
-            stalled = k >= 6 and ymax < 1e-8  # at the round-off floor of the residual
-            if ymax < 1e-10 or stalled or (ymax < 1e-6 and max(sums) < self.opt.newton_tol):
+            # at the round-off floor of the residual (extreme conductances): accept a
+            # state whose balances still hold to 1e-8 of the current
+            stalled = k >= 8 and ymax < 1e-6 and max(sums) < 1e-8
+            if stalled or (ymax < 1e-6 and max(sums) < self.opt.newton_tol):
                 ce, pe, ps, cs, V = self.split(x)
                 return State(old.t + dt, ce.copy(), pe.copy(), ps.copy(), cs.copy(), V), k
             if k == self.opt.max_newton:
