@@ -66,7 +66,7 @@ class ResolvedOptions:
         Newton iterations before the step is retried with a quarter of the step.
     max_steps : int, default 5000
         Accepted steps before the run stops (reported as partial).
-    surface_stoichiometry_limit : float, default 0.999
+    surface_stoichiometry_limit : float, default 0.99
         End-of-discharge event besides the cut-off voltage: the reaction-area-weighted
         mean stoichiometry of the active voxels at the interface reaches this value
         (the analogue of PyBaMM's surface-stoichiometry event; near θ = 1 the
@@ -100,7 +100,7 @@ class ResolvedOptions:
     newton_tol: float = 1e-10
     max_newton: int = 20
     max_steps: int = 5000
-    surface_stoichiometry_limit: float = 0.999
+    surface_stoichiometry_limit: float = 0.99
     jacobian_reuse: bool = True
     end_time_s: float | None = None
     linear_solver: Literal["auto", "pardiso", "direct", "gmres"] = "auto"
@@ -710,7 +710,10 @@ def run_discharge(
             dt *= 0.25
             guess = state
             if dt < dt_min:
-                status = f"solver failed at t = {state.t:.6g} s, V = {state.V:.4f} V: {exc}"
+                status = (
+                    f"solver failed at t = {state.t:.6g} s, V = {state.V:.4f} V, surface "
+                    f"stoichiometry {cell.surface_stoichiometry(state):.4f}: {exc}"
+                )
                 break
             continue
         info = cell.diagnose(state, new, dt, I_app, k)
