@@ -113,6 +113,7 @@ class _BoundaryTerm:
     conductance: np.ndarray  # plane, conductance to the held value
     layer: int  # index along bc.axis of the unknowns it couples
     value: np.ndarray  # plane (broadcast)
+    held: np.ndarray | None = None  # plane mask of the held voxels (layer conditions)
 
 
 @dataclass
@@ -138,10 +139,8 @@ class StructuredSystem:
         Right-hand side.
     active : ndarray of bool
         Unknown voxels.
-    fixed : ndarray of bool or None
-        Voxels held by a ``Dirichlet(at="layer")``.
     boundaries : list
-        Dirichlet terms (for flux evaluation).
+        Dirichlet terms (for flux evaluation and the held values of :meth:`field`).
     """
 
     shape: tuple[int, int, int]
@@ -151,8 +150,6 @@ class StructuredSystem:
     ground: np.ndarray
     rhs: np.ndarray
     active: np.ndarray
-    fixed: np.ndarray | None = None
-    fixed_values: np.ndarray | None = None
     boundaries: list[_BoundaryTerm] = field(default_factory=list)
     jump: tuple[float, float, float] = (0.0, 0.0, 0.0)
     luts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -275,8 +272,10 @@ class StructuredSystem:
         """
         dt = np.result_type(x.dtype, np.float32)
         out = np.where(self.active, x, np.asarray(fill, dt)).astype(dt, copy=False)
-        if self.fixed is not None and self.fixed_values is not None:
-            out[self.fixed] = self.fixed_values[self.fixed]
+        for t in self.boundaries:
+            if t.held is not None:
+                plane = out[_slice(t.bc.axis, t.bc.side)]
+                plane[t.held] = np.broadcast_to(t.value, t.held.shape)[t.held]
         return out
 
     def multigrid(self, **options):
@@ -412,15 +411,12 @@ def build_system(
 
     # voxels held by layer conditions
     fixed = None
-    fixed_values = None
     if any(bc.at == "layer" for bc in dirichlet):
         fixed = np.zeros(shape, bool)
-        fixed_values = np.zeros(shape, dtype)
         for bc in dirichlet:
             if bc.at == "layer":
                 sl = _slice(bc.axis, bc.side)
                 fixed[sl] = conducting[sl]
-                fixed_values[sl] = np.broadcast_to(bc.value, _plane(shape, bc.axis))
     grounded = False
     lab = None
     if active is None:
@@ -477,11 +473,12 @@ def build_system(
         face = 0 if bc.side == 0 else shape[a] - 2
         layer = 1 if bc.side == 0 else shape[a] - 2
         gc = gvalue(a, np.take(g[a], face, axis=a)) * np.take(active, layer, axis=a)
-        gc = (gc * np.take(fixed, bc.side, axis=a)).astype(dtype)
+        held = np.take(fixed, bc.side, axis=a)
+        gc = (gc * held).astype(dtype)
         val = np.broadcast_to(np.asarray(bc.value, dtype), gc.shape)
         ground[_slice(a, layer)] += gc
         rhs[_slice(a, layer)] += gc * val
-        boundaries.append(_BoundaryTerm(bc, gc, layer, val))
+        boundaries.append(_BoundaryTerm(bc, gc, layer, val, held))
     for a in range(3):
         ga = g[a]
         if per[a]:
@@ -533,8 +530,6 @@ def build_system(
         ground=ground,
         rhs=rhs,
         active=active,
-        fixed=fixed,
-        fixed_values=fixed_values,
         boundaries=boundaries,
         jump=tuple(float(j) for j in jump),  # type: ignore[arg-type]
         luts=luts_t,  # type: ignore[arg-type]
