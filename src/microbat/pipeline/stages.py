@@ -1193,9 +1193,17 @@ def _run_input_ooc(ctx: StageContext) -> StageOutput:
 
         ctx.step(f"opening {src.path} lazily")
         vol = read_volume(src.path, dataset=cfg.dataset, lazy=True)
-        labelled = _decide_labelled(cfg.kind, lambda: is_labelled(vol, phases=cfg.phases))
-        vs = _input_voxel_size(ctx, vol.voxel_size, vol.ndim)
         darr = vol.to_dask(chunks=_chunks(ctx))
+
+        def auto() -> bool:
+            # A strided sample with many distinct values is grayscale: no need to
+            # stream the whole volume through label_counts to find out.
+            if vol.dtype.kind in "iu" and np.unique(_dask_sample(darr, 1_000_000)).size > 16:
+                return False
+            return is_labelled(vol, phases=cfg.phases)
+
+        labelled = _decide_labelled(cfg.kind, auto)
+        vs = _input_voxel_size(ctx, vol.voxel_size, vol.ndim)
         summary.update(source=str(src.path), format=vol.format)
         table = (
             _phase_table_of(vol, cfg.phases, None if cfg.phases else label_counts(vol.data))
