@@ -16,13 +16,15 @@ terms) on the voxel grid. This module solves it without assembling a matrix:
 * **Smoothing.** Symmetric red-black Gauss–Seidel (red then black before the
   coarse correction, black then red after it).
 * **Coarse correction.** Piecewise-constant aggregation under-estimates the
-  energy of smooth error; the correction is scaled by a fixed factor
-  ``alpha`` (over-correction, Braess 1995; Vaněk et al. 1996), which keeps the
-  V-cycle a symmetric positive-definite preconditioner.
-* **Coarsest level.** Sparse Cholesky-like direct factorisation (SuperLU) of
-  the assembled coarsest operator.
+  energy of smooth error. The default K-cycle (Notay & Vassilevski 2008) solves
+  each coarse level with two steps of flexible CG preconditioned by the next
+  level, which finds the right scaling by itself; the alternative V-cycle scales
+  the correction by a fixed factor ``alpha`` (over-correction, Braess 1995),
+  which keeps it a fixed symmetric positive-definite preconditioner.
+* **Coarsest level.** Sparse LU factorisation (SuperLU) of the assembled
+  coarsest operator.
 
-The V-cycle preconditions conjugate gradients (:func:`pcg`). Vectors live on
+The cycle preconditions (flexible) conjugate gradients (:func:`pcg`). Vectors live on
 the full grid in the chosen floating-point type (float32 halves memory traffic
 and storage; inner products accumulate in float64).
 
@@ -32,9 +34,8 @@ References
    order", Computing 55 (1995) 379-393.
 .. [2] Y. Notay, "An aggregation-based algebraic multigrid method", Electron.
    Trans. Numer. Anal. 37 (2010) 123-146.
-.. [3] P. Vaněk, J. Mandel, M. Brezina, "Algebraic multigrid by smoothed
-   aggregation for second and fourth order elliptic problems", Computing 56
-   (1996) 179-196.
+.. [3] Y. Notay, P. S. Vassilevski, "Recursive Krylov-based multigrid cycles",
+   Numer. Linear Algebra Appl. 15 (2008) 473-487.
 """
 
 from __future__ import annotations
@@ -97,12 +98,20 @@ class Multigrid:
         Which axes wrap around.
     luts : tuple of 3 ndarray, optional
         Conductance of each code when ``conductances`` are codes.
-    alpha : float, default 1.8
-        Scaling of the coarse-grid correction (see module notes).
-    sweeps : int, default 2
+    alpha : float, optional
+        Scaling of the coarse-grid correction where a level is corrected by a plain
+        V-cycle: 1.8 for ``cycle="V"`` (over-correction, see module notes), 1.0 for
+        ``cycle="K"``.
+    sweeps : int, default 1
         Red-black Gauss–Seidel sweeps before and after each coarse correction.
     coarse_size : int, default 4096
         Stop coarsening when a level has at most this many voxels.
+    cycle : {"K", "V"}, default "K"
+        ``"K"``: every coarse level is solved by two steps of flexible CG
+        preconditioned by its own cycle (Notay's K-cycle; the preconditioner is then
+        non-linear and the outer CG must be flexible, which :func:`pcg` is with
+        ``flexible=True``). ``"V"``: a fixed symmetric V-cycle with the scaled
+        correction.
 
     Notes
     -----
@@ -118,15 +127,17 @@ class Multigrid:
         periodic: tuple[bool, bool, bool] = (False, False, False),
         luts: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         *,
-        alpha: float = 1.8,
-        sweeps: int = 2,
+        alpha: float | None = None,
+        sweeps: int = 1,
         coarse_size: int = 4096,
-        cycle: str = "V",
+        cycle: str = "K",
     ) -> None:
         k = _kernels()
         if ground.ndim != 3 or any(g.shape != ground.shape for g in conductances):
             raise InvalidInputError("ground and the three conductance arrays need one 3D shape")
-        self.alpha = float(alpha)
+        if cycle not in ("V", "K"):
+            raise InvalidInputError(f"cycle={cycle!r}; use 'V' or 'K'")
+        self.alpha = float(alpha) if alpha is not None else (1.8 if cycle == "V" else 1.0)
         self.sweeps = int(sweeps)
         self.cycle = cycle
         import numba
