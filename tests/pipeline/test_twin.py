@@ -20,6 +20,7 @@ from microbat.pipeline.twin import run_twin
 VOXEL = 0.5e-6
 FAST = {
     "cell.enabled": False,
+    "eis.enabled": False,
     "transport.random_walk": False,
     "transport.tensor": False,
     "report.enabled": False,
@@ -42,7 +43,7 @@ def test_full_run_writes_every_stage_and_the_report(full_run):
     out = res.out_dir
     status = {s.name: s.status for s in res.stages}
     assert list(status) == NAMES
-    for name in ("input", "denoise", "segment", "connectivity", "metrics", "cell", "report"):
+    for name in ("input", "denoise", "segment", "connectivity", "metrics", "cell", "eis", "report"):
         assert status[name] == "complete", (name, res.stage(name).reason)
     assert status["transport"] in ("complete", "not_available")
     assert res.failed == ()
@@ -330,6 +331,7 @@ def test_failed_stage_is_recorded_and_the_rest_reported(labelled_h5, tmp_path):
         overrides={
             "cell.parameter_set": "nosuchset2099",
             "transport.enabled": False,
+            "eis.enabled": False,
             "metrics.sizes": False,
         },
     )
@@ -343,7 +345,12 @@ def test_failed_stage_is_recorded_and_the_rest_reported(labelled_h5, tmp_path):
     again = run_twin(
         labelled_h5,
         out_dir=tmp_path / "t",
-        overrides={"cell.enabled": False, "transport.enabled": False, "metrics.sizes": False},
+        overrides={
+            "cell.enabled": False,
+            "transport.enabled": False,
+            "metrics.sizes": False,
+            "eis.enabled": False,
+        },
     )
     assert again.stage("cell").status == "skipped" and again.failed == ()
 
@@ -481,6 +488,7 @@ def test_out_of_core_phantom_reports_the_crop(tmp_path):
             "transport.random_walk": False,
             "transport.tensor": False,
             "cell.enabled": False,
+            "eis.enabled": False,
         },
     )
     assert [s.status for s in res.stages[:6]] == ["complete"] * 6

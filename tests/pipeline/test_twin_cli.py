@@ -12,6 +12,8 @@ from microbat.cli import _twin
 
 OFF = [
     "--set",
+    "eis.enabled=false",
+    "--set",
     "cell.enabled=false",
     "--set",
     "report.enabled=false",
@@ -60,6 +62,8 @@ def test_human_summary_and_verbose_log(labelled_h5, tmp_path):
         "metrics.sizes=false",
         "--set",
         "transport.random_walk=false",
+        "--set",
+        "eis.enabled=false",
     )
     assert r.exit_code == 0, r.output
     assert "Report:" in r.stdout and "report.html" in r.stdout
@@ -89,6 +93,8 @@ def test_refuses_another_input_and_failed_stage_exit_code(gray_npy, labelled_h5,
         "cell.parameter_set=nosuchset2099",
         "--set",
         "transport.enabled=false",
+        "--set",
+        "eis.enabled=false",
     )
     assert r.exit_code == 1
     assert "stage(s) cell failed" in r.stderr and "nosuchset2099" in r.stderr

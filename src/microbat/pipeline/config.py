@@ -40,6 +40,7 @@ __all__ = [
     "CellSettings",
     "ConnectivitySettings",
     "DenoiseSettings",
+    "EISSettings",
     "InputSettings",
     "MetricsSettings",
     "ReportSettings",
@@ -322,6 +323,31 @@ class CellSettings(_Section):
         return v
 
 
+class EISSettings(_Section):
+    """Impedance (``microbat.cell.eis``): homogenised, and resolved on a subvolume."""
+
+    enabled: bool = Field(True, description="Run the impedance stage (homogenised model).")
+    resolved: bool = Field(
+        False,
+        description="Also the resolved small-signal model on the central subvolume "
+        "(slower), with the homogenised model on the same subvolume for comparison.",
+    )
+    resolved_subvolume: list[int] = Field(
+        [32, 32, 32],
+        description="Edge per axis of the central subvolume of the resolved model (full "
+        "thickness if smaller).",
+        json_schema_extra={"unit": "voxels"},
+    )
+    blocking: bool = Field(False, description="Blocking electrode: double layer only.")
+
+    @field_validator("resolved_subvolume")
+    @classmethod
+    def _sub(cls, v: list[int]) -> list[int]:
+        if len(v) not in (1, 3) or any(n < 4 for n in v):
+            raise ValueError(f"resolved_subvolume must be one or three sizes >= 4, got {v}")
+        return v * 3 if len(v) == 1 else v
+
+
 class ScaleSettings(_Section):
     """Out-of-core imaging on Dask for volumes larger than memory."""
 
@@ -400,6 +426,7 @@ class TwinConfig(BaseModel):
     metrics: MetricsSettings = MetricsSettings()
     transport: TransportSettings = TransportSettings()
     cell: CellSettings = CellSettings()
+    eis: EISSettings = EISSettings()
     scale: ScaleSettings = ScaleSettings()
     report: ReportSettings = ReportSettings()
 

@@ -313,6 +313,34 @@ def _field_figure(figs: _Figures, field: np.ndarray) -> str:
     return figs.png(fig)
 
 
+def _nyquist_figure(figs: _Figures, arr: Mapping[str, np.ndarray], names: list[str]) -> str:
+    fig = figs.new(6.4, 4.6, left=0.13, right=0.97, top=0.9, bottom=0.13)
+    ax = fig.subplots()
+    styles = {"homogenized": "-", "resolved_subvolume": "o-", "homogenized_subvolume": "--"}
+    for name in names:
+        f = arr.get(f"{name}_frequency_Hz")
+        if f is None:
+            continue
+        zr = 1e4 * arr[f"{name}_z_real_ohm_m2"]
+        zi = 1e4 * arr[f"{name}_z_imag_ohm_m2"]
+        (line,) = ax.plot(
+            zr, -zi, styles.get(name, "-"), ms=3, lw=1.4, label=name.replace("_", " ")
+        )
+        lg = np.log10(f)
+        dec = np.isclose(lg, np.round(lg), atol=1e-6) & (np.round(lg) % 2 == 0) & (lg < 3.5)
+        for fx, x, y in zip(f[dec], zr[dec], -zi[dec], strict=True):
+            ax.plot(x, y, "s", color=line.get_color(), ms=4)
+            ax.annotate(
+                f"{fx:g} Hz", (x, y), fontsize=6.5, xytext=(3, 3), textcoords="offset points"
+            )
+    ax.set_xlabel("Re Z [Ω·cm²]")
+    ax.set_ylabel("−Im Z [Ω·cm²]")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title("Nyquist", fontsize=9.5)
+    ax.legend(fontsize=8)
+    return figs.png(fig)
+
+
 _COMPONENTS = (
     ("ohmic_electrolyte", "electrolyte ohmic"),
     ("concentration_electrolyte", "electrolyte concentration"),
@@ -331,7 +359,8 @@ def _breakdown_figure(
 ) -> str:
     rc = cell.get(f"rate_{tr}") or {}
     rates = rc.get("c_rate") or []
-    fig = figs.new(5.2 * len(picks), 3.8, left=0.1 / len(picks), wspace=0.3)
+    width = 5.2 * len(picks)
+    fig = figs.new(width, 3.8, left=0.8 / width, wspace=0.3)
     axes = np.atleast_1d(fig.subplots(1, len(picks)))
     for ax, i in zip(axes, picks, strict=True):
         q = arr.get(f"{tr}_bd{i}_capacity_Ah")
@@ -1134,13 +1163,51 @@ def _render(
     section("cell", "Cell performance", body)
 
     # ---------------------------------------------------------------- EIS
-    section(
-        "eis",
-        "Impedance (EIS)",
-        '<div class="absent" id="eis-absent"><b>Absent:</b> this version of microbat has no '
-        "impedance stage, so no Nyquist plot is shown. The section will fill in when the "
-        "EIS stage exists.</div>",
-    )
+    eis = s.get("eis") or {}
+    if eis.get("spectra"):
+        a_eis = ctx.arrays("eis")
+        body = _img(
+            _nyquist_figure(figs, a_eis, list(eis["spectra"])),
+            "Nyquist plot",
+            "Area-specific impedance of the electrode (current collector to separator "
+            "face), −Im Z against Re Z; markers at each decade of frequency.",
+        )
+        body += _table(
+            ["spectrum", "model", "Re Z at the highest f", "Re Z at the lowest f"],
+            [
+                (
+                    _esc(name.replace("_", " ")),
+                    _esc(sp.get("model")),
+                    _num(1e4 * sp["high_frequency_real_ohm_m2"], ".4g", "Ω·cm²"),
+                    _num(1e4 * sp["low_frequency_real_ohm_m2"], ".4g", "Ω·cm²"),
+                )
+                for name, sp in eis["spectra"].items()
+            ],
+        )
+        if eis.get("subvolume"):
+            body += (
+                "<p>Resolved model on the central subvolume "
+                + " × ".join(f"[{a}:{b}]" for a, b in eis["subvolume"])
+                + ", with the homogenised model of the same subvolume beside it.</p>"
+            )
+        if eis.get("notes"):
+            body += (
+                '<ul class="notes">'
+                + "".join(f"<li>{_esc(n)}</li>" for n in eis["notes"])
+                + "</ul>"
+            )
+    else:
+        r = recs.get("eis")
+        why = (
+            f"{_esc(r.status.replace('_', ' '))}" + (f" — {_esc(r.reason)}" if r.reason else "")
+            if r is not None
+            else "no impedance stage in this version of microbat"
+        )
+        body = (
+            f'<div class="absent" id="eis-absent"><b>Absent:</b> no impedance spectrum '
+            f"({why}), so no Nyquist plot is shown.</div>"
+        )
+    section("eis", "Impedance (EIS)", body)
 
     # ---------------------------------------------------------------- warnings, settings
     warn_rows = [(_esc(r.stage.title), _esc(w)) for r in recs.values() for w in r.warnings]

@@ -1114,6 +1114,63 @@ def _micro_properties(
     return kw, have_tau
 
 
+# ============================================================================== EIS
+def _eis_active(ctx: StageContext) -> str | None:
+    if not ctx.config.eis.enabled:
+        return "the impedance stage is switched off (eis.enabled = false)"
+    return None
+
+
+def _run_eis(ctx: StageContext) -> StageOutput:
+    hom = _api("microbat.cell.eis.homogenized", "homogenized_eis")
+    if hom is None:
+        return _not_available("microbat.cell.eis.homogenized_eis")
+    cfg = ctx.config.eis
+    ms = ctx.microstructure()
+    notes: list[str] = []
+    ctx.step("homogenised impedance (transmission line fed ε/τ, σ_eff and a_s)")
+    r = hom(ms, blocking=cfg.blocking)
+    summary: dict[str, Any] = {"spectra": {"homogenized": _eis_summary(r)}, "notes": notes}
+    arrays = _eis_arrays("homogenized", r)
+    if cfg.resolved:
+        res = _api("microbat.cell.eis.resolved", "resolved_eis")
+        if res is None:
+            notes.append("resolved impedance: microbat.cell.eis.resolved_eis is not available")
+        else:
+            crop = _central(ms.shape, cfg.resolved_subvolume)
+            sub = ms.crop(*crop)
+            ctx.step(f"resolved impedance on the central {'x'.join(map(str, sub.shape))} voxels")
+            r2 = _optional(notes, "resolved impedance", lambda: res(sub, blocking=cfg.blocking))
+            r3 = _optional(notes, "homogenised impedance of the subvolume", lambda: hom(sub))
+            for name, rr in (("resolved_subvolume", r2), ("homogenized_subvolume", r3)):
+                if rr is not None:
+                    summary["spectra"][name] = _eis_summary(rr)
+                    arrays.update(_eis_arrays(name, rr))
+            summary["subvolume"] = [[sl.start, sl.stop] for sl in crop]
+    return StageOutput(summary=summary, arrays=arrays)
+
+
+def _eis_summary(r: Any) -> dict[str, Any]:
+    zr = np.asarray(r.z_real_ohm) * r.area_m2
+    return {
+        "model": r.model,
+        "area_m2": float(r.area_m2),
+        "interface_area_m2": float(r.interface_area_m2),
+        "n_frequencies": int(np.size(r.frequency_Hz)),
+        "high_frequency_real_ohm_m2": float(zr[np.argmax(r.frequency_Hz)]),
+        "low_frequency_real_ohm_m2": float(zr[np.argmin(r.frequency_Hz)]),
+        "details": to_jsonable(r.details),
+    }
+
+
+def _eis_arrays(name: str, r: Any) -> dict[str, np.ndarray]:
+    return {
+        f"{name}_frequency_Hz": np.asarray(r.frequency_Hz, float),
+        f"{name}_z_real_ohm_m2": np.asarray(r.z_real_ohm, float) * r.area_m2,
+        f"{name}_z_imag_ohm_m2": np.asarray(r.z_imag_ohm, float) * r.area_m2,
+    }
+
+
 # ===================================================================== out of core
 # Volumes larger than memory: the input is read lazily (memory map, Zarr, HDF5), and
 # the imaging stages run block by block on Dask, each writing a Zarr store in its
@@ -1667,9 +1724,18 @@ STAGES: tuple[Stage, ...] = (
         needs_objects=False,
     ),
     Stage(
+        "eis",
+        "Impedance (EIS)",
+        ("input", "segment"),
+        ("eis",),
+        _run_eis,
+        active=_eis_active,
+        n_steps=2,
+    ),
+    Stage(
         "report",
         "Report",
-        ("input", "denoise", "segment", "connectivity", "metrics", "transport", "cell"),
+        ("input", "denoise", "segment", "connectivity", "metrics", "transport", "cell", "eis"),
         ("report",),
         _run_report,
         needs_objects=False,
