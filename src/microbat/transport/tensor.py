@@ -193,7 +193,11 @@ def periodic_deff(
             mean = float(np.mean(planes))
             return mean != 0 and float(np.ptp(planes)) / abs(mean) <= 0.5 * tol
 
-        x0 = np.zeros(shape, dtype)
+        # initial guess: the applied mean gradient itself, u = -x_j
+        ramp = -(np.arange(shape[j], dtype=np.float64) + 0.5) * h[j]
+        bshape = [1, 1, 1]
+        bshape[j] = shape[j]
+        x0 = np.where(system.active, ramp.reshape(bshape).astype(dtype), dtype.type(0))
         sol = solve(
             system, method=solver, x0=x0, stop=stop, layer_axis=j, maxiter=maxiter,
             raise_on_failure=False, rtol=1e-12,
