@@ -247,7 +247,7 @@ def tortuosity(
     Notes
     -----
     Cost: one sparse solve per axis. The default multigrid path is matrix-free,
-    O(N) in time and memory (about 40 bytes per voxel in single precision).
+    O(N) in time and memory (about 50 bytes per voxel in single precision).
 
     Examples
     --------
