@@ -157,7 +157,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the digital twin of an electrode image and write an HTML report.
 
-        Runs denoise → segment → connectivity → metrics → transport → cell → report,
+        Runs denoise → segment → connectivity → metrics → transport → cell → EIS → report,
         saving each stage's results in OUT/stages as it finishes. Rerunning the same
         command resumes: stages whose input and settings did not change are reused,
         the rest is recomputed. OUT/report.html is a self-contained report;
