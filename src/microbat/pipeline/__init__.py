@@ -2,4 +2,4 @@
 
 from microbat.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ("demo",))
+__getattr__, __dir__ = lazy_exports(__name__, ("demo", "twin", "config", "report"))
