@@ -143,3 +143,20 @@ def test_phase_table_membership():
     t = PhaseTable.parse("pore=0,active=1")
     assert "pore" in t
     assert "cbd" not in t
+
+
+def test_result_summarises_fields_per_axis():
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from microbat.core.results import Result
+
+    @dataclass(frozen=True)
+    class R(Result):
+        tau: tuple
+        field: tuple
+
+    d = R((1.0, float("inf"), None), (np.zeros((5, 5, 5)), None, np.zeros(3))).to_dict()
+    assert d["tau"] == [1.0, None, None]
+    assert d["field"] == [{"shape": [5, 5, 5], "dtype": "float64"}, None, [0.0, 0.0, 0.0]]

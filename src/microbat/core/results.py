@@ -81,8 +81,13 @@ class Result:
             if f.name.startswith("_"):
                 continue
             v = getattr(self, f.name)
-            if isinstance(v, np.ndarray) and f.name not in full and v.size > 64:
-                out[f.name] = {"shape": list(v.shape), "dtype": str(v.dtype)}
+            if f.name in full:
+                out[f.name] = to_jsonable(v)
+            elif _is_field(v):
+                out[f.name] = _summary(v)
+            elif isinstance(v, tuple | list) and any(_is_field(x) for x in v):
+                # one field per axis (concentration, potential, ...): summarise each
+                out[f.name] = [_summary(x) if _is_field(x) else to_jsonable(x) for x in v]
             else:
                 out[f.name] = to_jsonable(v)
         return out
@@ -91,6 +96,15 @@ class Result:
         """The result as a JSON string (``inf``/``nan`` written as ``null``)."""
         kwargs.setdefault("indent", 2)
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
+
+def _is_field(value: Any) -> bool:
+    """True for arrays too large to write into JSON (more than 64 values)."""
+    return isinstance(value, np.ndarray) and value.size > 64
+
+
+def _summary(array: np.ndarray) -> dict[str, Any]:
+    return {"shape": list(array.shape), "dtype": str(array.dtype)}
 
 
 def to_jsonable(value: Any) -> Any:

@@ -57,7 +57,6 @@ References
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -68,7 +67,7 @@ import numpy as np
 
 from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
-from microbat.core.results import Provenance, Result, to_jsonable
+from microbat.core.results import Provenance, Result
 from microbat.fv.grid import as_3d
 from microbat.transport._callable import make_module_callable
 from microbat.transport._steady import (
@@ -165,20 +164,6 @@ class TortuosityResult(Result):
     def axes(self) -> tuple[int, ...]:
         """Axes that were solved."""
         return tuple(i for i, t in enumerate(self.tau) if t is not None)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary; fields summarised as shape and dtype."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "concentration":
-                out[f.name] = [
-                    None if c is None else {"shape": list(c.shape), "dtype": str(c.dtype)}
-                    for c in v
-                ]
-            else:
-                out[f.name] = to_jsonable(v)
-        return out
 
 
 def tortuosity(
