@@ -1,10 +1,18 @@
-"""The ``simulate`` verb: microstructure-resolved half-cell discharge."""
+"""The ``simulate`` verb: microstructure-resolved half-cell discharge.
+
+Exit codes: 0 when the discharge ended normally (cut-off voltage, surface-stoichiometry
+event, ``--end-time``) or stopped at ``--max-steps`` (partial, resumable with
+``--resume``); 3 when the solver failed (partial result written, ``status`` says where
+and why); 130 on Ctrl-C (checkpoint and partial result written); 1 for an error
+before any result (unreadable input, bad option, checkpoint of another problem).
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +25,74 @@ from microbat.cli.common import (
     guarded,
     load_input,
 )
+
+#: Exit code of a run whose solver failed (a partial result is written).
+EXIT_SOLVER_FAILED = 3
+#: Exit code after Ctrl-C (checkpoint and partial result written).
+EXIT_INTERRUPTED = 130
+
+
+class DischargeProgress:
+    """Rich progress bar of a discharge on stderr: time, voltage, capacity delivered.
+
+    The bar runs over the fraction of the OCP-limited capacity delivered (a discharge
+    at a high rate ends before 100 %). Used as the ``on_step`` callback of
+    :func:`~microbat.cell.resolved.simulate_discharge`.
+    """
+
+    def __init__(self, console: Any, *, enabled: bool, c_rate: float) -> None:
+        self.console = console
+        self.enabled = enabled
+        self.c_rate = c_rate
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> DischargeProgress:
+        if self.enabled:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                SpinnerColumn(),
+                TextColumn(f"discharge {self.c_rate:g}C"),
+                BarColumn(bar_width=24),
+                TextColumn("{task.percentage:>5.1f} % of capacity"),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task("discharge", total=1000, info="starting")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, p: Any) -> None:
+        if self.bar is None:
+            return
+        frac = p.capacity_fraction if p.capacity_fraction == p.capacity_fraction else 0.0
+        info = (
+            f"t = {_duration(p.time_s)}  V = {p.voltage_V:.4f} V  "
+            f"θ̄ = {p.mean_stoichiometry:.3f}  step {p.step}"
+        )
+        self.bar.update(self.task, completed=min(max(frac, 0.0), 1.0) * 1000, info=info)
+
+
+def _duration(t: float) -> str:
+    t = float(t)
+    if t < 120:
+        return f"{t:.1f} s"
+    if t < 7200:
+        return f"{t / 60:.1f} min"
+    return f"{t / 3600:.2f} h"
 
 
 def register(app: typer.Typer) -> None:
@@ -35,73 +111,189 @@ def register(app: typer.Typer) -> None:
         ] = "chen2020",
         out: Annotated[
             Path | None,
-            typer.Option("--out", help="Folder for curve.csv, fields.h5 and result.json."),
+            typer.Option(
+                "--out",
+                help="Folder for curve.csv, fields.h5, result.json and checkpoint.npz "
+                "(default: FILE.resolved beside FILE).",
+            ),
         ] = None,
         cutoff: Annotated[
             float | None, typer.Option("--cutoff", help="Lower cut-off voltage (V).")
         ] = None,
         max_steps: Annotated[
-            int, typer.Option("--max-steps", help="Time steps before stopping (partial).")
+            int,
+            typer.Option(
+                "--max-steps",
+                help="Time steps (over the whole run, resumes included) before stopping "
+                "(partial; continue with --resume and a larger value).",
+            ),
         ] = 5000,
+        end_time: Annotated[
+            float | None,
+            typer.Option("--end-time", help="Stop at this simulated time (s), a normal end."),
+        ] = None,
+        snapshots: Annotated[
+            str | None,
+            typer.Option(
+                "--snapshots",
+                help="Times (s) of the field snapshots, comma-separated (default 25, 50 "
+                "and 75 % of the nominal discharge time; the end is always kept).",
+            ),
+        ] = None,
+        vtk: Annotated[
+            bool,
+            typer.Option("--vtk", help="Also write the snapshots as VTK (.vti + fields.pvd)."),
+        ] = False,
+        resume: Annotated[
+            bool,
+            typer.Option(
+                "--resume", help="Continue from OUT/checkpoint.npz (same inputs and options)."
+            ),
+        ] = False,
+        checkpoint_every: Annotated[
+            int | None,
+            typer.Option("--checkpoint-every", help="Checkpoint every N accepted steps."),
+        ] = None,
+        checkpoint_interval: Annotated[
+            float,
+            typer.Option(
+                "--checkpoint-interval",
+                help="Checkpoint every this many seconds of wall time (0: only at the end "
+                "and on Ctrl-C).",
+            ),
+        ] = 60.0,
         phases: PhasesOpt = None,
         voxel_size: VoxelSizeOpt = None,
         thickness_axis: ThicknessAxisOpt = None,
+        quiet: Annotated[
+            bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")
+        ] = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Discharge a resolved positive electrode against lithium metal.
 
         Every voxel of the image keeps its own electrolyte concentration and
         potential, solid potential and lithium concentration (no homogenisation).
-        Writes the voltage curve (CSV) and field snapshots (HDF5) to --out (default:
-        a folder beside FILE named FILE.resolved).
+        Writes the voltage curve (CSV), field snapshots with the per-voxel loss map
+        (HDF5; VTK with --vtk), result.json and a checkpoint to --out. A progress bar
+        (simulated time, voltage, capacity delivered) shows on a terminal. Ctrl-C
+        keeps a checkpoint and a partial result; --resume continues the run.
+        Exit code 0: complete or stopped at --max-steps (partial); 3: solver failure
+        (partial result written); 130: interrupted.
         """
+        from rich.console import Console
+
         from microbat.cell.resolved import ResolvedOptions, simulate_discharge
-        from microbat.core.results import to_jsonable
+        from microbat.cell.resolved.discharge import DischargeInterrupted
+        from microbat.core.errors import InvalidInputError
 
         t0 = time.perf_counter()
         ms = load_input(file, phases, voxel_size, thickness_axis)
-        opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps)
-        res = simulate_discharge(ms, params, c_rate=c_rate, options=opt)
+        opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps, end_time_s=end_time)
+        times = None
+        if snapshots:
+            try:
+                times = [float(v) for v in snapshots.split(",") if v.strip()]
+            except ValueError:
+                raise InvalidInputError(
+                    f"--snapshots {snapshots!r}: give times in seconds separated by commas"
+                ) from None
         folder = out if out is not None else file.with_name(file.name + ".resolved")
-        curve = res.save_curve(folder / "curve.csv")
-        fields = res.save_fields(folder / "fields.h5")
-        data = {
-            "capacity_Ah": res.capacity_Ah,
-            "theoretical_capacity_Ah": res.theoretical_capacity_Ah,
-            "energy_Wh": res.energy_Wh,
-            "max_conservation_error": res.max_conservation_error,
-            "curve": str(curve),
-            "fields": str(fields),
-            "breakdown": res.final_breakdown_V,
-            "wall_time_s": time.perf_counter() - t0,
-            "c_rate": res.c_rate,
-            "current_A": res.current_A,
-            "complete": res.complete,
-            "partial": res.partial,
-            "status": res.status,
-            "steps": res.steps,
-            "timing": res.timing,
-            "grid": res.grid,
-            "parameters": params,
-        }
-        import json
-
-        from microbat.core.atomic import atomic_write_text
-
-        atomic_write_text(
-            folder / "result.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
-        )
+        err = Console(stderr=True, quiet=quiet)
+        show = not quiet and not json_out and sys.stderr.isatty()
+        progress = DischargeProgress(err, enabled=show, c_rate=c_rate)
+        interrupted = False
+        with progress:
+            try:
+                res = simulate_discharge(
+                    ms,
+                    params,
+                    c_rate=c_rate,
+                    options=opt,
+                    snapshot_times=times,
+                    on_step=progress,
+                    checkpoint=folder,
+                    resume=resume,
+                    checkpoint_every=checkpoint_every,
+                    checkpoint_interval_s=checkpoint_interval if checkpoint_interval > 0 else None,
+                )
+            except DischargeInterrupted as exc:
+                res, interrupted = exc.result, True
+        if interrupted:
+            code = EXIT_INTERRUPTED
+        elif res.complete or res.status == "max_steps":
+            code = 0
+        else:
+            code = EXIT_SOLVER_FAILED
+        data = _write_outputs(res, folder, params, vtk, t0, code)
 
         def human() -> None:
+            if quiet:
+                return
             mark = "" if res.complete else "  [PARTIAL]"
             typer.echo(
                 f"{res.capacity_Ah:.4g} A·h of {res.theoretical_capacity_Ah:.4g} A·h "
                 f"theoretical at {res.c_rate:g}C, {res.energy_Wh:.4g} W·h; {res.status}{mark}"
             )
+            if res.resumed_at_step is not None:
+                typer.echo(f"resumed at step {res.resumed_at_step} from {res.checkpoint}")
             typer.echo(
                 "losses at end (V): "
                 + ", ".join(f"{k} {v:.4f}" for k, v in res.final_breakdown_V.items())
             )
-            typer.echo(f"wrote {curve} and {fields} ({data['wall_time_s']:.1f} s)")
+            extra = f", {data['vtk']}" if data.get("vtk") else ""
+            typer.echo(
+                f"wrote {data['curve']}, {data['fields']}{extra} and the checkpoint "
+                f"{res.checkpoint} ({data['wall_time_s']:.1f} s)"
+            )
+            if res.status == "max_steps":
+                typer.echo("stopped at --max-steps: continue with --resume --max-steps N")
+            elif interrupted:
+                typer.echo("interrupted: continue with --resume", err=True)
 
         emit(data, as_json=json_out, human=human)
+        if code:
+            raise typer.Exit(code)
+
+
+def _write_outputs(
+    res: Any, folder: Path, params: str, vtk: bool, t0: float, code: int
+) -> dict[str, Any]:
+    """curve.csv, fields.h5 (and VTK), result.json; the JSON summary."""
+    import json
+
+    from microbat.core.atomic import atomic_write_text
+    from microbat.core.results import to_jsonable
+
+    curve = res.save_curve(folder / "curve.csv")
+    fields = res.save_fields(folder / "fields.h5")
+    pvd = None
+    if vtk and res.snapshots:
+        pvd = res.save_vtk(folder / "vtk")[-1]
+    data = {
+        "capacity_Ah": res.capacity_Ah,
+        "theoretical_capacity_Ah": res.theoretical_capacity_Ah,
+        "energy_Wh": res.energy_Wh,
+        "max_conservation_error": res.max_conservation_error,
+        "curve": str(curve),
+        "fields": str(fields),
+        "vtk": None if pvd is None else str(pvd),
+        "checkpoint": res.checkpoint,
+        "resumed_at_step": res.resumed_at_step,
+        "breakdown": res.final_breakdown_V,
+        "wall_time_s": time.perf_counter() - t0,
+        "c_rate": res.c_rate,
+        "current_A": res.current_A,
+        "complete": res.complete,
+        "partial": res.partial,
+        "status": res.status,
+        "exit_code": code,
+        "steps": res.steps,
+        "timing": res.timing,
+        "grid": res.grid,
+        "parameters": params,
+    }
+    atomic_write_text(
+        folder / "result.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
+    )
+    return data

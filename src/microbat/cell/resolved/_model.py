@@ -2,15 +2,15 @@ r"""Microstructure-resolved half-cell discharge (solver).
 
 See :func:`microbat.cell.resolved.simulate_discharge` and ``docs/resolved.md`` for
 the equations. This module holds the discretised residual, its sparse Jacobian,
-the Newton iteration, the adaptive backward-Euler stepping and the diagnostics
-(conservation, dissipation breakdown).
+the Newton iteration and the diagnostics (conservation, dissipation breakdown); the
+adaptive backward-Euler stepping is in :mod:`._stepping`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -559,7 +559,10 @@ class HalfCell:
         charge_error = max(abs(I_rxn + I_cc), abs(I_li - I_cc)) / I_ref
         lnc = np.log(new.ce)
         w = new.pe - self.beta * lnc
-        P_el = float(new.ps @ (self.L_sigma @ new.ps)) + float(
+        # on φ_s − V (the Laplacian's rows sum to zero): millivolt differences instead
+        # of ~4 V potentials keep the round-off of this quadratic form ~1000× lower
+        dps = new.ps - new.V
+        P_el = float(dps @ (self.L_sigma @ dps)) + float(
             np.sum(self.G_cc * (new.ps[d.cc_s] - new.V) ** 2)
         )
         Lw = L_kappa @ w
@@ -676,134 +679,4 @@ def initial_state(cell: HalfCell) -> State:
         np.full(cell.nS, U0),
         np.full(cell.nA, p.c_s0),
         U0,
-    )
-
-
-def run_discharge(
-    cell: HalfCell,
-    I_app: float,
-    t_nominal: float,
-    cutoff: float,
-    snapshot_times: Sequence[float],
-    progress: Callable[[float, float, float], None] | None = None,
-    state: State | None = None,
-) -> dict[str, Any]:
-    """Galvanostatic backward-Euler stepping to the cut-off (internal)."""
-    opt = cell.opt
-    dt = opt.dt_initial_s or t_nominal / 400
-    dt_max = opt.dt_max_s or t_nominal / 30
-    dt_min = t_nominal * 1e-6
-    state = state or initial_state(cell)
-    times, volts = [state.t], [state.V]
-    li_err, ch_err, newton = [0.0], [0.0], [0]
-    losses: list[dict[str, float]] = []
-    snaps: list[tuple[float, dict[str, np.ndarray]]] = []
-    pending = sorted(float(t) for t in snapshot_times)
-    status, complete = "max_steps", False
-    last_info: StepInfo | None = None
-    steps = 0
-    guess = state
-    while steps < opt.max_steps:
-        try:
-            new, k = cell.newton(state, dt, I_app, guess)
-        except ConvergenceError as exc:
-            dt *= 0.25
-            guess = state
-            if dt < dt_min:
-                status = (
-                    f"solver failed at t = {state.t:.6g} s, V = {state.V:.4f} V, surface "
-                    f"stoichiometry {cell.surface_stoichiometry(state):.4f}: {exc}"
-                )
-                break
-            continue
-        info = cell.diagnose(state, new, dt, I_app, k)
-        steps += 1
-        th_surf = cell.surface_stoichiometry(new)
-        if th_surf >= opt.surface_stoichiometry_limit and new.V > cutoff:
-            times.append(new.t)
-            volts.append(new.V)
-            li_err.append(info.li_error)
-            ch_err.append(info.charge_error)
-            newton.append(k)
-            losses.append(info.losses)
-            state, last_info = new, info
-            status = (
-                f"surface stoichiometry {th_surf:.4f} reached the limit "
-                f"{opt.surface_stoichiometry_limit:g} at V = {new.V:.4f} V"
-            )
-            complete = True
-            break
-        if opt.end_time_s is not None and new.t >= opt.end_time_s and new.V > cutoff:
-            times.append(new.t)
-            volts.append(new.V)
-            li_err.append(info.li_error)
-            ch_err.append(info.charge_error)
-            newton.append(k)
-            losses.append(info.losses)
-            state, last_info = new, info
-            status, complete = f"end time {opt.end_time_s:g} s reached", True
-            break
-        if new.V <= cutoff:
-            frac = (state.V - cutoff) / (state.V - new.V) if state.V != new.V else 1.0
-            t_cut = state.t + frac * dt
-            times.append(t_cut)
-            volts.append(cutoff)
-            li_err.append(info.li_error)
-            ch_err.append(info.charge_error)
-            newton.append(k)
-            losses.append(info.losses)
-            state, last_info = new, info
-            status, complete = "cut-off voltage reached", True
-            break
-        dv = abs(new.V - state.V)
-        times.append(new.t)
-        volts.append(new.V)
-        li_err.append(info.li_error)
-        ch_err.append(info.charge_error)
-        newton.append(k)
-        losses.append(info.losses)
-        # extrapolated guess for the next step
-        ratio_state = state
-        state, last_info = new, info
-        while pending and state.t >= pending[0]:
-            pending.pop(0)
-            snaps.append((state.t, cell.fields(state, info.reaction)))
-        if progress is not None:
-            progress(state.t, state.V, I_app * state.t / 3600.0)
-        grow = min(2.0, max(0.3, 0.9 * opt.dv_target_V / max(dv, 1e-12)))
-        if not opt.jacobian_reuse:  # many full-Newton iterations: the step is too bold
-            if k > 6:
-                grow = min(grow, 0.7)
-            elif k > 4:
-                grow = min(grow, 1.0)
-        dt_new = min(dt * grow, dt_max)
-        guess = _extrapolate(ratio_state, state, dt_new / dt, cell.par.c_max)
-        dt = dt_new
-    if last_info is not None:
-        snaps.append((float(times[-1]), cell.fields(state, last_info.reaction)))
-    return {
-        "time_s": np.array(times),
-        "voltage_V": np.array(volts),
-        "li_error": np.array(li_err),
-        "charge_error": np.array(ch_err),
-        "newton": np.array(newton),
-        "losses": losses,
-        "snapshots": snaps,
-        "status": status,
-        "complete": complete,
-        "state": state,
-        "steps": steps,
-    }
-
-
-def _extrapolate(a: State, b: State, r: float, c_max: float) -> State:
-    """Linear extrapolation of the state (Newton's first guess for the next step)."""
-    r = min(r, 1.0)
-    return State(
-        b.t,
-        np.maximum(b.ce + r * (b.ce - a.ce), 0.5 * b.ce),
-        b.pe + r * (b.pe - a.pe),
-        b.ps + r * (b.ps - a.ps),
-        np.clip(b.cs + r * (b.cs - a.cs), 0.5 * b.cs, 0.5 * (b.cs + c_max)),
-        b.V + r * (b.V - a.V),
     )

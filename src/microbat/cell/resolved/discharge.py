@@ -66,19 +66,36 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from microbat.cell.resolved._checkpoint import (
+    Checkpointer,
+    checkpoint_file,
+    problem_fingerprint,
+    read_checkpoint,
+)
 from microbat.cell.resolved._geometry import build_domain
-from microbat.cell.resolved._model import HalfCell, ResolvedOptions, run_discharge
+from microbat.cell.resolved._lossmap import LOSS_FIELDS
+from microbat.cell.resolved._model import HalfCell, ResolvedOptions
 from microbat.cell.resolved._params import FARADAY, ResolvedParameters
+from microbat.cell.resolved._stepping import (
+    RunRecord,
+    StepProgress,
+    final_snapshot,
+    record_arrays,
+    run_discharge,
+)
 from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result, to_jsonable
 
 __all__ = [
     "BREAKDOWN_COMPONENTS",
+    "LOSS_FIELDS",
+    "DischargeInterrupted",
     "ResolvedDischargeResult",
     "ResolvedOptions",
     "ResolvedParameters",
     "Snapshot",
+    "StepProgress",
     "simulate_discharge",
     "theoretical_capacity_Ah",
 ]
@@ -102,11 +119,20 @@ class Snapshot:
     time_s : float
     fields : dict of str to ndarray (float32)
         ``c_e`` (mol/m³), ``phi_e`` (V), ``phi_s`` (V), ``c_s`` (mol/m³),
-        ``stoichiometry`` (-), ``reaction_current`` (A/m³ of voxel, cathodic < 0).
+        ``stoichiometry`` (-), ``reaction_current`` (A/m³ of voxel, cathodic < 0), and
+        the per-voxel loss map (W/m³ of voxel): ``loss_ohmic_electrolyte``,
+        ``loss_concentration_electrolyte``, ``loss_ohmic_solid``, ``loss_reaction``,
+        ``loss_solid_diffusion`` (:data:`LOSS_FIELDS`) and their sum ``loss_total``.
+    outside_W : dict of str to float
+        The part of each loss component outside the image (separator slab; the
+        lithium-metal kinetics as ``reaction_counter``, included in ``reaction``), W.
+        ``Σ_voxels loss_* × voxel volume + outside_W[component]`` = breakdown × current
+        of the step that produced the snapshot.
     """
 
     time_s: float
     fields: dict[str, np.ndarray]
+    outside_W: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,6 +181,10 @@ class ResolvedDischargeResult(Result):
     grid : dict
         Image shape, separator layers and stretch, numbers of unknowns, reaction area.
     provenance : Provenance
+    checkpoint : str or None
+        The checkpoint file of the run, if it was checkpointed.
+    resumed_at_step : int or None
+        The step the run was resumed at from a checkpoint (None: run from rest).
     """
 
     c_rate: float
@@ -179,6 +209,8 @@ class ResolvedDischargeResult(Result):
     timing: dict[str, float]
     grid: dict[str, Any]
     provenance: Provenance = field(default_factory=lambda: Provenance("simulate_discharge"))
+    checkpoint: str | None = None
+    resumed_at_step: int | None = None
 
     _json_arrays: ClassVar[tuple[str, ...]] = ()
 
@@ -204,15 +236,21 @@ class ResolvedDischargeResult(Result):
         return to_jsonable(out)
 
     def save_curve(self, path: str | Path) -> Path:
-        """Write the discharge curve and per-step breakdown as CSV (atomically)."""
+        """Write the discharge curve and per-step breakdown as CSV (atomically).
+
+        The last column, ``partial``, is ``true`` on every row of a partial result
+        (solver failure, step limit, interruption; see :attr:`status`).
+        """
         from microbat.core.atomic import atomic_path
 
         keys = [k for k in self.breakdown_V]
+        flag = "true" if self.partial else "false"
         with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(
                 ["time_s", "capacity_Ah", "voltage_V", "li_error", "charge_error"]
                 + [f"{k}_V" for k in keys]
+                + ["partial"]
             )
             for i in range(self.time_s.size):
                 row = [
@@ -223,11 +261,15 @@ class ResolvedDischargeResult(Result):
                     f"{self.charge_error[i]:.3e}",
                 ]
                 row += [f"{self.breakdown_V[k][i - 1]:.6g}" if i > 0 else "" for k in keys]
-                w.writerow(row)
+                w.writerow([*row, flag])
         return Path(path)
 
     def save_fields(self, path: str | Path) -> Path:
-        """Write the snapshots to HDF5 (``/t{i}/{field}`` with ``time_s`` attributes)."""
+        """Write the snapshots to HDF5 (``/t{i}/{field}`` with ``time_s`` attributes).
+
+        File attributes ``partial``, ``status``, ``c_rate``, ``current_A``, ``units``;
+        each group also has the losses outside the image as ``outside_W/{component}``.
+        """
         from microbat.core.atomic import atomic_path
         from microbat.core.errors import require
 
@@ -237,17 +279,50 @@ class ResolvedDischargeResult(Result):
             f.attrs["status"] = self.status
             f.attrs["c_rate"] = self.c_rate
             f.attrs["units"] = (
-                "c_e, c_s: mol/m3; phi_e, phi_s: V; reaction_current: A/m3 (cathodic < 0)"
+                "c_e, c_s: mol/m3; phi_e, phi_s: V; reaction_current: A/m3 (cathodic < 0); "
+                "loss_*: W/m3"
             )
+            f.attrs["current_A"] = self.current_A
             f.create_dataset("curve/time_s", data=self.time_s)
             f.create_dataset("curve/voltage_V", data=self.voltage_V)
             f.create_dataset("curve/capacity_Ah", data=self.discharged_Ah)
             for i, s in enumerate(self.snapshots):
                 g = f.create_group(f"t{i:03d}")
                 g.attrs["time_s"] = s.time_s
+                for k, v in s.outside_W.items():
+                    g.attrs[f"outside_W/{k}"] = v
                 for name, arr in s.fields.items():
                     g.create_dataset(name, data=arr, compression="gzip", compression_opts=1)
         return Path(path)
+
+    def save_vtk(self, path: str | Path, *, collection: bool = True) -> list[Path]:
+        """Write every snapshot as VTK ImageData (``.vti``) for ParaView.
+
+        Parameters
+        ----------
+        path : path-like
+            A folder (one ``fields_t000.vti`` ... per snapshot and ``fields.pvd``), or
+            a file name ``NAME.vti`` (files ``NAME_t000.vti`` ... and ``NAME.pvd``
+            beside it).
+        collection : bool, default True
+            Also write the ``.pvd`` time-series collection (ParaView opens it as one
+            data set with a time slider).
+
+        Returns
+        -------
+        list of Path
+            The ``.vti`` files, then the ``.pvd`` file.
+
+        Notes
+        -----
+        All fields of a snapshot are cell data arrays of one file (NaN outside each
+        field's phase), on the image grid with the image's voxel size; the files say
+        ``partial`` and ``status`` in their microbat header and the ``.pvd`` in a
+        comment. See :mod:`microbat.cell.resolved.vtk`.
+        """
+        from microbat.cell.resolved.vtk import save_snapshots_vtk
+
+        return save_snapshots_vtk(self, path, collection=collection)
 
 
 def theoretical_capacity_Ah(ms: Microstructure, c_max: float) -> float:
@@ -278,6 +353,11 @@ def simulate_discharge(
     snapshot_times: Sequence[float] | None = None,
     electrode: str = "positive",
     progress: Callable[[float, float, float], None] | None = None,
+    on_step: Callable[[StepProgress], None] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    checkpoint_every: int | None = None,
+    checkpoint_interval_s: float | None = 60.0,
 ) -> ResolvedDischargeResult:
     """Discharge a resolved electrode against lithium metal at constant current.
 
@@ -303,6 +383,24 @@ def simulate_discharge(
         Which electrode of the set the image is.
     progress : callable, optional
         Called after every step with ``(time_s, voltage_V, capacity_Ah)``.
+    on_step : callable, optional
+        Called after every step with a :class:`StepProgress` (time, voltage, capacity,
+        fraction of the OCP-limited capacity delivered, mean stoichiometry, step).
+        Raising ``KeyboardInterrupt`` from it interrupts the run like Ctrl-C.
+    checkpoint : path-like, optional
+        Checkpoint the run there: a ``.npz`` file, or a folder holding
+        ``checkpoint.npz``. Written atomically every ``checkpoint_every`` steps and/or
+        ``checkpoint_interval_s`` seconds of wall time, at the end of the run (also
+        after a solver failure or the step limit) and on ``KeyboardInterrupt``.
+    resume : bool, default False
+        Continue from ``checkpoint`` instead of starting from rest. The checkpoint must
+        belong to the same problem (image, parameters, options, C-rate, cut-off,
+        snapshot times; ``max_steps``, ``end_time_s`` and the linear solver may
+        differ, e.g. a larger ``max_steps`` continues a run stopped by the limit).
+    checkpoint_every : int, optional
+        Accepted steps between checkpoints.
+    checkpoint_interval_s : float or None, default 60
+        Wall time between checkpoints (None: only by steps and at the end).
 
     Returns
     -------
@@ -313,7 +411,14 @@ def simulate_discharge(
     Raises
     ------
     InvalidInputError, PhaseError
-        Unusable microstructure or options.
+        Unusable microstructure or options; ``resume`` with a checkpoint of another
+        problem.
+    FileFormatError
+        ``resume`` without a readable checkpoint.
+    DischargeInterrupted
+        ``KeyboardInterrupt`` during the run (a subclass of it): the checkpoint (if
+        any) holds the last accepted step and the exception's ``result`` the partial
+        result up to it.
 
     Notes
     -----
@@ -338,6 +443,8 @@ def simulate_discharge(
         )
     if not (isinstance(c_rate, int | float) and 1e-4 <= c_rate <= 100):
         raise InvalidInputError(f"c_rate = {c_rate!r}; give a positive C-rate up to 100")
+    if resume and checkpoint is None:
+        raise InvalidInputError("resume=True needs checkpoint= (the file or folder to resume)")
     par = _resolve_params(params, electrode)
     cutoff = opt.cutoff_V if opt.cutoff_V is not None else par.lower_cutoff
     dom = build_domain(
@@ -367,17 +474,113 @@ def simulate_discharge(
     t_nom = 3600.0 / float(c_rate)
     if snapshot_times is None:
         snapshot_times = [0.25 * t_nom, 0.5 * t_nom, 0.75 * t_nom]
-    out = run_discharge(cell, I_app, t_nom, cutoff, snapshot_times, progress)
-    t = out["time_s"]
-    V = out["voltage_V"]
+    snapshot_times = sorted(float(t) for t in snapshot_times)
+
+    ckpt: Checkpointer | None = None
+    if checkpoint is not None:
+        fp = problem_fingerprint(
+            ms,
+            par,
+            opt,
+            c_rate=float(c_rate),
+            cutoff=cutoff,
+            electrode=electrode,
+            snapshot_times=snapshot_times,
+        )
+        ckpt = Checkpointer(
+            checkpoint_file(checkpoint), fp, checkpoint_every, checkpoint_interval_s
+        )
+    if resume and ckpt is not None:
+        rec = read_checkpoint(ckpt.path, ckpt.fingerprint)
+    else:
+        rec = RunRecord.start(cell, opt.dt_initial_s or t_nom / 400)
+
+    def step_hook(info: StepProgress) -> None:
+        if progress is not None:
+            progress(info.time_s, info.voltage_V, info.capacity_Ah)
+        if on_step is not None:
+            on_step(info)
+
+    setup_s = time.perf_counter() - t_start
+
+    def build() -> ResolvedDischargeResult:
+        return _result(
+            ms, par, opt, cell, rec, ckpt,
+            c_rate=float(c_rate), I_app=I_app, one_c=one_c, q_theory=q_theory,
+            n_active_all=n_active_all, area_scale=area_scale, cutoff=cutoff,
+            electrode=electrode, setup_s=setup_s,
+        )  # fmt: skip
+
+    try:
+        run_discharge(
+            cell,
+            I_app,
+            t_nom,
+            cutoff,
+            snapshot_times,
+            rec,
+            on_step=step_hook if (progress or on_step) else None,
+            checkpoint=ckpt,
+            capacity_Ah=one_c,
+        )
+    except KeyboardInterrupt as exc:
+        raise DischargeInterrupted(build()) from exc
+    return build()
+
+
+class DischargeInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during :func:`simulate_discharge`.
+
+    A subclass of ``KeyboardInterrupt``, so code that does not know it still stops.
+
+    Attributes
+    ----------
+    result : ResolvedDischargeResult
+        The partial result up to the last accepted step (``complete`` False, ``status``
+        says where it stopped); the checkpoint, if one was asked for, holds the same
+        step and ``resume=True`` continues from it.
+    """
+
+    def __init__(self, result: ResolvedDischargeResult) -> None:
+        super().__init__(result.status)
+        self.result = result
+
+
+def _result(
+    ms: Microstructure,
+    par: ResolvedParameters,
+    opt: ResolvedOptions,
+    cell: HalfCell,
+    rec: RunRecord,
+    ckpt: Checkpointer | None,
+    *,
+    c_rate: float,
+    I_app: float,
+    one_c: float,
+    q_theory: float,
+    n_active_all: int,
+    area_scale: float,
+    cutoff: float,
+    electrode: str,
+    setup_s: float,
+) -> ResolvedDischargeResult:
+    """Assemble the result from the run record."""
+    dom = cell.dom
+    arr = record_arrays(rec)
+    t = arr["time_s"]
+    V = arr["voltage_V"]
     cap = I_app * t / 3600.0
     energy = float(np.sum(0.5 * (V[1:] + V[:-1]) * np.diff(t)) * I_app / 3600.0)
-    keys = list(out["losses"][0]) if out["losses"] else []
-    breakdown = {k: np.array([s[k] for s in out["losses"]]) for k in keys}
+    keys = list(rec.losses[0]) if rec.losses else []
+    breakdown = {k: np.array([s[k] for s in rec.losses]) for k in keys}
     final = {k: float(v[-1]) for k, v in breakdown.items()}
-    max_err = float(max(np.max(out["li_error"]), np.max(out["charge_error"])))
-    tm = cell.timing
-    wall = time.perf_counter() - t_start
+    max_err = float(max(np.max(arr["li_error"]), np.max(arr["charge_error"])))
+    snaps = list(rec.snapshots)
+    end = final_snapshot(cell, rec)
+    if end is not None:
+        snaps.append(end)
+    wall = rec.wall_s + setup_s
+    tm = rec.timing
     grid = {
         "image_shape": list(ms.shape),
         "separator_layers": dom.n_sep,
@@ -392,8 +595,18 @@ def simulate_discharge(
         "reaction_area_mode": opt.reaction_area,
         "area_scale": area_scale,
     }
+    timing = {
+        "assembly_s": tm.get("assembly_s", 0.0),
+        "solve_s": tm.get("solve_s", 0.0),
+        "total_s": wall,
+        "linear_solves": int(tm.get("linear_solves", 0)),
+        "factorizations": int(tm.get("factorizations", 0)),
+    }
+    if ckpt is not None:
+        timing["checkpoint_s"] = ckpt.seconds
+        timing["checkpoints"] = rec.checkpoints_written
     return ResolvedDischargeResult(
-        c_rate=float(c_rate),
+        c_rate=c_rate,
         current_A=I_app,
         one_c_current_A=one_c,
         theoretical_capacity_Ah=q_theory,
@@ -402,28 +615,22 @@ def simulate_discharge(
         time_s=t,
         voltage_V=V,
         discharged_Ah=cap,
-        li_error=out["li_error"],
-        charge_error=out["charge_error"],
+        li_error=arr["li_error"],
+        charge_error=arr["charge_error"],
         max_conservation_error=max_err,
         breakdown_V=breakdown,
         final_breakdown_V=final,
-        snapshots=tuple(Snapshot(ts, f) for ts, f in out["snapshots"]),
-        complete=bool(out["complete"]),
-        status=str(out["status"]),
-        steps=int(out["steps"]),
-        newton_iterations=int(np.sum(out["newton"])),
-        timing={
-            "assembly_s": tm.assembly_s,
-            "solve_s": tm.solve_s,
-            "total_s": wall,
-            "linear_solves": tm.linear_solves,
-            "factorizations": tm.factorizations,
-        },
+        snapshots=tuple(Snapshot(sd.time_s, sd.fields, sd.outside_W) for sd in snaps),
+        complete=bool(rec.complete),
+        status=str(rec.status),
+        steps=int(rec.steps),
+        newton_iterations=int(np.sum(arr["newton"])),
+        timing=timing,
         grid=grid,
         provenance=Provenance(
             "microbat.cell.resolved.simulate_discharge",
             parameters={
-                "c_rate": float(c_rate),
+                "c_rate": c_rate,
                 "params": par.name,
                 "electrode": electrode,
                 "cutoff_V": cutoff,
@@ -432,6 +639,8 @@ def simulate_discharge(
             wall_time_s=wall,
             inputs={"shape": list(ms.shape), "voxel_size": list(ms.voxel_size)},
         ),
+        checkpoint=None if ckpt is None else str(ckpt.path),
+        resumed_at_step=rec.resumed_at_step,
     )
 
 
