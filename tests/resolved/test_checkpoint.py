@@ -112,7 +112,7 @@ def test_resume_of_a_finished_run_returns_it(tmp_path):
 
 def test_resume_refuses_another_problem(tmp_path):
     _run(max_steps=2, checkpoint=tmp_path)
-    with pytest.raises(InvalidInputError, match="different problem.*C-rate"):
+    with pytest.raises(InvalidInputError, match=r"different problem.*C-rate"):
         simulate_discharge(
             _electrode(),
             c_rate=1.0,

@@ -34,7 +34,15 @@ CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.npz"
 #: Options that steer the run but not the discretised problem: a checkpoint may be
 #: resumed with other values (e.g. a larger ``max_steps`` to continue a long run).
-RUN_CONTROL_OPTIONS = ("max_steps", "end_time_s", "linear_solver", "krylov_rtol")
+#: The solver choices converge to the same states (to the Newton tolerance).
+RUN_CONTROL_OPTIONS = (
+    "max_steps",
+    "end_time_s",
+    "linear_solver",
+    "krylov_rtol",
+    "amg_threshold",
+    "jacobian_reuse",
+)
 _STATE_KEYS = ("ce", "pe", "ps", "cs")
 
 
