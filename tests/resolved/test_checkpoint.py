@@ -156,3 +156,21 @@ def test_resume_errors_teach(tmp_path):
         _run(checkpoint=bad, resume=True)
     with pytest.raises(InvalidInputError, match="checkpoint_every"):
         _run(checkpoint=tmp_path, checkpoint_every=0)
+
+
+def test_interrupt_on_the_last_step_keeps_the_end(tmp_path):
+    # Ctrl-C while the progress callback of the step that ended the run is running:
+    # the run is complete, and resuming does not step past its end
+    opt = ResolvedOptions(max_steps=50, end_time_s=40.0)
+    kw = {"c_rate": 2.0, "snapshot_times": [], "checkpoint": tmp_path}
+    done = simulate_discharge(_electrode(), options=opt, **kw)
+
+    def stop_at_end(p):
+        if p.time_s >= 40.0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(DischargeInterrupted) as info:
+        simulate_discharge(_electrode(), options=opt, on_step=stop_at_end, **kw)
+    assert info.value.result.complete and info.value.result.steps == done.steps
+    again = simulate_discharge(_electrode(), options=opt, resume=True, **kw)
+    assert again.complete and again.steps == done.steps and again.status == done.status

@@ -289,6 +289,7 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
             steps,
             int(meta["next_snapshot"]),
             len(snaps),
+            str(meta["status"]) if meta["finished"] else None,
         ),
         history=history,
         losses=losses,

@@ -84,6 +84,7 @@ class Cursor:
     steps: int
     next_snapshot: int
     n_snapshots: int
+    end: str | None = None  # why the run ended at this step (None: it goes on)
 
 
 @dataclass
@@ -264,12 +265,11 @@ def run_discharge(
             rec.losses.append(info.losses)
             rec.snapshots.extend(new_snaps)
             rec.cursor = Cursor(
-                new, state, guess_new, dt_new, rec.steps + 1, nxt, len(rec.snapshots)
+                new, state, guess_new, dt_new, rec.steps + 1, nxt, len(rec.snapshots), end
             )
-            dt, guess = dt_new, guess_new
             if end is not None:
                 rec.status, rec.complete, rec.finished = end, True, True
-                break
+            dt, guess = dt_new, guess_new
             if on_step is not None:
                 cap = I_app * new.t / 3600.0
                 on_step(
@@ -283,15 +283,20 @@ def run_discharge(
                         new.t - state.t,
                     )
                 )
+            if end is not None:
+                break
             if checkpoint is not None and checkpoint.due(rec.steps):
                 sync()
                 checkpoint.write(rec)
     except KeyboardInterrupt:
         rec.truncate()
-        rec.status = (
-            f"interrupted by the user after {rec.steps} steps at t = {rec.state.t:.6g} s, "
-            f"V = {rec.state.V:.4f} V"
-        )
+        if rec.cursor.end is not None:  # the last committed step ended the run
+            rec.status, rec.complete, rec.finished = rec.cursor.end, True, True
+        else:
+            rec.status = (
+                f"interrupted by the user after {rec.steps} steps at t = {rec.state.t:.6g} "
+                f"s, V = {rec.state.V:.4f} V"
+            )
         sync()
         if checkpoint is not None:
             checkpoint.write(rec)
