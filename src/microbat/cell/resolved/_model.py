@@ -565,9 +565,11 @@ class HalfCell:
         P_el = float(dps @ (self.L_sigma @ dps)) + float(
             np.sum(self.G_cc * (new.ps[d.cc_s] - new.V) ** 2)
         )
+        # likewise w and ln c_e shifted by their means (the forms are unchanged)
+        w = w - np.mean(w)
         Lw = L_kappa @ w
         P_ohm = float(w @ Lw)
-        P_conc = float(self.beta * (lnc @ Lw))
+        P_conc = float(self.beta * ((lnc - np.mean(lnc)) @ Lw))
         P_kin = float(np.sum(cur * eta))
         P_li = float(np.sum(li * li_eta))
         I_w = -I_rxn if I_rxn != 0 else 1.0
