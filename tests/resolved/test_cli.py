@@ -136,3 +136,30 @@ def test_simulate_solver_failure_exit_code(tmp_path, monkeypatch):
     d = json.loads(r.output)
     assert d["partial"] is True and d["status"] == "solver failed at t = 1 s"
     assert json.loads((out / "result.json").read_text())["exit_code"] == 3
+
+
+def test_simulate_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import microbat.cell.resolved as resolved
+
+    real = resolved.simulate_discharge
+
+    def terminated(*args, on_step=None, **kw):
+        def hook(p):
+            on_step(p)
+            if p.step == 2:  # a batch scheduler's time limit
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return real(*args, on_step=hook, **kw)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(resolved, "simulate_discharge", terminated)
+    out = tmp_path / "run"
+    r = runner.invoke(app, [*_image(tmp_path), "--out", str(out), "--max-steps", "4", "--json"])
+    assert r.exit_code == 143, r.output
+    d = json.loads(r.output)
+    assert d["status"].startswith("interrupted by SIGTERM after 2 steps")
+    assert d["partial"] is True and (out / "checkpoint.npz").is_file()
+    assert signal.getsignal(signal.SIGTERM) == before  # handler restored

@@ -3,8 +3,9 @@
 Exit codes: 0 when the discharge ended normally (cut-off voltage, surface-stoichiometry
 event, ``--end-time``) or stopped at ``--max-steps`` (partial, resumable with
 ``--resume``); 3 when the solver failed (partial result written, ``status`` says where
-and why); 130 on Ctrl-C (checkpoint and partial result written); 1 for an error
-before any result (unreadable input, bad option, checkpoint of another problem).
+and why); 130 on Ctrl-C and 143 on SIGTERM (e.g. a batch scheduler's time limit;
+checkpoint and partial result written); 1 for an error before any result (unreadable
+input, bad option, checkpoint of another problem).
 """
 
 from __future__ import annotations
@@ -30,6 +31,37 @@ from microbat.cli.common import (
 EXIT_SOLVER_FAILED = 3
 #: Exit code after Ctrl-C (checkpoint and partial result written).
 EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM (checkpoint and partial result written).
+EXIT_TERMINATED = 143
+
+
+class _Terminate:
+    """While active, SIGTERM raises ``KeyboardInterrupt("SIGTERM")`` (main thread only).
+
+    The discharge then stops like on Ctrl-C: checkpoint and partial result written.
+    """
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __enter__(self) -> _Terminate:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
 
 
 class DischargeProgress:
@@ -179,7 +211,8 @@ def register(app: typer.Typer) -> None:
         (simulated time, voltage, capacity delivered) shows on a terminal. Ctrl-C
         keeps a checkpoint and a partial result; --resume continues the run.
         Exit code 0: complete or stopped at --max-steps (partial); 3: solver failure
-        (partial result written); 130: interrupted.
+        (partial result written); 130: Ctrl-C; 143: SIGTERM (both: checkpoint and
+        partial result written).
         """
         from rich.console import Console
 
@@ -203,7 +236,7 @@ def register(app: typer.Typer) -> None:
         show = not quiet and not json_out and sys.stderr.isatty()
         progress = DischargeProgress(err, enabled=show, c_rate=c_rate)
         interrupted = False
-        with progress:
+        with _Terminate() as term, progress:
             try:
                 res = simulate_discharge(
                     ms,
@@ -220,7 +253,7 @@ def register(app: typer.Typer) -> None:
             except DischargeInterrupted as exc:
                 res, interrupted = exc.result, True
         if interrupted:
-            code = EXIT_INTERRUPTED
+            code = EXIT_TERMINATED if term.hit else EXIT_INTERRUPTED
         elif res.complete or res.status == "max_steps":
             code = 0
         else:

@@ -288,14 +288,15 @@ def run_discharge(
             if checkpoint is not None and checkpoint.due(rec.steps):
                 sync()
                 checkpoint.write(rec)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         rec.truncate()
         if rec.cursor.end is not None:  # the last committed step ended the run
             rec.status, rec.complete, rec.finished = rec.cursor.end, True, True
         else:
+            who = f"by {exc.args[0]}" if exc.args and isinstance(exc.args[0], str) else None
             rec.status = (
-                f"interrupted by the user after {rec.steps} steps at t = {rec.state.t:.6g} "
-                f"s, V = {rec.state.V:.4f} V"
+                f"interrupted {who or 'by the user'} after {rec.steps} steps at t = "
+                f"{rec.state.t:.6g} s, V = {rec.state.V:.4f} V"
             )
         sync()
         if checkpoint is not None:

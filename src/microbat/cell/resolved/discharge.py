@@ -45,6 +45,15 @@ ILU-GMRES for each update; step size adapted to a voltage change per step. Every
 flux term is assembled from the finite-volume core's face conductances, so
 lithium and charge are conserved to round-off at a converged step.
 
+Outputs and robustness
+----------------------
+The result holds the curve, the per-step loss breakdown and conservation errors, and
+field snapshots with a per-voxel map of the dissipation (:mod:`._lossmap`), written to
+CSV, HDF5 and VTK (:mod:`.vtk`). Long runs checkpoint atomically and resume
+(:mod:`._checkpoint`, :mod:`._stepping`); Ctrl-C raises :class:`DischargeInterrupted`
+carrying the partial result. A partial result (solver failure, step limit,
+interruption) says so in every output file. See ``docs/resolved.md``, "Outputs".
+
 References
 ----------
 .. [1] J. Newman and K. E. Thomas-Alyea, *Electrochemical Systems*, 3rd ed.,
