@@ -97,10 +97,11 @@ def sphere_lattice(
     """A simple-cubic array of identical voxelised spheres (active) in pore.
 
     Every ``period``³ cell holds one sphere centred in the cell: the voxels whose
-    centres lie within ``radius`` voxels of the cell centre. With ``radius`` between
-    ``period/2 − 0.5`` and ``√(period²/4 + 0.5)`` neighbouring spheres share a face
-    of voxels, so the solid connects the current collector (index 0 of axis 0, the
-    thickness axis) and the pore forms a connected network of channels. The defaults
+    centres lie within ``radius`` voxels of the cell centre. With
+    ``√((p/2 − ½)² + ½) ≤ radius < √(2 (p/2 − ½)² + ¼)`` (p the period) neighbouring
+    spheres share a face of voxels, so the solid connects the current collector
+    (index 0 of axis 0, the thickness axis), and the pore keeps open channels along
+    the lattice edges. The defaults
     (period 4, radius 1.75) give 32-voxel particles, ε = ε_act = 0.5 and a pore
     tortuosity factor of 1.8 along every axis.
 
