@@ -1,6 +1,6 @@
 """Rate capability: the resolved half cell against the P2D bridge on one electrode.
 
-Run ``python benchmarks/bench_resolved_vs_p2d.py [--shape 24,16,16] [--rates 0.5,1,2,4]
+Run ``python benchmarks/bench_resolved_vs_p2d.py [--shape 48,12,12] [--rates 0.5,1,2,4]
 [--json out.json]``. One synthetic NMC electrode (random overlapping active spheres of
 radius 3 voxels, 30 % of the pore shell as carbon-binder, 0.5 µm voxels; the recipe
 of ``bench_resolved.electrode`` on a slab) is discharged by the resolved model
@@ -46,7 +46,7 @@ def main() -> None:
     from microbat.cell.resolved.compare import compare_with_p2d
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--shape", default="24,16,16")
+    ap.add_argument("--shape", default="48,12,12")
     ap.add_argument("--rates", default="0.5,1,2,4")
     ap.add_argument("--radius", type=float, default=3.0, help="sphere radius (voxels)")
     ap.add_argument("--json", default=None, help="write the result summary here")
