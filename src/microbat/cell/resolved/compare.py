@@ -140,7 +140,9 @@ def sphere_lattice(
     return Microstructure(labels, voxel_size=voxel_size, phases="pore=0,active=1")
 
 
-def lattice_equivalent_radius(period: int = 4, radius: float = 1.75, voxel_size: float = 0.5e-6):
+def lattice_equivalent_radius(
+    period: int = 4, radius: float = 1.75, voxel_size: float = 0.5e-6
+) -> float:
     """Radius of the sphere with the volume of one :func:`sphere_lattice` particle (m).
 
     Parameters
