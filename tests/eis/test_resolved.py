@@ -104,3 +104,17 @@ def test_errors_teach():
     lab[-1] = 1  # the pore is sealed at the separator side
     with pytest.raises(NotPercolatingError, match="separator"):
         ResolvedModel(Microstructure(lab, H, "pore=0,active=1"))
+
+
+def test_iterative_matches_direct_serial_and_in_processes():
+    from microbat.synth import electrode
+
+    ms = electrode((20, 20, 20), voxel_size=0.5e-6, mean_radius=2e-6, seed=1)
+    model = ResolvedModel(ms)
+    f = np.array([1e5, 1e3, 10.0, 0.1, 0.01])
+    zd, _ = model.impedance(f, solver="direct")
+    z1, info = model.impedance(f, solver="iterative", workers=1)
+    assert max(info["iterations"]) < 30
+    assert np.max(np.abs(z1 - zd) / np.abs(zd)) < 1e-4
+    z2, _ = model.impedance(f, solver="iterative", workers=2)
+    np.testing.assert_allclose(z2, z1, rtol=1e-5)
