@@ -10,6 +10,8 @@
   porosity, tortuosity and area of a microstructure (:func:`homogenized_eis`).
 * :mod:`~microbat.cell.eis.decompose` -- sensitivities, DRT, equivalent-circuit fit.
 * :mod:`~microbat.cell.eis.plots` -- Nyquist and Bode figures.
+* :mod:`~microbat.cell.eis.transient` -- the voltage after a current step from
+  ``Z(s)`` (Talbot inverse Laplace transform).
 
 See ``docs/eis.md`` for the equations and ``docs/validation/eis.md`` for the
 measured deviations from the closed forms. Names load lazily.
@@ -19,5 +21,14 @@ from microbat.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    ("parameters", "analytic", "result", "resolved", "homogenized", "decompose", "plots"),
+    (
+        "parameters",
+        "analytic",
+        "result",
+        "resolved",
+        "homogenized",
+        "decompose",
+        "plots",
+        "transient",
+    ),
 )

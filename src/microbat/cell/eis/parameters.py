@@ -28,9 +28,21 @@ takes the flux ``i/F``; with ``β = R_p \sqrt{jω/D_s}`` [1]_
     Z_d(\omega) = -\frac{\partial U}{\partial c_s} \, \frac{R_p}{F D_s}
         \, \frac{1}{\beta \coth \beta - 1},
 
-which tends to the Warburg element ``−U'/(F\sqrt{jωD_s})`` at high frequency and
-to the intercalation capacitance ``C_int = F R_p / (3 |U'|)`` per area at low
-frequency. ``U' = ∂U/∂c_s`` (V m³/mol) is negative for both electrodes.
+(``diffusion_geometry="sphere"``, the default) which tends to the Warburg element
+``−U'/(F\sqrt{jωD_s})`` at high frequency and to the intercalation capacitance
+``C_int = F R_p / (3 |U'|)`` per area at low frequency. ``U' = ∂U/∂c_s`` (V m³/mol) is
+negative for both electrodes.
+
+With ``diffusion_geometry="slab"`` the particle is a planar layer of thickness
+``R_p`` fed through one face with the other sealed (the finite-space Warburg
+element, e.g. a dense film on the current collector),
+
+.. math::  Z_d(\omega) = -\frac{\partial U}{\partial c_s}\,\frac{R_p}{F D_s}\,
+    \frac{\coth \beta}{\beta},
+
+with the same Warburg limit and the intercalation capacitance ``F R_p / |U'|``.
+Both also take a complex Laplace variable ``s`` in place of ``jω``
+(:meth:`EISParameters.laplace_admittance`), for time-domain responses.
 
 Defaults
 --------
@@ -112,6 +124,10 @@ class EISParameters:
         Lithium diffusivity in the active material.
     ocp_slope_V_m3_per_mol : float
         ``∂U/∂c_s`` at the rest state (≤ 0). 0 switches solid diffusion off.
+    diffusion_geometry : {"sphere", "slab"}
+        Shape of the solid-diffusion domain behind each interface: a sphere of
+        radius ``particle_radius_m`` (default) or a planar layer of that thickness
+        sealed on its far side.
     soc : float or None
         State of charge the values were taken at (informational).
     source : str
@@ -131,6 +147,7 @@ class EISParameters:
     particle_radius_m: float = 5e-6
     solid_diffusivity_m2_per_s: float = 4e-15
     ocp_slope_V_m3_per_mol: float = -2e-5
+    diffusion_geometry: Literal["sphere", "slab"] = "sphere"
     soc: float | None = None
     source: str = "defaults (typical NMC positive electrode)"
     notes: tuple[str, ...] = field(default=())
@@ -148,6 +165,10 @@ class EISParameters:
                 raise InvalidInputError(f"EISParameters.{name} must lie in 0..1, got {v!r}")
         if not math.isfinite(self.cbd_conductivity_S_per_m) or self.cbd_conductivity_S_per_m < 0:
             raise InvalidInputError("EISParameters.cbd_conductivity_S_per_m must be >= 0")
+        if self.diffusion_geometry not in ("sphere", "slab"):
+            raise InvalidInputError(
+                f"diffusion_geometry must be 'sphere' or 'slab', got {self.diffusion_geometry!r}"
+            )
         s = self.ocp_slope_V_m3_per_mol
         if not math.isfinite(s) or s > 0:
             raise InvalidInputError(
@@ -163,9 +184,13 @@ class EISParameters:
 
     @property
     def intercalation_capacitance_F_per_m2(self) -> float:
-        """Low-frequency limit of solid diffusion, ``F R_p / (3 |U'|)`` (inf when U' = 0)."""
+        """Low-frequency limit of solid diffusion (capacitance per area, F/m²).
+
+        ``F R_p / (3 |U'|)`` for a sphere, ``F R_p / |U'|`` for a slab; inf when U' = 0.
+        """
         s = abs(self.ocp_slope_V_m3_per_mol)
-        return math.inf if s == 0 else FARADAY * self.particle_radius_m / (3.0 * s)
+        k = 1.0 if self.diffusion_geometry == "slab" else 3.0
+        return math.inf if s == 0 else FARADAY * self.particle_radius_m / (k * s)
 
     @property
     def diffusion_time_s(self) -> float:
@@ -173,24 +198,38 @@ class EISParameters:
         return self.particle_radius_m**2 / self.solid_diffusivity_m2_per_s
 
     def diffusion_impedance(self, omega: np.ndarray | float) -> np.ndarray:
-        """Spherical solid-diffusion impedance ``Z_d(ω)`` per area (Ω m², see module notes)."""
-        w = np.asarray(omega, dtype=np.float64)
+        """Solid-diffusion impedance ``Z_d(ω)`` per area (Ω m², see module notes)."""
+        return self.laplace_diffusion_impedance(1j * np.asarray(omega, dtype=np.float64))
+
+    def laplace_diffusion_impedance(self, s: np.ndarray | complex) -> np.ndarray:
+        """``Z_d`` at the complex Laplace variable ``s`` (``s = jω`` on the axis)."""
+        s = np.asarray(s, dtype=np.complex128)
         if self.ocp_slope_V_m3_per_mol == 0:
-            return np.zeros(w.shape, np.complex128)
+            return np.zeros(s.shape, np.complex128)
         R, D = self.particle_radius_m, self.solid_diffusivity_m2_per_s
-        beta = R * np.sqrt(1j * w / D)
+        beta = R * np.sqrt(s / D)
         small = np.abs(beta) < 1e-3
         b = np.where(small, 1.0, beta)
+        scale = -self.ocp_slope_V_m3_per_mol * R / (FARADAY * D)
+        if self.diffusion_geometry == "slab":
+            # coth β / β, with the series 1/β² + 1/3 − β²/45 for small β
+            bs = np.where(small, beta, 1.0)
+            g = np.where(small, 1 / bs**2 + 1 / 3 - beta**2 / 45, 1 / (b * np.tanh(b)))
+            return scale * g
         # β coth β − 1, with the series β²/3 − β⁴/45 for small β
         g = np.where(small, beta**2 / 3 - beta**4 / 45, b / np.tanh(b) - 1.0)
-        return -self.ocp_slope_V_m3_per_mol * R / (FARADAY * D) / g
+        return scale / g
 
     def admittance(self, omega: np.ndarray | float, *, blocking: bool = False) -> np.ndarray:
         """Interfacial admittance ``Y(ω)`` per area (S/m², see module notes)."""
-        w = np.asarray(omega, dtype=np.float64)
-        y = 1j * w * self.double_layer_F_per_m2
+        return self.laplace_admittance(1j * np.asarray(omega, dtype=np.float64), blocking=blocking)
+
+    def laplace_admittance(self, s: np.ndarray | complex, *, blocking: bool = False) -> np.ndarray:
+        """Interfacial admittance per area at the complex Laplace variable ``s``."""
+        s = np.asarray(s, dtype=np.complex128)
+        y = s * self.double_layer_F_per_m2
         if not blocking:
-            y = y + 1.0 / (self.charge_transfer_ohm_m2 + self.diffusion_impedance(w))
+            y = y + 1.0 / (self.charge_transfer_ohm_m2 + self.laplace_diffusion_impedance(s))
         return np.asarray(y, np.complex128)
 
     def with_values(self, **changes: Any) -> EISParameters:
