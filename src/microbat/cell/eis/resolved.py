@@ -432,23 +432,10 @@ class ResolvedModel:
         else:
             nw = int(workers) if workers else _default_processes(self.n_unknowns, f.size)
             nw = max(1, min(nw, f.size))
-            if nw == 1:
+            parts = self._solve_in_processes(omega, rtol, reuse_factor, nw) if nw > 1 else None
+            if parts is None:
                 z, res, its = self._solve_iterative(omega, rtol, reuse_factor)
             else:
-                import multiprocessing as mp
-                from concurrent.futures import ProcessPoolExecutor
-
-                chunks = np.array_split(np.arange(f.size), nw)
-                with ProcessPoolExecutor(nw, mp_context=mp.get_context("spawn")) as pool:
-                    parts = list(
-                        pool.map(
-                            _band_worker,
-                            [self] * nw,
-                            [omega[c] for c in chunks],
-                            [rtol] * nw,
-                            [reuse_factor] * nw,
-                        )
-                    )
                 z = np.concatenate([p[0] for p in parts])
                 res = np.concatenate([p[1] for p in parts])
                 its = [i for p in parts for i in p[2]]
@@ -467,6 +454,38 @@ class ResolvedModel:
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         with _single_threaded_blas():
             return self._solve_iterative_band(omega, rtol, reuse_factor)
+
+    def _solve_in_processes(
+        self, omega: np.ndarray, rtol: float, reuse_factor: float, nw: int
+    ) -> list[tuple[np.ndarray, np.ndarray, list[int]]] | None:
+        """Contiguous parts of the band in ``nw`` spawned processes (None: cannot spawn)."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        chunks = np.array_split(np.arange(omega.size), nw)
+        try:
+            with ProcessPoolExecutor(nw, mp_context=mp.get_context("spawn")) as pool:
+                return list(
+                    pool.map(
+                        _band_worker,
+                        [self] * nw,
+                        [omega[c] for c in chunks],
+                        [rtol] * nw,
+                        [reuse_factor] * nw,
+                    )
+                )
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            if isinstance(exc, ConvergenceError):
+                raise
+            import warnings
+
+            warnings.warn(
+                f"could not solve frequencies in processes ({exc}); solving them serially",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
 
     def surrogate_hierarchy(self, omega: float) -> Any:
         """Smoothed-aggregation AMG hierarchy of the real matrix ``L + Bᵀ|W(ω)|B``.
