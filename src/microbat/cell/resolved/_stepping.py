@@ -30,7 +30,15 @@ from microbat.core.errors import ConvergenceError
 if TYPE_CHECKING:
     from microbat.cell.resolved._checkpoint import Checkpointer
 
-_TIMING_KEYS = ("assembly_s", "solve_s", "newton_iterations", "linear_solves", "factorizations")
+_TIMING_KEYS = (
+    "assembly_s",
+    "solve_s",
+    "newton_iterations",
+    "linear_solves",
+    "factorizations",
+    "gmres_iterations",
+    "amg_setups",
+)
 
 
 class StepProgress(NamedTuple):

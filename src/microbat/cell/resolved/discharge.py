@@ -610,6 +610,8 @@ def _result(
         "total_s": wall,
         "linear_solves": int(tm.get("linear_solves", 0)),
         "factorizations": int(tm.get("factorizations", 0)),
+        "gmres_iterations": int(tm.get("gmres_iterations", 0)),
+        "amg_setups": int(tm.get("amg_setups", 0)),
     }
     if ckpt is not None:
         timing["checkpoint_s"] = ckpt.seconds
