@@ -43,12 +43,14 @@ def electrode(n: int):
     return Microstructure(lab, voxel_size=0.5e-6, phases="pore=0,cbd=1,active=2")
 
 
-def one(n: int, c_rate: float, max_steps: int) -> dict:
+def one(n: int, c_rate: float, max_steps: int, solver: str = "auto") -> dict:
     from microbat.cell.resolved import ResolvedOptions, simulate_discharge
 
     ms = electrode(n)
     t0 = time.perf_counter()
-    res = simulate_discharge(ms, c_rate=c_rate, options=ResolvedOptions(max_steps=max_steps))
+    res = simulate_discharge(
+        ms, c_rate=c_rate, options=ResolvedOptions(max_steps=max_steps, linear_solver=solver)
+    )
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {
@@ -60,6 +62,8 @@ def one(n: int, c_rate: float, max_steps: int) -> dict:
         "solve_s": res.timing["solve_s"],
         "steps": res.steps,
         "newton": res.newton_iterations,
+        "gmres": res.timing.get("gmres_iterations", 0),
+        "sim_time_s": float(res.time_s[-1]),
         "peak_MB": peak,
         "capacity_fraction": res.capacity_Ah / res.theoretical_capacity_Ah,
         "complete": res.complete,
@@ -73,15 +77,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="16,24,32")
     ap.add_argument("--c-rate", type=float, default=1.0)
     ap.add_argument("--max-steps", type=int, default=5000)
+    ap.add_argument("--solver", default="auto", help="auto, amg, pardiso or direct")
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one is not None:
-        print(json.dumps(one(a.one, a.c_rate, a.max_steps)))
+        print(json.dumps(one(a.one, a.c_rate, a.max_steps, a.solver)))
         return
     rows = []
     for n in (int(s) for s in a.sizes.split(",")):
         cmd = [sys.executable, __file__, "--one", str(n), "--c-rate", str(a.c_rate)]
-        cmd += ["--max-steps", str(a.max_steps)]
+        cmd += ["--max-steps", str(a.max_steps), "--solver", a.solver]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
@@ -92,7 +97,8 @@ def main() -> None:
         print(
             f"{n:>4}^3 {r['unknowns']:>9} unknowns  {r['wall_s']:8.1f} s  "
             f"assembly {100 * share_a:4.1f}%  solves {100 * share_s:4.1f}%  "
-            f"steps {r['steps']:>4}  Newton {r['newton']:>5}  peak {r['peak_MB']:7.0f} MB  "
+            f"steps {r['steps']:>4}  Newton {r['newton']:>5}  GMRES {r['gmres']:>6}  "
+            f"peak {r['peak_MB']:7.0f} MB  "
             f"Q/Qth {r['capacity_fraction']:.3f}  cons {r['max_conservation_error']:.1e}  "
             f"{ratio}  {'' if r['complete'] else 'PARTIAL: '}{r['status'][:60]}",
             flush=True,
