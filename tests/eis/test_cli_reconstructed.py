@@ -18,16 +18,6 @@ from microbat import Microstructure
 from microbat.cli import app
 
 
-def _truth() -> Microstructure:
-    """16x12x12 voxels of 1 µm: active columns on the collector and carbon-binder."""
-    lab = np.zeros((16, 12, 12), np.uint8)
-    lab[:, 1:6, 1:6] = 2
-    lab[:, 7:11, 6:11] = 2
-    lab[:, 1:5, 7:11] = 2
-    lab[:10, 5:8, 2:9] = 1
-    return Microstructure(lab, voxel_size=1e-6, phases="pore=0,cbd=1,active=2")
-
-
 def _spectrum(ms: Microstructure, tmp_path, name: str) -> dict:
     from microbat.io import save_microstructure
 
@@ -38,16 +28,8 @@ def _spectrum(ms: Microstructure, tmp_path, name: str) -> dict:
     return json.loads(r.stdout)
 
 
-def test_eis_on_reconstructed_electrode(tmp_path):
-    from microbat.imaging import reconstruct
-    from microbat.synth import phantom
-
-    truth = _truth()
-    image = phantom(truth, psf_sigma=0.5, snr=10.0, seed=1).image
-    rec = reconstruct(
-        image, voxel_size=1e-6, phases="pore,cbd,active", denoise=False, psf_sigma=None
-    )
-    ms = rec.microstructure
+def test_eis_on_reconstructed_electrode(tmp_path, reconstructed_electrode):
+    truth, ms = reconstructed_electrode
     assert np.mean(ms.labels == truth.labels) > 0.95
     d = _spectrum(ms, tmp_path, "reconstructed")
     ref = _spectrum(truth, tmp_path, "truth")

@@ -14,33 +14,15 @@ import json
 import numpy as np
 from typer.testing import CliRunner
 
-from microbat import Microstructure
 from microbat.cli import app
 
 runner = CliRunner()
 
 
-def _truth() -> Microstructure:
-    """16x12x12 voxels of 1 µm: three active columns and a carbon-binder bridge."""
-    lab = np.zeros((16, 12, 12), np.uint8)
-    lab[:, 1:6, 1:6] = 2
-    lab[:, 7:11, 6:11] = 2
-    lab[:, 1:5, 7:11] = 2
-    lab[:10, 5:8, 2:9] = 1
-    return Microstructure(lab, voxel_size=1e-6, phases="pore=0,cbd=1,active=2")
-
-
-def test_simulate_reconstructed_electrode(tmp_path):
-    from microbat.imaging import reconstruct
+def test_simulate_reconstructed_electrode(tmp_path, reconstructed_electrode):
     from microbat.io import save_microstructure
-    from microbat.synth import phantom
 
-    truth = _truth()
-    image = phantom(truth, psf_sigma=0.5, snr=10.0, seed=1).image
-    rec = reconstruct(
-        image, voxel_size=1e-6, phases="pore,cbd,active", denoise=False, psf_sigma=None
-    )
-    ms = rec.microstructure
+    truth, ms = reconstructed_electrode
     assert np.mean(ms.labels == truth.labels) > 0.95  # a faithful, not a perfect, copy
     path = save_microstructure(ms, tmp_path / "reconstructed.h5")
 
