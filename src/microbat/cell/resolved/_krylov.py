@@ -160,7 +160,6 @@ class BlockAMGSolver:
 
     def solve(self, Js: Any, b: np.ndarray, rs: np.ndarray, cs: np.ndarray) -> np.ndarray:
         """Solve ``Js y = b`` (scaled Newton system; ``rs``/``cs`` its scalings)."""
-        import scipy.sparse as sp
         import scipy.sparse.linalg as spla
 
         if self._ml is None:
@@ -197,7 +196,6 @@ class BlockAMGSolver:
         def cb(_: Any) -> None:
             count[0] += 1
 
-        del sp
         y, info = spla.gmres(
             Js,
             b,
