@@ -22,7 +22,8 @@ import os
 import re
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,17 +184,8 @@ def write_vti(
     if dt.kind in "iu" and isinstance(arr, np.ndarray) and 0 < nbytes <= 2**31:
         rng = f' RangeMin="{int(arr.min())}" RangeMax="{int(arr.max())}"'
     fmt = "appended" if encoding == "raw" else "binary"
-    compressor = ' compressor="vtkZLibDataCompressor"' if compress else ""
-    head = (
-        '<?xml version="1.0"?>\n'
-        f'<VTKFile type="ImageData" version="1.0" byte_order="LittleEndian" '
-        f'header_type="UInt64"{compressor}>\n'
-    ).encode() + _comment(hdr)
+    head = _vti_head(hdr, extent, spacing, compress, safe)
     head += (
-        f'  <ImageData WholeExtent="{extent}" Origin="0 0 0" Spacing="{spacing}" '
-        f'Direction="1 0 0 0 1 0 0 0 1">\n'
-        f'    <Piece Extent="{extent}">\n'
-        f'      <CellData Scalars="{safe}">\n'
         f'        <DataArray type="{_VTK_TYPES[code]}" Name="{safe}" NumberOfComponents="1" '
         f'format="{fmt}"{rng}'
     ).encode()
@@ -222,6 +214,121 @@ def write_vti(
             fh.write(base64.b64encode(hdr_b) + base64.b64encode(payload))
             fh.write(b"\n        </DataArray>\n")
             fh.write(b"      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n")
+    return Path(path)
+
+
+def _vti_head(
+    hdr: dict[str, Any], extent: str, spacing: str, compress: bool, scalars: str
+) -> bytes:
+    """XML of an ImageData file up to its open ``CellData`` element."""
+    compressor = ' compressor="vtkZLibDataCompressor"' if compress else ""
+    head = (
+        '<?xml version="1.0"?>\n'
+        f'<VTKFile type="ImageData" version="1.0" byte_order="LittleEndian" '
+        f'header_type="UInt64"{compressor}>\n'
+    ).encode() + _comment(hdr)
+    return (
+        head
+        + (
+            f'  <ImageData WholeExtent="{extent}" Origin="0 0 0" Spacing="{spacing}" '
+            f'Direction="1 0 0 0 1 0 0 0 1">\n'
+            f'    <Piece Extent="{extent}">\n'
+            f'      <CellData Scalars="{scalars}">\n'
+        ).encode()
+    )
+
+
+def write_vti_fields(
+    fields: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    voxel_size: float | Sequence[float],
+    metadata: Mapping[str, Any] | None = None,
+    compress: bool = True,
+) -> Path:
+    """Write several 3D arrays of one grid as cell data of one ``.vti`` file.
+
+    Parameters
+    ----------
+    fields : mapping of str to ndarray, each shape (n0, n1, n2)
+        Named arrays in microbat axis order ``[z, y, x]`` (float32/float64/integer).
+    path : path-like
+        Output file; written atomically.
+    voxel_size : float or sequence of float
+        Voxel edge in metres (one, or one per array axis).
+    metadata : mapping, optional
+        Stored in the microbat header (``metadata`` key) that
+        :func:`microbat.io.read_vti` returns in ``Volume.metadata``.
+    compress : bool, default True
+        zlib-compress the data (``vtkZLibDataCompressor``).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    InvalidInputError
+        No fields, arrays of different shapes or not 3D, or a dtype without a VTK
+        equivalent.
+    """
+    if not fields:
+        raise InvalidInputError("write_vti_fields needs at least one field")
+    arrays = {str(k): np.asarray(v) for k, v in fields.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 3:
+        raise InvalidInputError(
+            f"all fields must share one 3D shape, got {sorted(map(str, shapes))}"
+        )
+    n0, n1, n2 = next(iter(shapes))
+    vs = normalize_voxel_size(voxel_size, 3)
+    hdr = _header.volume_header(3, vs)
+    if metadata:
+        hdr["metadata"] = dict(metadata)
+    extent = f"0 {n2} 0 {n1} 0 {n0}"
+    spacing = " ".join(repr(float(h)) for h in (vs[2], vs[1], vs[0]))
+    names = {}
+    for name in arrays:
+        safe = re.sub(r"[^A-Za-z0-9_. -]", "_", name) or "field"
+        if safe in names.values():
+            raise InvalidInputError(f"field names collide after sanitising: {name!r}")
+        names[name] = safe
+    codes = {}
+    for name, a in arrays.items():
+        code = f"{a.dtype.kind}{a.dtype.itemsize}"
+        if code not in _VTK_TYPES:
+            raise InvalidInputError(f"field {name!r}: dtype {a.dtype} has no VTK equivalent")
+        codes[name] = code
+    first = names[next(iter(arrays))]
+    head = _vti_head(hdr, extent, spacing, compress, first)
+    # the appended offsets depend on the compressed sizes: write the blocks to memory
+    # first (one field at a time), then the XML with the final offsets
+    blobs: list[bytes] = []
+    for a in arrays.values():
+        buf = BytesIO()
+        nbytes = a.size * a.dtype.itemsize
+        if compress:
+            _write_compressed(buf, _byte_chunks(a), nbytes)
+        else:
+            buf.write(np.uint64(nbytes).astype("<u8").tobytes())
+            for c in _byte_chunks(a):
+                buf.write(c)
+        blobs.append(buf.getvalue())
+    offset = 0
+    for name, blob in zip(arrays, blobs, strict=True):
+        head += (
+            f'        <DataArray type="{_VTK_TYPES[codes[name]]}" Name="{names[name]}" '
+            f'NumberOfComponents="1" format="appended" offset="{offset}"/>\n'
+        ).encode()
+        offset += len(blob)
+    head += b"      </CellData>\n    </Piece>\n  </ImageData>\n"
+    head += b'  <AppendedData encoding="raw">\n   _'
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(head)
+        for blob in blobs:
+            fh.write(blob)
+        fh.write(b"\n  </AppendedData>\n</VTKFile>\n")
     return Path(path)
 
 
