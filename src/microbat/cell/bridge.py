@@ -46,6 +46,21 @@ __all__ = [
     "get_simulator",
 ]
 
+
+def termination_status(termination: str, voltage: np.ndarray) -> tuple[str, bool]:
+    """Status of a PyBaMM discharge from its termination string and voltages.
+
+    Returns ``("cut-off", True)`` for the minimum-voltage event, ``(event, True)`` for
+    another event, ``("time limit", False)`` when the solver ran out of time, and
+    ``("failure", False)`` for a failed solve or non-finite voltages.
+    """
+    if termination == "failure" or not np.all(np.isfinite(voltage)):
+        return "failure", False
+    if termination.startswith("event"):
+        return ("cut-off" if "Minimum voltage" in termination else termination), True
+    return "time limit", False
+
+
 #: Model names accepted (case-insensitive) → PyBaMM class name.
 MODELS = {"dfn": "DFN", "p2d": "DFN", "spme": "SPMe"}
 
@@ -381,13 +396,7 @@ class CellSimulator:
         t = np.asarray(sol.t, dtype=float)
         v = np.asarray(sol["Voltage [V]"].entries, dtype=float)
         q = current * t / 3600.0
-        if term == "failure" or not np.all(np.isfinite(v)):
-            status, complete = "failure", False
-        elif term.startswith("event"):
-            status = "cut-off" if "Minimum voltage" in term else term
-            complete = True
-        else:
-            status, complete = "time limit", False
+        status, complete = termination_status(term, v)
         if status == "failure" and on_failure == "raise":
             raise ConvergenceError(
                 f"the {self.model_name} solver failed during the {c_rate:g}C discharge at "

@@ -485,14 +485,10 @@ class _HalfCellP2D:
             ) from None
         tt = np.asarray(sol.t, float)
         v = np.asarray(sol["Voltage [V]"].entries, float)
+        from microbat.cell.bridge import termination_status
+
         term = str(sol.termination)
-        if term == "failure" or not np.all(np.isfinite(v)):
-            status, complete = "failure", False
-        elif term.startswith("event"):
-            status = "cut-off" if "Minimum voltage" in term else term
-            complete = True
-        else:
-            status, complete = "time limit", False
+        status, complete = termination_status(term, v)
         return DischargeCurve(
             c_rate=float(c_rate),
             current_A=float(current_A),
