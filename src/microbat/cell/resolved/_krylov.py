@@ -143,8 +143,9 @@ class BlockAMGSolver:
         M_E = 0.5 * (M_E + M_E.T)
         M_C = Ju[C, C]
         M_C = 0.5 * (M_C + M_C.T)
-        J_PP = Ju[ip][:, ip]
-        J_PC = Ju[ip][:, C]
+        Ju_P = Ju[ip]
+        J_PP = Ju_P[:, ip]
+        J_PC = Ju_P[:, C]
         J_CP = Ju[C][:, ip]
         d_C = M_C.diagonal()
         S = J_PP - J_PC @ sp.diags(1.0 / d_C) @ J_CP
@@ -167,10 +168,11 @@ class BlockAMGSolver:
         Js = Js.tocsr()
         E, P, C = self._sl
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
-        Js_PE = Js[ip][:, E]
-        Js_PC = Js[ip][:, C]
-        Js_CP = Js[C][:, ip]
-        d_C = Js[C, C].diagonal()
+        Js_P, Js_C = Js[ip], Js[C]
+        Js_PE = Js_P[:, E]
+        Js_PC = Js_P[:, C]
+        Js_CP = Js_C[:, ip]
+        d_C = Js_C[:, C].diagonal()
         ml_E, ml_P, ml_C = self._ml
         flip = self._flip
         rsE, csE = rs[E], cs[E]
