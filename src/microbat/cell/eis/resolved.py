@@ -91,6 +91,7 @@ from microbat.core.errors import (
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance
+from microbat.core.threads import single_threaded_blas
 
 __all__ = ["ResolvedModel", "resolved_eis"]
 
@@ -420,7 +421,7 @@ class ResolvedModel:
             nw = int(workers or (1 if _has_pardiso() else 2))
             # OpenBLAS held to one thread: its spinning pool and MKL's (PARDISO) fought
             # over the two cores and made the residual norms cost 25 ms instead of 10 µs
-            with _single_threaded_blas("openblas"):
+            with single_threaded_blas("openblas"):
                 if nw > 1 and f.size > 1:
                     with ThreadPoolExecutor(nw) as pool:
                         out = list(pool.map(self.solve_direct, omega))
@@ -452,7 +453,7 @@ class ResolvedModel:
     def _solve_iterative(
         self, omega: np.ndarray, rtol: float, reuse_factor: float
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             return self._solve_iterative_band(omega, rtol, reuse_factor)
 
     def _solve_in_processes(
@@ -604,25 +605,6 @@ def _complex_galerkin(ml: Any, K: Any) -> Any:
         mc.levels[i + 1].A = (lv.R @ (lv.A @ lv.P)).tocsr()
     mc.coarse_solver = pyamg.multilevel.coarse_grid_solver("pinv")
     return mc
-
-
-class _single_threaded_blas:
-    """Limit BLAS/OpenMP pools to one thread (no oversubscription; no-op without threadpoolctl)."""
-
-    def __init__(self, which: str | None = None) -> None:
-        self._which = which
-
-    def __enter__(self) -> None:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            self._ctx = None
-            return
-        self._ctx = threadpool_limits(1 if self._which is None else {self._which: 1})
-
-    def __exit__(self, *exc: object) -> None:
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
 
 
 def _has_pardiso() -> bool:
