@@ -48,6 +48,42 @@ from typing import Any
 import numpy as np
 
 from microbat.core.errors import ConvergenceError
+from microbat.core.threads import single_threaded_blas
+
+
+def _coarse_lu(ml: Any) -> None:
+    """Sparse LU of the coarsest operator (exact: the potential block is nearly singular)."""
+    import scipy.sparse.linalg as spla
+
+    A = ml.levels[-1].A
+    ml._mb_lu = spla.splu(A.tocsc()).solve
+
+
+def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
+    """One V-cycle of a PyAMG hierarchy from a zero guess.
+
+    The same cycle as ``ml.solve(b, maxiter=1)`` without its two residual norms on
+    the finest level (a third of the cost of a cheap cycle), with the exact LU
+    of the coarsest operator (:func:`_coarse_lu`).
+    """
+    levels = ml.levels
+    nl = len(levels)
+    xs: list[np.ndarray] = []
+    bs: list[np.ndarray] = [b]
+    for lvl in range(nl - 1):
+        lv = levels[lvl]
+        x = np.zeros_like(bs[lvl])
+        lv.presmoother(lv.A, x, bs[lvl])
+        xs.append(x)
+        bs.append(lv.R @ (bs[lvl] - lv.A @ x))
+    xc = ml._mb_lu(bs[-1])
+    for lvl in range(nl - 2, -1, -1):
+        lv = levels[lvl]
+        x = xs[lvl]
+        x += lv.P @ xc
+        lv.postsmoother(lv.A, x, bs[lvl])
+        xc = x
+    return xc
 
 
 @dataclass
@@ -55,6 +91,7 @@ class KrylovStats:
     """Counters of the Krylov solver (for timings and the benchmark)."""
 
     setups: int = 0
+    refreshes: int = 0
     setup_s: float = 0.0
     solves: int = 0
     iterations: int = 0
@@ -93,6 +130,7 @@ class BlockAMGSolver:
         amg: str = "rs",
         rebuild_factor: float = 2.0,
         min_rebuild_iterations: int = 12,
+        refresh: bool = True,
     ) -> None:
         self.nE, self.nS, self.nA = nE, nS, nA
         self.n = 2 * nE + nS + nA + 1
@@ -101,10 +139,11 @@ class BlockAMGSolver:
         self.amg = amg
         self.rebuild_factor = rebuild_factor
         self.min_rebuild = min_rebuild_iterations
+        self.refresh = refresh
         self.stats = KrylovStats()
         self._ml: tuple[Any, Any, Any] | None = None
-        self._ref_its: int | None = None
-        self._dirty = False
+        self._ref_its: float | None = None
+        self._new_step = False
 
     # slices of the fields in the unknown vector
     @property
@@ -114,6 +153,10 @@ class BlockAMGSolver:
         P = slice(nE, 2 * nE + nS)  # φ_e, φ_s (V handled with P, see below)
         C = slice(2 * nE + nS, 2 * nE + nS + nA)
         return E, P, C
+
+    def new_step(self) -> None:
+        """A new time step begins: refresh the operators at its first solve."""
+        self._new_step = True
 
     def invalidate(self) -> None:
         """Force a rebuild of the hierarchies at the next solve."""
@@ -125,14 +168,24 @@ class BlockAMGSolver:
         M = M.tocsr()
         M.sort_indices()
         if self.amg == "sa":
-            return pyamg.smoothed_aggregation_solver(M, symmetry="symmetric", max_coarse=500)
-        return pyamg.ruge_stuben_solver(M, max_coarse=500)
+            ml = pyamg.smoothed_aggregation_solver(M, symmetry="symmetric", max_coarse=500)
+        else:
+            # one forward Gauss–Seidel sweep before, one backward after (PyAMG's default
+            # is a symmetric sweep each side): 14 % more GMRES iterations at half the
+            # smoothing cost, 12 % less time per solve (40³)
+            ml = pyamg.ruge_stuben_solver(
+                M,
+                max_coarse=500,
+                presmoother=("gauss_seidel", {"sweep": "forward"}),
+                postsmoother=("gauss_seidel", {"sweep": "backward"}),
+            )
+        _coarse_lu(ml)
+        return ml
 
-    def _setup(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> None:
-        """Build the three block operators from the scaled Jacobian and their AMG."""
+    def _blocks(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> tuple[Any, Any, Any]:
+        """The three (symmetrised, unscaled) block operators of the preconditioner."""
         import scipy.sparse as sp
 
-        t0 = time.perf_counter()
         E, P, C = self._sl
         nP = P.stop - P.start + 1
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
@@ -153,18 +206,94 @@ class BlockAMGSolver:
         flip[-1] = -1.0
         S = sp.diags(flip) @ S
         S = 0.5 * (S + S.T)
-        self._ml = (self._hierarchy(M_E), self._hierarchy(S), self._hierarchy(M_C))
         self._flip = flip
+        out = []
+        for M in (M_E, S, M_C):
+            M = M.tocsr()
+            M.sort_indices()
+            out.append(M)
+        return out[0], out[1], out[2]
+
+    def _deflation(self, S: Any) -> None:
+        """Coarse space of the potential block: φ_e and (φ_s, V) shifted as wholes.
+
+        ``S`` is grounded only through the lithium-metal kinetics at the far end of
+        the separator (conductance ~1e-7 of the volume conductances), so a uniform
+        shift of all potentials is a near-null mode that a V-cycle reduces by only
+        ~0.93 per cycle. A Galerkin correction on these two vectors before and after
+        the V-cycle removes it exactly (15 instead of 20 GMRES iterations at 32³).
+        """
+        nE = self.nE
+        nP = S.shape[0]
+        W = np.zeros((nP, 2))
+        W[:nE, 0] = 1.0
+        W[nE:, 1] = 1.0
+        SW = np.asarray(S @ W)
+        G = W.T @ SW
+        self._defl = (W, SW, np.linalg.inv(G), S)
+
+    def _setup(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> None:
+        """Build the three block operators from the scaled Jacobian and their AMG."""
+        t0 = time.perf_counter()
+        blocks = self._blocks(Js, rs, cs)
+        self._ml = tuple(self._hierarchy(M) for M in blocks)  # type: ignore[assignment]
+        self._deflation(blocks[1])
         self.stats.setups += 1
         self.stats.setup_s += time.perf_counter() - t0
         self._ref_its = None
 
-    def solve(self, Js: Any, b: np.ndarray, rs: np.ndarray, cs: np.ndarray) -> np.ndarray:
-        """Solve ``Js y = b`` (scaled Newton system; ``rs``/``cs`` its scalings)."""
+    def _refresh(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> None:
+        """New operators in the kept hierarchies (Galerkin products, same interpolation).
+
+        The C/F splittings and interpolation of the last setup stay; each level's
+        operator is recomputed as ``R A P`` from the current Jacobian. This costs about
+        a quarter of a setup and gives the iteration counts of a fresh one (13–15 vs
+        32–36 with stale operators, 32³), because what changes between Newton
+        iterations and steps are the coefficients (Δt, reaction conductances, OCP
+        slopes), not the geometry the interpolation encodes.
+        """
+        import copy
+
+        t0 = time.perf_counter()
+        blocks = self._blocks(Js, rs, cs)
+        new = []
+        assert self._ml is not None
+        for ml, M in zip(self._ml, blocks, strict=True):
+            mc = copy.copy(ml)
+            mc.levels = [copy.copy(lv) for lv in ml.levels]
+            mc.levels[0].A = M
+            for i in range(len(mc.levels) - 1):
+                lv = mc.levels[i]
+                mc.levels[i + 1].A = (lv.R @ (lv.A @ lv.P)).tocsr()
+            _coarse_lu(mc)
+            new.append(mc)
+        self._ml = (new[0], new[1], new[2])
+        self._deflation(blocks[1])
+        self.stats.refreshes += 1
+        self.stats.setup_s += time.perf_counter() - t0
+
+    def solve(
+        self,
+        Js: Any,
+        b: np.ndarray,
+        rs: np.ndarray,
+        cs: np.ndarray,
+        *,
+        rtol: float | None = None,
+    ) -> np.ndarray:
+        """Solve ``Js y = b`` (scaled Newton system; ``rs``/``cs`` its scalings).
+
+        ``rtol`` overrides the relative residual of this solve (the forcing term of
+        an inexact Newton iteration).
+        """
+        rtol = self.rtol if rtol is None else rtol
         import scipy.sparse.linalg as spla
 
         if self._ml is None:
             self._setup(Js, rs, cs)
+        elif self.refresh and self._new_step:
+            self._refresh(Js, rs, cs)
+        self._new_step = False
         Js = Js.tocsr()
         E, P, C = self._sl
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
@@ -179,14 +308,23 @@ class BlockAMGSolver:
         rsP = rs[ip]
         rsC, csC = rs[C], cs[C]
 
+        W, SW, Gi, S = self._defl
+
+        def solve_P(r: np.ndarray) -> np.ndarray:
+            # deflated V-cycle: coarse correction on W, V-cycle, coarse correction
+            z = W @ (Gi @ (W.T @ r))
+            z += _vcycle(ml_P, r - S @ z)
+            z += W @ (Gi @ (W.T @ r - SW.T @ z))
+            return z
+
         def apply(r: np.ndarray) -> np.ndarray:
             z = np.empty_like(r)
             rE = r[E]
-            zE = ml_E.solve(rE / rsE, maxiter=1, cycle="V", tol=1e-30) / csE
+            zE = _vcycle(ml_E, rE / rsE) / csE
             rC = r[C]
             rP = r[ip] - Js_PE @ zE - Js_PC @ (rC / d_C)
-            zP = ml_P.solve(flip * (rP / rsP), maxiter=1, cycle="V", tol=1e-30)
-            zC = ml_C.solve((rC - Js_CP @ zP) / rsC, maxiter=1, cycle="V", tol=1e-30) / csC
+            zP = solve_P(flip * (rP / rsP))
+            zC = _vcycle(ml_C, (rC - Js_CP @ zP) / rsC) / csC
             z[E] = zE
             z[ip] = zP
             z[C] = zC
@@ -198,17 +336,18 @@ class BlockAMGSolver:
         def cb(_: Any) -> None:
             count[0] += 1
 
-        y, info = spla.gmres(
-            Js,
-            b,
-            M=Mop,
-            rtol=self.rtol,
-            atol=0.0,
-            restart=min(self.maxiter, 60),
-            maxiter=max(1, self.maxiter // 60 + 1),
-            callback=cb,
-            callback_type="pr_norm",
-        )
+        with single_threaded_blas():
+            y, info = spla.gmres(
+                Js,
+                b,
+                M=Mop,
+                rtol=rtol,
+                atol=0.0,
+                restart=min(self.maxiter, 60),
+                maxiter=max(1, self.maxiter // 60 + 1),
+                callback=cb,
+                callback_type="pr_norm",
+            )
         its = count[0]
         st = self.stats
         st.solves += 1
@@ -218,10 +357,13 @@ class BlockAMGSolver:
         if info != 0:
             self._ml = None
             raise ConvergenceError(
-                f"GMRES did not reach rtol {self.rtol:g} in {its} iterations (info={info})"
+                f"GMRES did not reach rtol {rtol:g} in {its} iterations (info={info})"
             )
+        # iterations per decade of residual reduction (solves differ in rtol)
+        decades = max(1.0, -np.log10(rtol))
+        rate = its / decades
         if self._ref_its is None:
-            self._ref_its = max(its, 1)
-        elif its > max(self.min_rebuild, self.rebuild_factor * self._ref_its):
+            self._ref_its = max(rate, 1.0 / decades)
+        elif rate > max(self.min_rebuild / 8.0, self.rebuild_factor * self._ref_its):
             self._ml = None  # rebuild on the next solve
         return y
