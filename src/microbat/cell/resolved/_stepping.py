@@ -237,9 +237,16 @@ def run_discharge(
             th_surf = cell.surface_stoichiometry(new)
             t_rec, v_rec, end = new.t, new.V, None
             if th_surf >= opt.surface_stoichiometry_limit and new.V > cutoff:
+                # the crossing, interpolated linearly in the surface stoichiometry (as the
+                # cut-off is in the voltage): the end no longer depends on the step size
+                th_old = cell.surface_stoichiometry(state)
+                lim = opt.surface_stoichiometry_limit
+                frac = (lim - th_old) / (th_surf - th_old) if th_surf > th_old else 1.0
+                frac = min(1.0, max(0.0, frac))
+                t_rec, v_rec = state.t + frac * dt, state.V + frac * (new.V - state.V)
                 end = (
-                    f"surface stoichiometry {th_surf:.4f} reached the limit "
-                    f"{opt.surface_stoichiometry_limit:g} at V = {new.V:.4f} V"
+                    f"surface stoichiometry reached the limit {lim:g} at V = {v_rec:.4f} V "
+                    f"(interpolated within the last step, which ended at {th_surf:.4f})"
                 )
             elif opt.end_time_s is not None and new.t >= opt.end_time_s and new.V > cutoff:
                 end = f"end time {opt.end_time_s:g} s reached"
