@@ -52,10 +52,17 @@ class ResolvedOptions:
     cutoff_V : float or None
         Lower cut-off voltage (default: that of the parameter set).
     dt_initial_s, dt_max_s : float or None
-        First and largest time step (default: 1/400 and 1/30 of the nominal
-        discharge time ``3600 s / C``).
-    dv_target_V : float, default 0.01
-        Voltage change per step the step-size control aims at.
+        First and largest time step (default: 1/400 and ``max_step_fraction`` of the
+        nominal discharge time ``3600 s / C``).
+    max_step_fraction : float, default 0.1
+        Largest step as a fraction of the nominal discharge time (when ``dt_max_s``
+        is not given).
+    dv_target_V : float, default 0.03
+        Voltage change per step the step-size control aims at. Backward Euler's
+        voltage error is far below it: on a 20³ electrode at 1C, 30 mV (33 steps)
+        and 10 mV (92 steps) are within 1.0 and 0.6 mV of a 2 mV run (448 steps) at
+        every step, and the capacity within 0.13 % and 0.07 %
+        (``docs/validation/resolved.md``).
     newton_tol : float, default 1e-9
         Newton converges when the global balances of salt, electrolyte charge, solid
         charge and lithium (sums of residual blocks) are below ``newton_tol`` × the
@@ -113,7 +120,8 @@ class ResolvedOptions:
     cutoff_V: float | None = None
     dt_initial_s: float | None = None
     dt_max_s: float | None = None
-    dv_target_V: float = 0.01
+    max_step_fraction: float = 0.1
+    dv_target_V: float = 0.03
     newton_tol: float = 1e-9
     max_newton: int = 20
     max_steps: int = 5000
@@ -133,6 +141,7 @@ class ResolvedOptions:
             "li_exchange_current_A_per_m2": (self.li_exchange_current_A_per_m2, 1e-6, 1e6),
             "electrolyte_transport_scale": (self.electrolyte_transport_scale, 1e-6, 1e9),
             "dv_target_V": (self.dv_target_V, 1e-5, 1.0),
+            "max_step_fraction": (self.max_step_fraction, 1e-6, 1.0),
             "newton_tol": (self.newton_tol, 1e-15, 1e-3),
         }
         for name, (v, lo, hi) in checks.items():

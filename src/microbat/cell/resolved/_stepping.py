@@ -191,7 +191,7 @@ def run_discharge(
         ``rec``, with ``status``, ``complete`` and ``finished`` set.
     """
     opt = cell.opt
-    dt_max = opt.dt_max_s or t_nominal / 30
+    dt_max = opt.dt_max_s or t_nominal * opt.max_step_fraction
     dt_min = t_nominal * 1e-6
     pending = sorted(float(t) for t in snapshot_times)
     t_wall = time.perf_counter()

@@ -702,6 +702,9 @@ def compare_with_p2d(
         Effective-transport variants of the P2D (see :func:`homogenise`).
     options : ResolvedOptions, optional
         Options of the resolved runs; its ``cutoff_V`` is replaced by ``cutoff_V``.
+        Default: the defaults with the finer steps of a validation run
+        (``dv_target_V`` 10 mV, at most 1/30 of the nominal time: the curves are
+        compared point by point, so the resolved curve's sampling counts).
     cutoff_V : float or None, default 3.5
         Lower cut-off of both models (None: the resolved options' or the set's).
     particle_radius_m : float, optional
@@ -745,7 +748,7 @@ def compare_with_p2d(
         raise InvalidInputError(
             f"transports must be a non-empty selection of {_TRANSPORTS}, got {tuple(transports)}"
         )
-    opt = options or ResolvedOptions()
+    opt = options or ResolvedOptions(dv_target_V=0.01, max_step_fraction=1.0 / 30.0)
     if cutoff_V is not None:
         opt = dataclasses.replace(opt, cutoff_V=float(cutoff_V))
     cut = opt.cutoff_V if opt.cutoff_V is not None else p.cell.lower_cutoff_V
