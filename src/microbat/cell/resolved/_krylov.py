@@ -182,15 +182,17 @@ class BlockAMGSolver:
         _coarse_lu(ml)
         return ml
 
-    def _blocks(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> tuple[Any, Any, Any]:
+    def _blocks(
+        self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None
+    ) -> tuple[Any, Any, Any]:
         """The three (symmetrised, unscaled) block operators of the preconditioner."""
         import scipy.sparse as sp
 
         E, P, C = self._sl
         nP = P.stop - P.start + 1
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
-        # unscale: J = R^-1 J_s C^-1
-        Ju = sp.diags(1.0 / rs) @ Js @ sp.diags(1.0 / cs)
+        # unscaled: J = R^-1 J_s C^-1
+        Ju = J if J is not None else sp.diags(1.0 / rs) @ Js @ sp.diags(1.0 / cs)
         Ju = Ju.tocsr()
         M_E = Ju[E, E]
         M_E = 0.5 * (M_E + M_E.T)
@@ -232,17 +234,17 @@ class BlockAMGSolver:
         G = W.T @ SW
         self._defl = (W, SW, np.linalg.inv(G), S)
 
-    def _setup(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> None:
+    def _setup(self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None) -> None:
         """Build the three block operators from the scaled Jacobian and their AMG."""
         t0 = time.perf_counter()
-        blocks = self._blocks(Js, rs, cs)
+        blocks = self._blocks(Js, rs, cs, J)
         self._ml = tuple(self._hierarchy(M) for M in blocks)  # type: ignore[assignment]
         self._deflation(blocks[1])
         self.stats.setups += 1
         self.stats.setup_s += time.perf_counter() - t0
         self._ref_its = None
 
-    def _refresh(self, Js: Any, rs: np.ndarray, cs: np.ndarray) -> None:
+    def _refresh(self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None) -> None:
         """New operators in the kept hierarchies (Galerkin products, same interpolation).
 
         The C/F splittings and interpolation of the last setup stay; each level's
@@ -255,7 +257,7 @@ class BlockAMGSolver:
         import copy
 
         t0 = time.perf_counter()
-        blocks = self._blocks(Js, rs, cs)
+        blocks = self._blocks(Js, rs, cs, J)
         new = []
         assert self._ml is not None
         for ml, M in zip(self._ml, blocks, strict=True):
@@ -280,19 +282,21 @@ class BlockAMGSolver:
         cs: np.ndarray,
         *,
         rtol: float | None = None,
+        J: Any = None,
     ) -> np.ndarray:
         """Solve ``Js y = b`` (scaled Newton system; ``rs``/``cs`` its scalings).
 
         ``rtol`` overrides the relative residual of this solve (the forcing term of
-        an inexact Newton iteration).
+        an inexact Newton iteration); ``J``, the unscaled Jacobian, saves unscaling
+        ``Js`` when the block operators are rebuilt.
         """
         rtol = self.rtol if rtol is None else rtol
         import scipy.sparse.linalg as spla
 
         if self._ml is None:
-            self._setup(Js, rs, cs)
+            self._setup(Js, rs, cs, J)
         elif self.refresh and self._new_step:
-            self._refresh(Js, rs, cs)
+            self._refresh(Js, rs, cs, J)
         self._new_step = False
         Js = Js.tocsr()
         E, P, C = self._sl
