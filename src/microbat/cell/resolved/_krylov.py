@@ -86,6 +86,22 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     return xc
 
 
+def _coarse_space(M: Any, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(W, M W, (Wᵀ M W)⁻¹)`` of a Galerkin correction on the columns of ``W``."""
+    MW = np.asarray(M @ W)
+    return W, MW, np.linalg.inv(W.T @ MW)
+
+
+def _deflated_vcycle(ml: Any, space: tuple[np.ndarray, ...], r: np.ndarray) -> np.ndarray:
+    """Coarse correction on ``W``, V-cycle, coarse correction (symmetric for SPD ``M``)."""
+    W, MW, Gi = space
+    c = Gi @ (W.T @ r)
+    z = W @ c
+    z += _vcycle(ml, r - MW @ c)  # M W c, without a product with M
+    z += W @ (Gi @ (W.T @ r - MW.T @ z))
+    return z
+
+
 @dataclass
 class KrylovStats:
     """Counters of the Krylov solver (for timings and the benchmark)."""
@@ -216,30 +232,33 @@ class BlockAMGSolver:
             out.append(M)
         return out[0], out[1], out[2]
 
-    def _deflation(self, S: Any) -> None:
-        """Coarse space of the potential block: φ_e and (φ_s, V) shifted as wholes.
+    def _deflation(self, S: Any, M_E: Any) -> None:
+        """Coarse spaces of the potential and salt blocks (near-null modes).
 
         ``S`` is grounded only through the lithium-metal kinetics at the far end of
         the separator (conductance ~1e-7 of the volume conductances), so a uniform
         shift of all potentials is a near-null mode that a V-cycle reduces by only
-        ~0.93 per cycle. A Galerkin correction on these two vectors before and after
-        the V-cycle removes it exactly (15 instead of 20 GMRES iterations at 32³).
+        ~0.93 per cycle. A Galerkin correction on two vectors, φ_e and (φ_s, V)
+        shifted as wholes, before and after the V-cycle removes it exactly (15
+        instead of 20 GMRES iterations at 32³). The salt block is likewise grounded
+        only by its storage ``ε V/Δt``, weak against diffusion once the diffusion
+        length of a step exceeds the electrode: its correction is the uniform shift
+        (6 % fewer iterations over a 32³ discharge).
         """
         nE = self.nE
         nP = S.shape[0]
         W = np.zeros((nP, 2))
         W[:nE, 0] = 1.0
         W[nE:, 1] = 1.0
-        SW = np.asarray(S @ W)
-        G = W.T @ SW
-        self._defl = (W, SW, np.linalg.inv(G), S)
+        self._defl_P = _coarse_space(S, W)
+        self._defl_E = _coarse_space(M_E, np.ones((M_E.shape[0], 1)))
 
     def _setup(self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None) -> None:
         """Build the three block operators from the scaled Jacobian and their AMG."""
         t0 = time.perf_counter()
         blocks = self._blocks(Js, rs, cs, J)
         self._ml = tuple(self._hierarchy(M) for M in blocks)  # type: ignore[assignment]
-        self._deflation(blocks[1])
+        self._deflation(blocks[1], blocks[0])
         self.stats.setups += 1
         self.stats.setup_s += time.perf_counter() - t0
         self._ref_its = None
@@ -270,7 +289,7 @@ class BlockAMGSolver:
             _coarse_lu(mc)
             new.append(mc)
         self._ml = (new[0], new[1], new[2])
-        self._deflation(blocks[1])
+        self._deflation(blocks[1], blocks[0])
         self.stats.refreshes += 1
         self.stats.setup_s += time.perf_counter() - t0
 
@@ -312,22 +331,13 @@ class BlockAMGSolver:
         rsP = rs[ip]
         rsC, csC = rs[C], cs[C]
 
-        W, SW, Gi, S = self._defl
-
-        def solve_P(r: np.ndarray) -> np.ndarray:
-            # deflated V-cycle: coarse correction on W, V-cycle, coarse correction
-            z = W @ (Gi @ (W.T @ r))
-            z += _vcycle(ml_P, r - S @ z)
-            z += W @ (Gi @ (W.T @ r - SW.T @ z))
-            return z
-
         def apply(r: np.ndarray) -> np.ndarray:
             z = np.empty_like(r)
             rE = r[E]
-            zE = _vcycle(ml_E, rE / rsE) / csE
+            zE = _deflated_vcycle(ml_E, self._defl_E, rE / rsE) / csE
             rC = r[C]
             rP = r[ip] - Js_PE @ zE - Js_PC @ (rC / d_C)
-            zP = solve_P(flip * (rP / rsP))
+            zP = _deflated_vcycle(ml_P, self._defl_P, flip * (rP / rsP))
             zC = _vcycle(ml_C, (rC - Js_CP @ zP) / rsC) / csC
             z[E] = zE
             z[ip] = zP
