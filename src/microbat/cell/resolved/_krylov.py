@@ -102,6 +102,86 @@ def _deflated_vcycle(ml: Any, space: tuple[np.ndarray, ...], r: np.ndarray) -> n
     return z
 
 
+def fgmres(
+    A: Any,
+    b: np.ndarray,
+    M: Any,
+    *,
+    rtol: float,
+    maxiter: int = 300,
+    restart: int = 40,
+) -> tuple[np.ndarray, int, bool]:
+    """Right-preconditioned (flexible) restarted GMRES from a zero guess.
+
+    Minimises the *true* residual ``‖b − A x‖`` over ``x ∈ M(Krylov space)`` and
+    stops when it is below ``rtol ‖b‖``. SciPy's ``gmres`` preconditions on the left:
+    it tests the preconditioned residual, applies the preconditioner twice more per
+    solve (to ``b`` and to each restart residual), and restarts when the two
+    residuals disagree; with ~10 iterations per Newton update that was a third more
+    preconditioner applications. Orthogonalisation is classical Gram–Schmidt done
+    twice (two matrix–vector products with the basis instead of a Python loop).
+
+    Returns
+    -------
+    x, iterations, converged
+    """
+    n = b.size
+    bnorm = float(np.linalg.norm(b))
+    x = np.zeros(n)
+    if bnorm == 0.0:
+        return x, 0, True
+    target = rtol * bnorm
+    r = b.copy()
+    its = 0
+    while True:
+        beta = float(np.linalg.norm(r))
+        if beta <= target:
+            return x, its, True
+        if its >= maxiter:
+            return x, its, False
+        m = min(restart, maxiter - its)
+        V = np.empty((m + 1, n))
+        Z = np.empty((m, n))
+        H = np.zeros((m + 1, m))
+        cs = np.zeros(m)
+        sn = np.zeros(m)
+        g = np.zeros(m + 1)
+        g[0] = beta
+        V[0] = r / beta
+        j = 0
+        for j in range(m):
+            Z[j] = M(V[j])
+            w = A @ Z[j]
+            h = V[: j + 1] @ w
+            w -= h @ V[: j + 1]
+            h2 = V[: j + 1] @ w
+            w -= h2 @ V[: j + 1]
+            h += h2
+            hn = float(np.linalg.norm(w))
+            H[: j + 1, j] = h
+            H[j + 1, j] = hn
+            if hn > 0.0:
+                V[j + 1] = w / hn
+            for k in range(j):  # earlier rotations
+                a, c = H[k, j], H[k + 1, j]
+                H[k, j] = cs[k] * a + sn[k] * c
+                H[k + 1, j] = -sn[k] * a + cs[k] * c
+            a, c = H[j, j], H[j + 1, j]
+            rho = float(np.hypot(a, c))
+            cs[j], sn[j] = (1.0, 0.0) if rho == 0.0 else (a / rho, c / rho)
+            H[j, j] = rho
+            H[j + 1, j] = 0.0
+            g[j + 1] = -sn[j] * g[j]
+            g[j] = cs[j] * g[j]
+            its += 1
+            if abs(g[j + 1]) <= target or hn == 0.0:
+                break
+        k = j + 1
+        yk = np.linalg.solve(np.triu(H[:k, :k]), g[:k]) if k > 1 else g[:1] / H[0, 0]
+        x += yk @ Z[:k]
+        r = b - A @ x
+
+
 @dataclass
 class KrylovStats:
     """Counters of the Krylov solver (for timings and the benchmark)."""
@@ -310,7 +390,6 @@ class BlockAMGSolver:
         ``Js`` when the block operators are rebuilt.
         """
         rtol = self.rtol if rtol is None else rtol
-        import scipy.sparse.linalg as spla
 
         if self._ml is None:
             self._setup(Js, rs, cs, J)
@@ -344,25 +423,11 @@ class BlockAMGSolver:
             z[C] = zC
             return z
 
-        Mop = spla.LinearOperator(Js.shape, apply)
-        count = [0]
-
-        def cb(_: Any) -> None:
-            count[0] += 1
-
         with single_threaded_blas():
-            y, info = spla.gmres(
-                Js,
-                b,
-                M=Mop,
-                rtol=rtol,
-                atol=0.0,
-                restart=min(self.maxiter, 60),
-                maxiter=max(1, self.maxiter // 60 + 1),
-                callback=cb,
-                callback_type="pr_norm",
+            y, its, ok = fgmres(
+                Js, b, apply, rtol=rtol, maxiter=self.maxiter, restart=min(self.maxiter, 40)
             )
-        its = count[0]
+        info = 0 if ok else 1
         st = self.stats
         st.solves += 1
         st.iterations += its

@@ -591,21 +591,24 @@ class HalfCell:
 
         Far from the solution the linear system need not be solved to round-off:
         ``η_k = 0.9 (‖F_k‖/‖F_{k−1}‖)²`` (safeguarded by ``0.9 η_{k−1}²``), at most
-        ``1e-3`` (first update) and at least ``krylov_rtol`` — and no tighter than the
-        nonlinear tolerance needs (``newton_tol`` of the current relative to ‖F_k‖).
+        ``1e-2`` (the first update) and at least ``krylov_rtol`` — and no tighter than
+        the nonlinear tolerance needs (``newton_tol`` of the current relative to ‖F_k‖).
         """
         floor = self.opt.krylov_rtol
         if not self.opt.inexact_newton:
             return floor
+        # the first update of a step is solved to 1e-2 (1e-3: 9 % more GMRES
+        # iterations, 1e-1: 14 % more Newton iterations; 32³ discharge)
+        first = 1e-2
         if fnorm_prev is None or eta_prev is None:
-            eta = 1e-3
+            eta = first
         else:
             eta = 0.9 * (fnorm / max(fnorm_prev, 1e-300)) ** 2
             if 0.9 * eta_prev**2 > 0.1:
                 eta = max(eta, 0.9 * eta_prev**2)
-            eta = min(eta, 1e-3)
+            eta = min(eta, first)
         need = 0.01 * self.opt.newton_tol / max(fnorm, 1e-300)
-        return float(min(1e-2, max(eta, floor, min(need, 1e-3))))
+        return float(max(eta, floor, min(need, first)))
 
     def _krylov_solve(
         self,
