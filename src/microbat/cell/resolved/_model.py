@@ -258,6 +258,8 @@ class HalfCell:
         self._factors: Callable[[np.ndarray], np.ndarray] | None = None
         self._krylov: Any = None
         self._pattern: _Pattern | None = None
+        self._lin_key: tuple[int, int, float, float] | None = None
+        self._lin: tuple[Any, Any, Any] = (None, None, None)
         self._ds_const: float | None = None
         ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
         if np.ptp(ds_test) == 0:
@@ -295,7 +297,13 @@ class HalfCell:
         return A
 
     def linear_blocks(self, state: State, dt: float):
-        """Step-frozen linear operators: electrolyte κ and D at the start of the step."""
+        """Step-frozen linear operators: electrolyte κ and D at the start of the step.
+
+        The last result is kept: Newton and the step's diagnostics ask for the same.
+        """
+        key = (id(state.ce), id(state.cs), state.t, dt)
+        if self._lin_key == key:
+            return self._lin
         t0 = time.perf_counter()
         ce = np.maximum(state.ce, 1e-3)
         kap = self.par.electrolyte_conductivity(ce, self.T)
@@ -309,6 +317,7 @@ class HalfCell:
         else:
             L_ds = self.L_ds
         self.timing.assembly_s += time.perf_counter() - t0
+        self._lin_key, self._lin = key, (L_kappa, L_de, L_ds)
         return L_kappa, L_de, L_ds
 
     def split(self, x: np.ndarray):
