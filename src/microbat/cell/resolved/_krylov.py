@@ -86,6 +86,31 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     return xc
 
 
+class _Rows:
+    """Rows ``offset, offset + 1, ...`` of a list of vectors.
+
+    With the two Gram–Schmidt products; the basis is not one 2D array, so its
+    vectors can be kept across solves.
+    """
+
+    def __init__(self, vecs: list[np.ndarray], offset: int) -> None:
+        self.vecs = vecs
+        self.offset = offset
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.vecs[self.offset + i]
+
+    def __setitem__(self, i: int, v: np.ndarray) -> None:
+        self.vecs[self.offset + i][:] = v
+
+    def dot(self, k: int, w: np.ndarray) -> np.ndarray:
+        return np.array([float(self[i] @ w) for i in range(k)])
+
+    def sub(self, k: int, h: np.ndarray, w: np.ndarray) -> None:
+        for i in range(k):
+            w -= h[i] * self[i]
+
+
 class _CoarseSpace:
     """Galerkin correction on indicator vectors: ``W[:, k]`` is 1 on ``bounds[k]:bounds[k+1]``.
 
@@ -127,6 +152,7 @@ def fgmres(
     rtol: float,
     maxiter: int = 300,
     restart: int = 40,
+    work: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int, bool]:
     """Right-preconditioned (flexible) restarted GMRES from a zero guess.
 
@@ -138,6 +164,10 @@ def fgmres(
     preconditioner applications. Orthogonalisation is classical Gram–Schmidt (two
     matrix–vector products with the basis instead of a Python loop), repeated when
     the vector lost more than 30 % of its norm (Daniel–Gragg–Kaufman–Stewart).
+
+    ``work`` is a list of length-``n`` vectors kept by the caller and extended here
+    as needed: fresh basis vectors on every solve cost page faults (the kernel
+    zeroes each new page), a few ms per vector at 64³.
 
     Returns
     -------
@@ -158,31 +188,35 @@ def fgmres(
         if its >= maxiter:
             return x, its, False
         m = min(restart, maxiter - its)
-        V = np.empty((m + 1, n))
-        Z = np.empty((m, n))
+        if work is None:
+            work = []
+        while len(work) < 2 * m + 1:
+            work.append(np.empty(n))
+        V = _Rows(work, 0)
+        Z = _Rows(work, m + 1)
         H = np.zeros((m + 1, m))
         cs = np.zeros(m)
         sn = np.zeros(m)
         g = np.zeros(m + 1)
         g[0] = beta
-        V[0] = r / beta
+        np.multiply(r, 1.0 / beta, out=V[0])
         j = 0
         for j in range(m):
             Z[j] = M(V[j])
             w = A @ Z[j]
             w0 = float(np.linalg.norm(w))
-            h = V[: j + 1] @ w
-            w -= h @ V[: j + 1]
+            h = V.dot(j + 1, w)
+            V.sub(j + 1, h, w)
             hn = float(np.linalg.norm(w))
             if hn < 0.7 * w0:  # lost orthogonality: a second pass (DGKS criterion)
-                h2 = V[: j + 1] @ w
-                w -= h2 @ V[: j + 1]
+                h2 = V.dot(j + 1, w)
+                V.sub(j + 1, h2, w)
                 h += h2
                 hn = float(np.linalg.norm(w))
             H[: j + 1, j] = h
             H[j + 1, j] = hn
             if hn > 0.0:
-                V[j + 1] = w / hn
+                np.multiply(w, 1.0 / hn, out=V[j + 1])
             for k in range(j):  # earlier rotations
                 a, c = H[k, j], H[k + 1, j]
                 H[k, j] = cs[k] * a + sn[k] * c
@@ -199,7 +233,8 @@ def fgmres(
                 break
         k = j + 1
         yk = np.linalg.solve(np.triu(H[:k, :k]), g[:k]) if k > 1 else g[:1] / H[0, 0]
-        x += yk @ Z[:k]
+        for i in range(k):
+            x += yk[i] * Z[i]
         r = b - A @ x
 
 
@@ -261,6 +296,7 @@ class BlockAMGSolver:
         self._ml: tuple[Any, Any, Any] | None = None
         self._ref_its: float | None = None
         self._new_step = False
+        self._work: list[np.ndarray] = []
 
     # slices of the fields in the unknown vector
     @property
@@ -441,7 +477,13 @@ class BlockAMGSolver:
 
         with single_threaded_blas():
             y, its, ok = fgmres(
-                Js, b, apply, rtol=rtol, maxiter=self.maxiter, restart=min(self.maxiter, 40)
+                Js,
+                b,
+                apply,
+                rtol=rtol,
+                maxiter=self.maxiter,
+                restart=min(self.maxiter, 40),
+                work=self._work,
             )
         info = 0 if ok else 1
         st = self.stats
