@@ -60,6 +60,7 @@ def one(n: int, c_rate: float, max_steps: int, solver: str = "auto") -> dict:
         "wall_s": wall,
         "assembly_s": res.timing["assembly_s"],
         "solve_s": res.timing["solve_s"],
+        "amg_setup_s": res.timing.get("amg_setup_s", 0.0),
         "steps": res.steps,
         "newton": res.newton_iterations,
         "gmres": res.timing.get("gmres_iterations", 0),
@@ -96,7 +97,8 @@ def main() -> None:
         ratio = f"{r['wall_s'] / bar:.2f}x bar" if bar else "-"
         print(
             f"{n:>4}^3 {r['unknowns']:>9} unknowns  {r['wall_s']:8.1f} s  "
-            f"assembly {100 * share_a:4.1f}%  solves {100 * share_s:4.1f}%  "
+            f"assembly {100 * share_a:4.1f}%  solves {100 * share_s:4.1f}% "
+            f"(AMG setup {100 * r.get('amg_setup_s', 0.0) / r['wall_s']:4.1f}%)  "
             f"steps {r['steps']:>4}  Newton {r['newton']:>5}  GMRES {r['gmres']:>6}  "
             f"peak {r['peak_MB']:7.0f} MB  "
             f"Q/Qth {r['capacity_fraction']:.3f}  cons {r['max_conservation_error']:.1e}  "

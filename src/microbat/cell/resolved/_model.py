@@ -202,6 +202,7 @@ class Timing:
     factorizations: int = 0
     gmres_iterations: int = 0
     amg_setups: int = 0
+    amg_setup_s: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -480,7 +481,9 @@ class HalfCell:
         if krylov and self._krylov is not None:
             self._krylov.new_step()
         for k in range(self.opt.max_newton + 1):
+            t_res = time.perf_counter()
             R, J = self.residual(x, old, dt, I_app, blocks, jacobian=fresh)
+            self.timing.assembly_s += time.perf_counter() - t_res
             if not np.all(np.isfinite(R)):
                 raise ConvergenceError("non-finite residual in the Newton iteration")
             # converged: a small last update (≤ 1e-6 V, 1e-6 relative concentration) with
@@ -639,6 +642,7 @@ class HalfCell:
         finally:
             self.timing.gmres_iterations = self._krylov.stats.iterations
             self.timing.amg_setups = self._krylov.stats.setups
+            self.timing.amg_setup_s = self._krylov.stats.setup_s
 
     def _linear_solve(self, J, b: np.ndarray) -> np.ndarray:
         """Factorise ``J`` (kept for :meth:`_resolve`) and solve ``J x = b``."""

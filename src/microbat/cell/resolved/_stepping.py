@@ -38,6 +38,7 @@ _TIMING_KEYS = (
     "factorizations",
     "gmres_iterations",
     "amg_setups",
+    "amg_setup_s",
 )
 
 

@@ -186,7 +186,9 @@ class ResolvedDischargeResult(Result):
         Why the run ended (solver failure: where and why).
     steps, newton_iterations : int
     timing : dict
-        ``assembly_s``, ``solve_s``, ``total_s``, ``linear_solves``.
+        ``assembly_s`` (step operators, residuals and Jacobians), ``solve_s`` (linear
+        solves, including ``amg_setup_s`` of AMG setups and refreshes), ``total_s``,
+        ``linear_solves``, ``gmres_iterations``, ``amg_setups``.
     grid : dict
         Image shape, separator layers and stretch, numbers of unknowns, reaction area.
     provenance : Provenance
@@ -612,6 +614,7 @@ def _result(
         "factorizations": int(tm.get("factorizations", 0)),
         "gmres_iterations": int(tm.get("gmres_iterations", 0)),
         "amg_setups": int(tm.get("amg_setups", 0)),
+        "amg_setup_s": float(tm.get("amg_setup_s", 0.0)),
     }
     if ckpt is not None:
         timing["checkpoint_s"] = ckpt.seconds
