@@ -6,9 +6,9 @@ coupled system scaled by rows (``R``: charge rows by ``1/I``, lithium rows by
 ``logit(c_s/c_max)`` variables). The unknowns come in four fields and the
 terminal voltage: ``E = c_e``, ``P = (φ_e, φ_s, V)``, ``C = c_s``.
 
-The solver is restarted GMRES on ``J_s`` with a block lower-triangular,
-physics-based preconditioner (in the spirit of the two-stage "constrained
-pressure residual" preconditioners of reservoir simulation):
+The solver is right-preconditioned flexible GMRES (:func:`fgmres`) on ``J_s`` with a
+block lower-triangular, physics-based preconditioner (in the spirit of the
+two-stage "constrained pressure residual" preconditioners of reservoir simulation):
 
 1. electrolyte salt: ``z_E = M_E^{-1} r_E``, with ``M_E`` the salt block
    (storage ``ε V/Δt`` + the diffusion Laplacian);
@@ -25,18 +25,20 @@ pressure residual" preconditioners of reservoir simulation):
 3. lithium in the solid: ``z_C = M_C^{-1}(r_C − J_CP z_P)``.
 
 Each block inverse is one V-cycle of algebraic multigrid (PyAMG, classical
-Ruge–Stüben by default: the blocks are M-matrices with strongly jumping
-coefficients — pore, carbon-binder, active material, separator). GMRES corrects
-the neglected couplings (the salt's dependence on the reaction distribution, the
-diffusion in ``D_C``).
+Ruge–Stüben: the blocks are M-matrices with strongly jumping coefficients — pore,
+carbon-binder, active material, separator), wrapped for the potential and salt
+blocks in a Galerkin correction on their near-null modes (uniform shifts;
+:class:`_CoarseSpace`). GMRES corrects the neglected couplings (the salt's
+dependence on the reaction distribution, the diffusion in ``D_C``).
 
-The AMG hierarchies are the expensive part (their setup costs a few V-cycles'
-worth of tens of cycles); they are kept across Newton iterations *and* time
-steps while GMRES converges in few iterations (the operators change slowly with
-the state and the step size), and rebuilt when the iteration count grows past
-``rebuild_factor`` × the count right after the last setup. The Jacobian itself is
-assembled fresh at every Newton iteration (cheap), so Newton converges as the
-exact method; only the preconditioner is stale.
+The AMG setups (C/F splitting, interpolation) are the expensive part; they are
+kept across Newton iterations and time steps. At the first Newton update of every
+step the operators of all levels are recomputed as Galerkin products from the
+current Jacobian (:meth:`BlockAMGSolver._refresh`), and a full setup is repeated
+only when the GMRES iterations per decade of residual reduction grow past
+``rebuild_factor`` × those right after the last setup. The Jacobian itself is
+assembled fresh at every Newton iteration, so Newton converges as the exact
+method; only the preconditioner lags within a step.
 """
 
 from __future__ import annotations
