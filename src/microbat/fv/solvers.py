@@ -31,7 +31,15 @@ import numpy as np
 from microbat.core.errors import ConvergenceError, InvalidInputError
 from microbat.fv.system import StructuredSystem
 
-__all__ = ["DIRECT_LIMIT", "DIRECT_LIMIT_2D", "AMGSolver", "DirectSolver", "FVSolution", "solve"]
+__all__ = [
+    "DIRECT_LIMIT",
+    "DIRECT_LIMIT_2D",
+    "AMGSolver",
+    "DirectSolver",
+    "FVSolution",
+    "galerkin_copy",
+    "solve",
+]
 
 #: Systems with at most this many unknowns are solved directly by ``method="auto"``
 #: (3D grids; sparse LU fill-in grows fast in 3D, multigrid wins above a few thousand).
@@ -100,6 +108,39 @@ class DirectSolver:
     def solve(self, b: np.ndarray) -> np.ndarray:
         """Solve ``A x = b``."""
         return self.lu.solve(np.asarray(b))
+
+
+def galerkin_copy(ml: Any, A: Any) -> Any:
+    """A PyAMG hierarchy with a new finest operator and its Galerkin coarse operators.
+
+    The C/F splitting (or aggregation), interpolation ``P`` and restriction ``R`` of
+    ``ml`` are kept; level ``k+1`` gets ``R_k A_k P_k`` from the new ``A`` (which may
+    be complex, or a changed real matrix on the same graph). This is the cheap part of
+    a setup: reused by the EIS solver (one real hierarchy per frequency band, complex
+    operators per frequency) and the resolved discharge (operators refreshed each
+    step). The coarse solver of the copy is the caller's to set: ``ml``'s may hold a
+    factorisation of the old coarsest operator.
+
+    Parameters
+    ----------
+    ml : pyamg.MultilevelSolver
+    A : scipy.sparse matrix
+        New finest-level operator, same shape and graph as ``ml.levels[0].A``.
+
+    Returns
+    -------
+    pyamg.MultilevelSolver
+        A shallow copy; ``ml`` is unchanged.
+    """
+    import copy
+
+    mc = copy.copy(ml)
+    mc.levels = [copy.copy(lv) for lv in ml.levels]
+    mc.levels[0].A = A
+    for i in range(len(mc.levels) - 1):
+        lv = mc.levels[i]
+        mc.levels[i + 1].A = (lv.R @ (lv.A @ lv.P)).tocsr()
+    return mc
 
 
 class AMGSolver:

@@ -593,16 +593,11 @@ def _band_worker(
 
 def _complex_galerkin(ml: Any, K: Any) -> Any:
     """Copy of a real AMG hierarchy with the complex ``K`` and its Galerkin products."""
-    import copy
-
     import pyamg
 
-    mc = copy.copy(ml)
-    mc.levels = [copy.copy(lv) for lv in ml.levels]
-    mc.levels[0].A = K
-    for i in range(len(mc.levels) - 1):
-        lv = mc.levels[i]
-        mc.levels[i + 1].A = (lv.R @ (lv.A @ lv.P)).tocsr()
+    from microbat.fv.solvers import galerkin_copy
+
+    mc = galerkin_copy(ml, K)
     mc.coarse_solver = pyamg.multilevel.coarse_grid_solver("pinv")
     return mc
 

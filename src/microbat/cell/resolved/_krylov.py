@@ -407,19 +407,14 @@ class BlockAMGSolver:
         iterations and steps are the coefficients (Δt, reaction conductances, OCP
         slopes), not the geometry the interpolation encodes.
         """
-        import copy
+        from microbat.fv.solvers import galerkin_copy
 
         t0 = time.perf_counter()
         blocks = self._blocks(Js, rs, cs, J)
         new = []
         assert self._ml is not None
         for ml, M in zip(self._ml, blocks, strict=True):
-            mc = copy.copy(ml)
-            mc.levels = [copy.copy(lv) for lv in ml.levels]
-            mc.levels[0].A = M
-            for i in range(len(mc.levels) - 1):
-                lv = mc.levels[i]
-                mc.levels[i + 1].A = (lv.R @ (lv.A @ lv.P)).tocsr()
+            mc = galerkin_copy(ml, M)
             _coarse_lu(mc)
             new.append(mc)
         self._ml = (new[0], new[1], new[2])
