@@ -268,9 +268,12 @@ class BlockAMGSolver:
     amg : {"rs", "sa"}
         Classical (Ruge–Stüben) or smoothed-aggregation AMG for the blocks.
     rebuild_factor : float
-        Rebuild the hierarchies when an update needs more than this factor times
-        the iterations of the first solve after the last setup (and at least
-        ``min_rebuild_iterations``).
+        Set the hierarchies up again when an update needs more than this factor
+        times the GMRES iterations per decade of residual reduction of the first
+        solve after the last setup (and more than ``min_rebuild_iterations`` / 8).
+    refresh : bool
+        Recompute the operators of all levels (Galerkin products, kept
+        interpolation) at the first solve of every time step (:meth:`new_step`).
     """
 
     def __init__(

@@ -531,7 +531,7 @@ class HalfCell:
                 )
                 if krylov:
                     fnorm = float(np.linalg.norm(sr))
-                    eta = self._forcing(fnorm, fnorm_prev, eta_prev, max(sums))
+                    eta = self._forcing(fnorm, fnorm_prev, eta_prev)
                     fnorm_prev, eta_prev = fnorm, eta
                     y = self._krylov_solve(Js, -rs * R, rs, cscale, rtol=eta, J=J)
                 else:
@@ -596,9 +596,7 @@ class HalfCell:
             method = "pardiso" if pardiso else "direct"
         return method
 
-    def _forcing(
-        self, fnorm: float, fnorm_prev: float | None, eta_prev: float | None, balance: float
-    ) -> float:
+    def _forcing(self, fnorm: float, fnorm_prev: float | None, eta_prev: float | None) -> float:
         """Relative GMRES tolerance of this Newton update (Eisenstat–Walker, choice 2).
 
         Far from the solution the linear system need not be solved to round-off:
