@@ -259,7 +259,8 @@ class HalfCell:
         self._factors: Callable[[np.ndarray], np.ndarray] | None = None
         self._krylov: Any = None
         self._pattern: _Pattern | None = None
-        self._lin_key: tuple[int, int, float, float] | None = None
+        self._lin_state: State | None = None
+        self._lin_dt = 0.0
         self._lin: tuple[Any, Any, Any] = (None, None, None)
         self._ds_const: float | None = None
         ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
@@ -302,8 +303,7 @@ class HalfCell:
 
         The last result is kept: Newton and the step's diagnostics ask for the same.
         """
-        key = (id(state.ce), id(state.cs), state.t, dt)
-        if self._lin_key == key:
+        if self._lin_state is state and self._lin_dt == dt:
             return self._lin
         t0 = time.perf_counter()
         ce = np.maximum(state.ce, 1e-3)
@@ -318,7 +318,8 @@ class HalfCell:
         else:
             L_ds = self.L_ds
         self.timing.assembly_s += time.perf_counter() - t0
-        self._lin_key, self._lin = key, (L_kappa, L_de, L_ds)
+        # the state itself is kept (not its id): a freed state's id may be reused
+        self._lin_state, self._lin_dt, self._lin = state, dt, (L_kappa, L_de, L_ds)
         return L_kappa, L_de, L_ds
 
     def split(self, x: np.ndarray):
