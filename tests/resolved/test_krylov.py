@@ -116,9 +116,10 @@ def test_fgmres_solves_to_the_true_residual():
     assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b)
     np.testing.assert_allclose(x, spla.spsolve(A.tocsc(), b), rtol=1e-8, atol=1e-12)
     # the basis is reused by the next solve
-    n_work = len(work)
-    fgmres(A, 2 * b, lambda r: r / d, rtol=1e-10, restart=5, work=work)
-    assert len(work) == n_work
+    bases = [id(v) for v in work]
+    x2 = fgmres(A, 2 * b, lambda r: r / d, rtol=1e-10, restart=5, work=work)[0]
+    assert [id(v) for v in work] == bases
+    np.testing.assert_allclose(x2, 2 * x, rtol=1e-8, atol=1e-12)
     # zero right-hand side, and an iteration limit that is reported, not hidden
     assert fgmres(A, np.zeros(n), lambda r: r, rtol=1e-8)[1:] == (0, True)
     assert fgmres(A, b, lambda r: r, rtol=1e-14, maxiter=2)[2] is False
@@ -168,3 +169,94 @@ def test_capacity_does_not_depend_on_the_step_size():
     assert all(r.complete for r in q)
     assert q[1].steps < q[0].steps / 3
     assert abs(q[1].capacity_Ah / q[0].capacity_Ah - 1) < 0.015  # measured 0.69 %
+
+
+def test_submatrix_maps_match_scipy_indexing():
+    from microbat.cell.resolved._krylov import _Sub
+
+    J, _, (ne, ns, na) = _system()
+    n = J.shape[0]
+    E = slice(0, ne)
+    C = slice(2 * ne + ns, n - 1)
+    ip = np.r_[np.arange(ne, 2 * ne + ns), n - 1]
+    for rows, cols in ((E, E), (ip, C), (C, ip), (ip, E), (ip, ip)):
+        sub = _Sub(J, rows, cols)
+        ref = J[rows][:, cols]
+        assert (abs(sub(J) - ref)).max() == 0.0
+        # any matrix on the same pattern: the gather follows its data
+        J2 = J.copy()
+        J2.data = np.random.default_rng(1).normal(size=J.nnz)
+        assert (abs(sub(J2) - J2[rows][:, cols])).max() == 0.0
+    # the symmetric part on a symmetric pattern is one gather (its permutation kept)
+    sym = _Sub(J, C, C, symmetric=True)
+    assert sym.perm is not None
+    M = J[C][:, C]
+    assert abs(sym.symmetric_part(J) - 0.5 * (M + M.T)).max() < 1e-15
+    # a non-symmetric pattern falls back to SciPy's transpose
+    Jn = J.tolil()
+    Jn[n - 3, n - 2] = 0.7  # one entry without its mirror
+    Jn = Jn.tocsr()
+    sym = _Sub(Jn, C, C, symmetric=True)
+    assert sym.perm is None
+    M = Jn[C][:, C]
+    assert abs(sym.symmetric_part(Jn) - 0.5 * (M + M.T)).max() < 1e-15
+
+
+def test_relative_row_change():
+    from microbat.cell.resolved._krylov import _change
+
+    A = sp.csr_matrix(np.array([[4.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 2.0]]))
+    M = A.copy()
+    M.data = M.data.copy()
+    assert _change(A, M) == 0.0
+    M[2, 2] = 2.5  # row 2: |Δ| = 0.5 against a diagonal of 2.5
+    assert _change(A, M) == pytest.approx(0.2)
+    # a different pattern (an entry dropped) takes the general path
+    M2 = sp.csr_matrix(np.array([[4.0, -1.0, 0.0], [-1.0, 4.0, 0.0], [0.0, 0.0, 2.0]]))
+    assert _change(A, M2) == pytest.approx(0.5)
+
+
+def test_single_precision_cycle_is_the_same_preconditioner():
+    import pyamg
+
+    from microbat.cell.resolved._krylov import _coarse_lu, _vcycle
+
+    A = pyamg.gallery.poisson((14, 14, 14), format="csr")
+    A = (A + sp.diags(np.linspace(0.01, 0.1, A.shape[0]))).tocsr()
+    b = np.random.default_rng(2).normal(size=A.shape[0])
+    z = {}
+    for prec in (np.float64, np.float32):
+        ml = pyamg.ruge_stuben_solver(A, max_coarse=100)
+        _coarse_lu(ml, prec)
+        z[prec] = _vcycle(ml, b)
+        assert z[prec].dtype == np.float64
+    # the cycle in single precision differs from the double one at its round-off
+    rel = np.linalg.norm(z[np.float32] - z[np.float64]) / np.linalg.norm(z[np.float64])
+    assert rel < 1e-5
+    # and it is a real preconditioner: one cycle reduces the residual
+    assert np.linalg.norm(b - A @ z[np.float32]) < 0.5 * np.linalg.norm(b)
+
+
+def test_blocks_refresh_only_when_their_operator_changed():
+    J, b, (ne, ns, na) = _system()
+    n = J.shape[0]
+    rs = np.ones(n)
+    cs = np.ones(n)
+    solver = BlockAMGSolver(ne, ns, na, rtol=1e-10)
+    solver.solve(J, b, rs, cs)
+    first = solver._ml
+    # a new step with the same Jacobian: nothing to refresh
+    solver.new_step()
+    solver.solve(J, b, rs, cs)
+    assert solver.stats.refreshes == 1 and solver.stats.block_refreshes == 0
+    assert all(a is c for a, c in zip(solver._ml, first, strict=True))
+    # the lithium block's diagonal grows by half (a shorter step): only it is refreshed
+    C = np.arange(2 * ne + ns, n - 1)
+    J2 = (J + sp.csr_matrix((0.5 * J.diagonal()[C], (C, C)), shape=J.shape)).tocsr()
+    solver.new_step()
+    y = solver.solve(J2, b, rs, cs)
+    assert solver.stats.block_refreshes == 1
+    assert solver._ml[0] is first[0] and solver._ml[1] is first[1]
+    assert solver._ml[2] is not first[2]
+    ref = spla.spsolve(J2.tocsc(), b)
+    assert np.linalg.norm(y - ref) / np.linalg.norm(ref) < 1e-8
