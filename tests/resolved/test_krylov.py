@@ -174,7 +174,7 @@ def test_capacity_does_not_depend_on_the_step_size():
 def test_submatrix_maps_match_scipy_indexing():
     from microbat.cell.resolved._krylov import _Sub
 
-    J, _, (ne, ns, na) = _system()
+    J, _, (ne, ns, _) = _system()
     n = J.shape[0]
     E = slice(0, ne)
     C = slice(2 * ne + ns, n - 1)
