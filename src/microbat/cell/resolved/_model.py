@@ -772,8 +772,16 @@ class _Pattern:
         r = np.concatenate(rows).astype(np.int64)
         c = np.concatenate(cols).astype(np.int64)
         key = r * n + c
-        uniq, self._slot = np.unique(key, return_inverse=True)
+        uniq, slot = np.unique(key, return_inverse=True)
         self._nnz = uniq.size
+        # each term's slots, and whether they are all different (parallel scatter)
+        idx = np.int32 if uniq.size < 2**31 - 1 else np.int64
+        bounds = np.cumsum([0] + [len(x) for x in rows])
+        self._slots = []
+        for k in range(len(rows)):
+            sk = slot[bounds[k] : bounds[k + 1]].astype(idx)
+            unique = sk.size == 0 or int(np.bincount(sk, minlength=uniq.size).max()) <= 1
+            self._slots.append((sk, unique))
         ur, uc = np.divmod(uniq, n)
         self._indptr = np.searchsorted(ur, np.arange(n + 1)).astype(np.int32)
         self._indices = uc.astype(np.int32)
@@ -796,8 +804,15 @@ class _Pattern:
         """The CSR sum of the terms' current values."""
         import scipy.sparse as sp
 
-        vals = np.concatenate([np.asarray(v, np.float64) for _, _, v in parts])
-        data = np.bincount(self._slot, weights=vals, minlength=self._nnz)
+        from microbat.cell.resolved import _assemble
+
+        data = np.zeros(self._nnz)
+        for (_, _, v), (slot, unique) in zip(parts, self._slots, strict=True):
+            vals = np.ascontiguousarray(v, dtype=np.float64)
+            if unique:
+                _assemble.add_unique(data, slot, vals)
+            else:
+                _assemble.add_repeated(data, slot, vals)
         J = sp.csr_matrix((data, self._indices, self._indptr), shape=(self._n, self._n))
         J.has_sorted_indices = True
         return J
@@ -806,10 +821,11 @@ class _Pattern:
         """``diag(rs) J diag(cs)`` on the same pattern."""
         import scipy.sparse as sp
 
-        Js = sp.csr_matrix(
-            (J.data * rs[self._rows] * cs[self._indices], self._indices, self._indptr),
-            shape=J.shape,
-        )
+        from microbat.cell.resolved import _assemble
+
+        data = np.empty_like(J.data)
+        _assemble.scale(J.data, self._rows, self._indices, rs, cs, data)
+        Js = sp.csr_matrix((data, self._indices, self._indptr), shape=J.shape)
         Js.has_sorted_indices = True
         return Js
 
