@@ -77,16 +77,19 @@ def _coarse_lu(ml: Any, precision: Any = np.float32) -> None:
         import scipy.sparse.linalg as spla
 
         ml._mb_lu = spla.splu(A.tocsc()).solve
+    import scipy.sparse as sp
+
     ops = []
     for lv in ml.levels[:-1]:
         Ak = lv.A.tocsr().astype(precision)
         Ak.sort_indices()
+        Uk = sp.triu(Ak, k=1, format="csr")
         # P and R do not change in a refresh: their copies stay on the level (and
         # on the levels of its Galerkin copies)
         PR = lv.__dict__.get("_mb_PR")
         if PR is None or PR[0].dtype != precision:
             PR = lv._mb_PR = (lv.P.tocsr().astype(precision), lv.R.tocsr().astype(precision))
-        ops.append((Ak, PR[0], PR[1]))
+        ops.append((Ak, PR[0], PR[1], Uk))
     ml._mb_ops = ops
     ml._mb_dtype = np.dtype(precision)
 
@@ -125,15 +128,17 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     dt = ml._mb_dtype
     xs: list[np.ndarray] = []
     bs: list[np.ndarray] = [np.asarray(b, dtype=dt)]
-    for A, _, R in ops:
+    for A, _, R, U in ops:
         bk = bs[-1]
         x = np.zeros_like(bk)
         gauss_seidel(A.indptr, A.indices, A.data, x, bk, 0, x.size, 1)
         xs.append(x)
-        bs.append(R @ (bk - A @ x))
+        # after a forward sweep from zero, row i of b − A x is −Σ_{j>i} a_ij x_j: the
+        # residual is −U x with U the strict upper triangle (half the product)
+        bs.append(-(R @ (U @ x)))
     xc = ml._mb_lu(bs[-1].astype(np.float64)).astype(dt)
     for lvl in range(len(ops) - 1, -1, -1):
-        A, P, _ = ops[lvl]
+        A, P, _, _ = ops[lvl]
         x = xs[lvl]
         x += P @ xc
         gauss_seidel(A.indptr, A.indices, A.data, x, bs[lvl], x.size - 1, -1, -1)
