@@ -174,3 +174,71 @@ def test_interrupt_on_the_last_step_keeps_the_end(tmp_path):
     assert info.value.result.complete and info.value.result.steps == done.steps
     again = simulate_discharge(_electrode(), options=opt, resume=True, **kw)
     assert again.complete and again.steps == done.steps and again.status == done.status
+
+
+def test_snapshots_are_written_once_beside_the_checkpoint(tmp_path):
+    from microbat.cell.resolved._checkpoint import snapshot_folder
+
+    ck = tmp_path / "run.npz"
+    res = _run(checkpoint=ck, checkpoint_every=1)  # 14 checkpoints
+    assert len(res.snapshots) == 3  # the two asked for and the end state
+    files = sorted(snapshot_folder(ck).glob("*.npz"))
+    assert [f.name for f in files] == ["snapshot0000.npz", "snapshot0001.npz"]
+    # each file was written once, not at every checkpoint: later checkpoints only
+    # refer to it (the main file holds no field arrays)
+    with np.load(ck) as z:
+        assert not any(k.startswith("snapshot") for k in z.files)
+    stamps = [f.stat().st_mtime_ns for f in files]
+    again = _run(max_steps=N_STEPS + 2, checkpoint=ck, checkpoint_every=1, resume=True)
+    assert again.steps == N_STEPS + 2 and len(again.snapshots) == 3
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    for a, b in zip(res.snapshots[:2], again.snapshots[:2], strict=True):
+        np.testing.assert_array_equal(a.fields["c_s"], b.fields["c_s"])
+        assert a.outside_W == b.outside_W
+
+
+def test_missing_or_foreign_snapshot_file_is_refused(tmp_path):
+    from microbat.cell.resolved._checkpoint import snapshot_folder
+
+    ck = tmp_path / "run.npz"
+    _run(checkpoint=ck)
+    folder = snapshot_folder(ck)
+    first, second = folder / "snapshot0000.npz", folder / "snapshot0001.npz"
+    # another snapshot of the same run in its place: index and time do not match
+    saved = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    with pytest.raises(FileFormatError, match="is not snapshot 0"):
+        _run(checkpoint=ck, resume=True)
+    first.unlink()
+    with pytest.raises(FileFormatError, match="snapshot 0 of the checkpoint is missing"):
+        _run(checkpoint=ck, resume=True)
+    first.write_bytes(saved)
+    assert _run(checkpoint=ck, resume=True).complete is False  # readable again
+
+
+def test_checkpoint_with_snapshots_inside_still_reads(tmp_path):
+    # the layout of version 1 (fields inside the checkpoint) is read, and the next
+    # checkpoint writes the snapshots out to their own files
+    import json
+
+    from microbat.cell.resolved._checkpoint import (
+        read_checkpoint,
+        snapshot_folder,
+        write_checkpoint,
+    )
+
+    ck = tmp_path / "old.npz"
+    done = _run(checkpoint=ck)
+    with np.load(ck) as z:
+        fp = json.loads(str(z["meta"]))["fingerprint"]
+    record = read_checkpoint(ck, fp)
+    for f in snapshot_folder(ck).glob("*.npz"):
+        f.unlink()
+    write_checkpoint(ck, record, fp)  # no snapshot files: stored inside
+    with np.load(ck) as z:
+        assert any(k.startswith("snapshot0_") for k in z.files)
+    again = _run(max_steps=N_STEPS + 1, checkpoint=ck, resume=True)
+    assert again.steps == N_STEPS + 1
+    for a, b in zip(done.snapshots[:2], again.snapshots[:2], strict=True):
+        np.testing.assert_array_equal(a.fields["c_s"], b.fields["c_s"])
+    assert len(list(snapshot_folder(ck).glob("*.npz"))) == 2

@@ -2,7 +2,11 @@
 
 A checkpoint is one ``.npz`` file (NumPy's zip of arrays, read without pickle) written
 through :func:`microbat.core.atomic.atomic_path`, so a crash or Ctrl-C while writing
-leaves the previous checkpoint intact. It holds everything the time stepping needs to
+leaves the previous checkpoint intact. The field snapshots are written once each, to
+their own files in a folder beside it (``<name>_snapshots/``), and the checkpoint
+lists them: a checkpoint costs the state and the history, not every snapshot again
+(at 128³ a snapshot is ~300 MB). Each snapshot file carries the run's fingerprint,
+its index and time, checked on reading. It holds everything the time stepping needs to
 continue exactly where it stopped (see :class:`~._stepping.RunRecord`): the accepted
 state, the state before it, Newton's first guess for the next step, the step size, the
 curve and loss breakdown so far, the conservation history, the snapshots taken, the
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from microbat.cell.resolved._stepping import RunRecord
     from microbat.core.microstructure import Microstructure
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: snapshots in their own files (1: inside)
 CHECKPOINT_NAME = "checkpoint.npz"
 #: Options that steer the run but not the discretised problem: a checkpoint may be
 #: resumed with other values (e.g. a larger ``max_steps`` to continue a long run).
@@ -152,8 +156,64 @@ _PART_TEXT = {
 }
 
 
-def write_checkpoint(path: Path, rec: RunRecord, fingerprint: dict[str, str]) -> Path:
-    """Write ``rec`` to ``path`` atomically (see the module docstring)."""
+def snapshot_folder(path: Path) -> Path:
+    """The folder of the snapshot files of the checkpoint ``path``."""
+    return path.parent / f"{path.stem}_snapshots"
+
+
+def write_snapshot(path: Path, snap: Any, fingerprint: dict[str, str], index: int) -> None:
+    """Write one snapshot to its own file atomically (its fields and a meta record)."""
+    from microbat.core.atomic import atomic_path
+
+    arrays = {f"field_{n}": np.asarray(v) for n, v in snap.fields.items()}
+    meta = {
+        "fingerprint": fingerprint["all"],
+        "index": index,
+        "time_s": snap.time_s,
+        "fields": list(snap.fields),
+        "outside_W": snap.outside_W,
+    }
+    arrays["meta"] = np.array(json.dumps(meta, allow_nan=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _read_snapshot(path: Path, fingerprint: dict[str, str], index: int, time_s: float) -> Any:
+    from microbat.cell.resolved._stepping import SnapshotData
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        meta = json.loads(str(data.pop("meta")))
+        fields = {n: data[f"field_{n}"] for n in meta["fields"]}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise FileFormatError(
+            f"{path}: snapshot {index} of the checkpoint is missing or unreadable ({exc})"
+        ) from None
+    if (
+        meta.get("fingerprint") != fingerprint["all"]
+        or meta.get("index") != index
+        or float(meta.get("time_s", np.nan)) != time_s
+    ):
+        raise FileFormatError(
+            f"{path} is not snapshot {index} (t = {time_s:g} s) of this checkpoint's run"
+        )
+    return SnapshotData(time_s, fields, {k: float(v) for k, v in meta["outside_W"].items()})
+
+
+def write_checkpoint(
+    path: Path,
+    rec: RunRecord,
+    fingerprint: dict[str, str],
+    snapshot_files: list[str] | None = None,
+) -> Path:
+    """Write ``rec`` to ``path`` atomically (see the module docstring).
+
+    ``snapshot_files``: the names, in :func:`snapshot_folder`, of the files holding
+    ``rec.snapshots`` (written by :func:`write_snapshot`); without it the snapshots
+    are stored inside the checkpoint.
+    """
     from microbat import __version__
     from microbat.core.atomic import atomic_path
 
@@ -176,11 +236,17 @@ def write_checkpoint(path: Path, rec: RunRecord, fingerprint: dict[str, str]) ->
         [[s[k] for k in loss_keys] for s in rec.losses], dtype=float
     ).reshape(len(rec.losses), len(loss_keys))
     snaps = []
+    if snapshot_files is not None and len(snapshot_files) != len(rec.snapshots):
+        raise ValueError("one snapshot file per snapshot")
     for i, snap in enumerate(rec.snapshots):
         names = list(snap.fields)
-        for n in names:
-            arrays[f"snapshot{i}_{n}"] = snap.fields[n]
-        snaps.append({"time_s": snap.time_s, "fields": names, "outside_W": snap.outside_W})
+        entry = {"time_s": snap.time_s, "fields": names, "outside_W": snap.outside_W}
+        if snapshot_files is not None:
+            entry["file"] = snapshot_files[i]
+        else:
+            for n in names:
+                arrays[f"snapshot{i}_{n}"] = snap.fields[n]
+        snaps.append(entry)
     meta = {
         "checkpoint_version": CHECKPOINT_VERSION,
         "microbat_version": __version__,
@@ -211,10 +277,16 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
     Raises
     ------
     FileFormatError
-        Missing, unreadable or truncated file, or a newer checkpoint version.
+        Missing, unreadable or truncated file (or snapshot file), or a newer
+        checkpoint version.
     InvalidInputError
         The checkpoint belongs to a different problem (the message says which part).
     """
+    return _read(path, fingerprint)[0]
+
+
+def _read(path: Path, fingerprint: dict[str, str]) -> tuple[RunRecord, list[str] | None]:
+    """The record and the names of its snapshot files (None: stored inside)."""
     from microbat.cell.resolved._model import State
     from microbat.cell.resolved._stepping import Cursor, RunRecord, SnapshotData
 
@@ -263,14 +335,23 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
         losses = [
             {k: float(v) for k, v in zip(keys, row, strict=True)} for row in data["history_losses"]
         ]
-        snaps = [
-            SnapshotData(
-                float(s["time_s"]),
-                {n: data[f"snapshot{i}_{n}"] for n in s["fields"]},
-                {k: float(v) for k, v in s["outside_W"].items()},
-            )
-            for i, s in enumerate(meta["snapshots"])
-        ]
+        snaps = []
+        files: list[str] | None = []
+        for i, s in enumerate(meta["snapshots"]):
+            if "file" in s:
+                where = snapshot_folder(path) / s["file"]
+                snaps.append(_read_snapshot(where, fingerprint, i, float(s["time_s"])))
+                assert files is not None
+                files.append(s["file"])
+            else:
+                files = None
+                snaps.append(
+                    SnapshotData(
+                        float(s["time_s"]),
+                        {n: data[f"snapshot{i}_{n}"] for n in s["fields"]},
+                        {k: float(v) for k, v in s["outside_W"].items()},
+                    )
+                )
     except (KeyError, TypeError, ValueError) as exc:
         raise FileFormatError(f"{path}: the checkpoint is incomplete ({exc})") from None
     state = states["state"]
@@ -280,7 +361,7 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
     steps = int(meta["steps"])
     if len(losses) != steps or any(len(v) != steps + 1 for v in history.values()):
         raise FileFormatError(f"{path}: the checkpoint's history does not match its step count")
-    return RunRecord(
+    rec = RunRecord(
         Cursor(
             state,
             states["prev"],
@@ -302,6 +383,7 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
         checkpoints_written=int(meta["checkpoints_written"]),
         resumed_at_step=steps,
     )
+    return rec, files
 
 
 class Checkpointer:
@@ -338,6 +420,14 @@ class Checkpointer:
         self.interval_s = interval_s
         self.last = time.perf_counter()
         self.seconds = 0.0
+        self.snapshot_files: list[str] = []  # written so far, one per snapshot
+
+    def read(self) -> RunRecord:
+        """Read the checkpoint back (see :func:`read_checkpoint`) to resume from it."""
+        rec, files = _read(self.path, self.fingerprint)
+        # snapshots stored inside an older checkpoint are written out at the next write
+        self.snapshot_files = list(files) if files is not None else []
+        return rec
 
     def due(self, steps: int) -> bool:
         """Whether a checkpoint is due after ``steps`` accepted steps."""
@@ -349,6 +439,14 @@ class Checkpointer:
         """Write ``rec`` (its wall time and count updated first)."""
         t0 = time.perf_counter()
         rec.checkpoints_written += 1
-        write_checkpoint(self.path, rec, self.fingerprint)
+        # snapshots are written once each; a record cut back after an interrupt
+        # rewrites the ones past its cursor when they are taken again
+        del self.snapshot_files[len(rec.snapshots) :]
+        folder = snapshot_folder(self.path)
+        for i in range(len(self.snapshot_files), len(rec.snapshots)):
+            name = f"snapshot{i:04d}.npz"
+            write_snapshot(folder / name, rec.snapshots[i], self.fingerprint, i)
+            self.snapshot_files.append(name)
+        write_checkpoint(self.path, rec, self.fingerprint, self.snapshot_files)
         self.last = time.perf_counter()
         self.seconds += self.last - t0

@@ -33,10 +33,12 @@ dependence on the reaction distribution, the diffusion in ``D_C``).
 
 The AMG setups (C/F splitting, interpolation) are the expensive part; they are
 kept across Newton iterations and time steps. At the first Newton update of every
-step the operators of all levels are recomputed as Galerkin products from the
-current Jacobian (:meth:`BlockAMGSolver._refresh`), and a full setup is repeated
-only when the GMRES iterations per decade of residual reduction grow past
-``rebuild_factor`` × those right after the last setup. The Jacobian itself is
+step, the operators of all levels of a block whose operator changed by more than
+``refresh_change`` of a row are recomputed as Galerkin products from the current
+Jacobian (:meth:`BlockAMGSolver._refresh`), and a full setup is repeated only when
+the GMRES iterations per decade of residual reduction grow past
+``rebuild_factor`` × those right after the last setup. The V-cycles run in single
+precision (:func:`_coarse_lu`). The Jacobian itself is
 assembled fresh at every Newton iteration, so Newton converges as the exact
 method; only the preconditioner lags within a step.
 """
@@ -364,6 +366,10 @@ class BlockAMGSolver:
     single_precision : bool
         Run the V-cycles in single precision (:func:`_coarse_lu`); GMRES, its
         products with the Jacobian and the Galerkin products stay in double.
+    refresh_change : float
+        With ``refresh``: only the blocks whose operator changed by more than this
+        fraction of a row's diagonal (:func:`_change`) since their hierarchy's
+        operators are refreshed.
     """
 
     def __init__(
@@ -518,6 +524,12 @@ class BlockAMGSolver:
         32–36 with stale operators, 32³), because what changes between Newton
         iterations and steps are the coefficients (Δt, reaction conductances, OCP
         slopes), not the geometry the interpolation encodes.
+
+        A block is refreshed only where its operator changed by more than
+        ``refresh_change`` (:func:`_change`): after the first steps the salt and
+        potential blocks change by < 0.1 % and < 0.01 % per step, the solid lithium
+        block by 10–50 % (storage ``1/Δt``, reaction terms). 48³ discharge: 27 block
+        refreshes instead of 99, 1 067 instead of 1 059 GMRES iterations.
         """
         from microbat.fv.solvers import galerkin_copy
 

@@ -79,7 +79,6 @@ from microbat.cell.resolved._checkpoint import (
     Checkpointer,
     checkpoint_file,
     problem_fingerprint,
-    read_checkpoint,
 )
 from microbat.cell.resolved._geometry import build_domain
 from microbat.cell.resolved._lossmap import LOSS_FIELDS
@@ -502,7 +501,7 @@ def simulate_discharge(
             checkpoint_file(checkpoint), fp, checkpoint_every, checkpoint_interval_s
         )
     if resume and ckpt is not None:
-        rec = read_checkpoint(ckpt.path, ckpt.fingerprint)
+        rec = ckpt.read()
     else:
         rec = RunRecord.start(cell, opt.dt_initial_s or t_nom / 400)
 
