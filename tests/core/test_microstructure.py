@@ -160,3 +160,14 @@ def test_result_summarises_fields_per_axis():
     d = R((1.0, float("inf"), None), (np.zeros((5, 5, 5)), None, np.zeros(3))).to_dict()
     assert d["tau"] == [1.0, None, None]
     assert d["field"] == [{"shape": [5, 5, 5], "dtype": "float64"}, None, [0.0, 0.0, 0.0]]
+
+
+def test_microbat_warnings_share_one_base():
+    # a user can silence or escalate all of microbat's deliberate warnings at once
+    from microbat.core.errors import MicrobatWarning
+    from microbat.synth import PackingWarning
+    from microbat.transport._steady import PercolationWarning
+
+    assert issubclass(PercolationWarning, MicrobatWarning)
+    assert issubclass(PackingWarning, MicrobatWarning)
+    assert issubclass(MicrobatWarning, UserWarning)

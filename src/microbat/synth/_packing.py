@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from microbat.core.errors import InvalidInputError
+from microbat.core.errors import InvalidInputError, MicrobatWarning
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseTable
 from microbat.core.results import Provenance, Result
@@ -35,7 +35,7 @@ _SCALE_TOL = 0.01  # accept |scale - 1| below this without changing the particle
 _MAX_ROUNDS = 10
 
 
-class PackingWarning(UserWarning):
+class PackingWarning(MicrobatWarning):
     """A packing was built but misses one of its goals (overlap, resolution, connectivity)."""
 
 

@@ -19,7 +19,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from microbat.core.errors import ConvergenceError, InvalidInputError, PhaseError
+from microbat.core.errors import (
+    ConvergenceError,
+    InvalidInputError,
+    MicrobatWarning,
+    PhaseError,
+)
 from microbat.core.microstructure import Microstructure
 
 Boundary = Literal["face", "layer"]
@@ -30,7 +35,7 @@ Solver = Literal["auto", "mg", "amg", "direct"]
 SINGLE_PRECISION_ABOVE = 2**21
 
 
-class PercolationWarning(UserWarning):
+class PercolationWarning(MicrobatWarning):
     """A phase does not connect the two sides of a direction (τ = ∞ is reported)."""
 
 
