@@ -219,7 +219,7 @@ def test_relative_row_change():
 def test_single_precision_cycle_is_the_same_preconditioner():
     import pyamg
 
-    from microbat.cell.resolved._krylov import _coarse_lu, _vcycle
+    from microbat.cell.resolved._krylov import _prepare_cycle, _vcycle
 
     A = pyamg.gallery.poisson((14, 14, 14), format="csr")
     A = (A + sp.diags(np.linspace(0.01, 0.1, A.shape[0]))).tocsr()
@@ -227,7 +227,7 @@ def test_single_precision_cycle_is_the_same_preconditioner():
     z = {}
     for prec in (np.float64, np.float32):
         ml = pyamg.ruge_stuben_solver(A, max_coarse=100)
-        _coarse_lu(ml, prec)
+        _prepare_cycle(ml, prec)
         z[prec] = _vcycle(ml, b)
         assert z[prec].dtype == np.float64
     # the cycle in single precision differs from the double one at its round-off

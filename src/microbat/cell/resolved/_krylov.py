@@ -38,7 +38,7 @@ step, the operators of all levels of a block whose operator changed by more than
 Jacobian (:meth:`BlockAMGSolver._refresh`), and a full setup is repeated only when
 the GMRES iterations per decade of residual reduction grow past
 ``rebuild_factor`` × those right after the last setup. The V-cycles run in single
-precision (:func:`_coarse_lu`). The Jacobian itself is
+precision (:func:`_prepare_cycle`). The Jacobian itself is
 assembled fresh at every Newton iteration, so Newton converges as the exact
 method; only the preconditioner lags within a step.
 """
@@ -55,12 +55,13 @@ from microbat.core.errors import ConvergenceError
 from microbat.core.threads import single_threaded_blas
 
 
-def _coarse_lu(ml: Any, precision: Any = np.float32) -> None:
+def _prepare_cycle(ml: Any, precision: Any = np.float32) -> None:
     """Prepare a hierarchy for :func:`_vcycle`.
 
-    Sparse LU of the coarsest operator (exact: the potential block is nearly
-    singular), in double precision, and copies of every other level's operator,
-    interpolation and restriction in ``precision``. The cycle is a preconditioner
+    LU of the coarsest operator (exact: the potential block is nearly singular; dense
+    up to 2 000 rows), in double precision, and copies of every other level's
+    operator, its strict upper triangle, interpolation and restriction in
+    ``precision``. The cycle is a preconditioner
     inside flexible GMRES, whose products with the Jacobian stay in double
     precision: single precision halves the bytes a sparse product or a smoothing
     sweep reads, and these kernels are limited by memory bandwidth (a 64³ residual
@@ -116,7 +117,7 @@ def _change(A: Any, M: Any) -> float:
 
 
 def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
-    """One V-cycle of a PyAMG hierarchy from a zero guess (prepared by :func:`_coarse_lu`).
+    """One V-cycle of a PyAMG hierarchy from a zero guess (prepared by :func:`_prepare_cycle`).
 
     The cycle of ``ml.solve(b, maxiter=1)`` with one forward Gauss–Seidel sweep
     before and one backward sweep after the coarse correction, without its two
@@ -364,7 +365,7 @@ class BlockAMGSolver:
         Recompute the operators of all levels (Galerkin products, kept
         interpolation) at the first solve of every time step (:meth:`new_step`).
     single_precision : bool
-        Run the V-cycles in single precision (:func:`_coarse_lu`); GMRES, its
+        Run the V-cycles in single precision (:func:`_prepare_cycle`); GMRES, its
         products with the Jacobian and the Galerkin products stay in double.
     refresh_change : float
         With ``refresh``: only the blocks whose operator changed by more than this
@@ -437,7 +438,7 @@ class BlockAMGSolver:
                 presmoother=("gauss_seidel", {"sweep": "forward"}),
                 postsmoother=("gauss_seidel", {"sweep": "backward"}),
             )
-        _coarse_lu(ml, self.precision)
+        _prepare_cycle(ml, self.precision)
         return ml
 
     def _subs(self, J: Any) -> dict[str, _Sub]:
@@ -542,7 +543,7 @@ class BlockAMGSolver:
                 new.append(ml)
                 continue
             mc = galerkin_copy(ml, M)
-            _coarse_lu(mc, self.precision)
+            _prepare_cycle(mc, self.precision)
             new.append(mc)
             self.stats.block_refreshes += 1
         self._ml = (new[0], new[1], new[2])
