@@ -590,21 +590,25 @@ class BlockAMGSolver:
         Js_CP = sub["CP"](Js)
         d_C = sub["CC"](Js).diagonal()
         ml_E, ml_P, ml_C = self._ml
-        flip = self._flip
-        rsE, csE = rs[E], cs[E]
-        rsP = rs[ip]
-        rsC, csC = rs[C], cs[C]
+        # the potential unknowns are the slice P and the last one (V); products with
+        # reciprocals instead of divisions, fused scalings
+        inE, icsE = 1.0 / rs[E], 1.0 / cs[E]
+        sP = self._flip / rs[ip]
+        idC = 1.0 / d_C
+        inC, icsC = 1.0 / rs[C], 1.0 / cs[C]
 
         def apply(r: np.ndarray) -> np.ndarray:
             z = np.empty_like(r)
-            rE = r[E]
-            zE = _deflated_vcycle(ml_E, self._defl_E, rE / rsE) / csE
+            zE = _deflated_vcycle(ml_E, self._defl_E, r[E] * inE) * icsE
             rC = r[C]
-            rP = r[ip] - Js_PE @ zE - Js_PC @ (rC / d_C)
-            zP = _deflated_vcycle(ml_P, self._defl_P, flip * (rP / rsP))
-            zC = _vcycle(ml_C, (rC - Js_CP @ zP) / rsC) / csC
+            rP = np.concatenate((r[P], r[-1:]))
+            rP -= Js_PE @ zE
+            rP -= Js_PC @ (rC * idC)
+            zP = _deflated_vcycle(ml_P, self._defl_P, rP * sP)
+            zC = _vcycle(ml_C, (rC - Js_CP @ zP) * inC) * icsC
             z[E] = zE
-            z[ip] = zP
+            z[P] = zP[:-1]
+            z[-1] = zP[-1]
             z[C] = zC
             return z
 
