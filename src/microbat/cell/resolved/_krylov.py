@@ -403,6 +403,8 @@ class BlockAMGSolver:
         self._ref_its: float | None = None
         self._new_step = False
         self._work: list[np.ndarray] = []
+        self._sub_key: tuple[np.ndarray, np.ndarray] | None = None  # pattern of the maps
+        self._sub_maps: dict[str, _Sub] = {}
 
     # slices of the fields in the unknown vector
     @property
@@ -443,7 +445,7 @@ class BlockAMGSolver:
 
     def _subs(self, J: Any) -> dict[str, _Sub]:
         """The submatrix maps of the Jacobian's pattern (rebuilt when it changes)."""
-        key = getattr(self, "_sub_key", None)
+        key = self._sub_key
         if key is not None and key[0] is J.indptr and key[1] is J.indices:
             return self._sub_maps
         if key is not None and (
