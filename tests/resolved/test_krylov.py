@@ -260,3 +260,29 @@ def test_blocks_refresh_only_when_their_operator_changed():
     assert solver._ml[2] is not first[2]
     ref = spla.spsolve(J2.tocsc(), b)
     assert np.linalg.norm(y - ref) / np.linalg.norm(ref) < 1e-8
+
+
+def test_cycle_residual_shortcut_matches_the_full_residual():
+    # −U x after the forward sweep is the residual b − A x; a level with a zero
+    # diagonal (the sweep skips that row) falls back to the full product
+    import pyamg
+
+    from microbat.cell.resolved._krylov import _prepare_cycle, _vcycle
+
+    A = pyamg.gallery.poisson((10, 10, 10), format="csr")
+    A = (A + sp.diags(np.linspace(0.01, 0.1, A.shape[0]))).tocsr()
+    b = np.random.default_rng(4).normal(size=A.shape[0])
+    ml = pyamg.ruge_stuben_solver(A, max_coarse=50)
+    _prepare_cycle(ml, np.float64)
+    z_short = _vcycle(ml, b)
+    ml._mb_ops = [(a, p, r, None) for a, p, r, _ in ml._mb_ops]
+    z_full = _vcycle(ml, b)
+    np.testing.assert_allclose(z_short, z_full, rtol=1e-10, atol=1e-12)
+    # a zero diagonal disables the shortcut on that level
+    B = A.tolil()
+    B[3, 3] = 0.0
+    B = B.tocsr()
+    mlb = pyamg.ruge_stuben_solver(A, max_coarse=50)
+    mlb.levels[0].A = B
+    _prepare_cycle(mlb, np.float64)
+    assert mlb._mb_ops[0][3] is None and mlb._mb_ops[1][3] is not None

@@ -86,7 +86,9 @@ def _prepare_cycle(ml: Any, precision: Any = np.float32) -> None:
     for lv in ml.levels[:-1]:
         Ak = lv.A.tocsr().astype(precision)
         Ak.sort_indices()
-        Uk = sp.triu(Ak, k=1, format="csr")
+        # the residual after a forward sweep is −U x only where the sweep updated
+        # every row (PyAMG's Gauss–Seidel skips a row with a zero diagonal)
+        Uk = sp.triu(Ak, k=1, format="csr") if np.all(Ak.diagonal() != 0) else None
         # P and R do not change in a refresh: their copies stay on the level (and
         # on the levels of its Galerkin copies)
         PR = lv.__dict__.get("_mb_PR")
@@ -138,7 +140,7 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
         xs.append(x)
         # after a forward sweep from zero, row i of b − A x is −Σ_{j>i} a_ij x_j: the
         # residual is −U x with U the strict upper triangle (half the product)
-        bs.append(-(R @ (U @ x)))
+        bs.append(-(R @ (U @ x)) if U is not None else R @ (bk - A @ x))
     xc = ml._mb_lu(bs[-1].astype(np.float64)).astype(dt)
     for lvl in range(len(ops) - 1, -1, -1):
         A, P, _, _ = ops[lvl]
