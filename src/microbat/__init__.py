@@ -13,6 +13,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from microbat._version import __version__
 from microbat.core import (
     FileFormatError,
     InvalidInputError,
@@ -25,8 +26,6 @@ from microbat.core import (
     PhaseTable,
     VoxelSizeError,
 )
-
-__version__ = "0.1.0.dev0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

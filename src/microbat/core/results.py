@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from microbat._version import __version__
+
 __all__ = ["Provenance", "Result", "Timer", "to_jsonable"]
 
 
 def _version() -> str:
-    from microbat import __version__
-
     return __version__
 
 

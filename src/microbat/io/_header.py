@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from microbat._version import __version__
 from microbat.core.errors import FileFormatError
 from microbat.core.results import to_jsonable
 
@@ -46,8 +47,6 @@ def axis_order(ndim: int) -> str:
 
 def microstructure_header(ms: Any) -> dict[str, Any]:
     """Header of a :class:`~microbat.core.microstructure.Microstructure`."""
-    from microbat import __version__
-
     return {
         "microbat_format": KIND_MICROSTRUCTURE,
         "format_version": FORMAT_VERSION,
@@ -62,8 +61,6 @@ def microstructure_header(ms: Any) -> dict[str, Any]:
 
 def volume_header(ndim: int, voxel_size: tuple[float, ...] | None) -> dict[str, Any]:
     """Header of a grayscale volume."""
-    from microbat import __version__
-
     return {
         "microbat_format": KIND_VOLUME,
         "format_version": FORMAT_VERSION,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from microbat._version import __version__
 from microbat.core.errors import FileFormatError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -214,7 +215,6 @@ def write_checkpoint(
     ``rec.snapshots`` (written by :func:`write_snapshot`); without it the snapshots
     are stored inside the checkpoint.
     """
-    from microbat import __version__
     from microbat.core.atomic import atomic_path
 
     arrays: dict[str, np.ndarray] = {}
