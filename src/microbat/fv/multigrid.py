@@ -281,7 +281,7 @@ class _CoarseSolver:
         import scipy.sparse as sp
         import scipy.sparse.linalg as spla
 
-        from microbat.fv.system import structured_to_csr
+        from microbat.fv._operator import structured_to_csr
 
         self.shape = lev.shape
         g = tuple(
