@@ -47,6 +47,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from microbat.cell._components import COMPONENT_LABELS as COMPONENT_LABELS  # re-export
+from microbat.cell._components import COMPONENTS
 from microbat.cell.bridge import (
     BREAKDOWN_VARIABLES,
     ELECTROLYTE_CONCENTRATION,
@@ -67,21 +69,6 @@ __all__ = [
     "voltage_breakdown",
 ]
 
-#: Loss components, in stacking order.
-COMPONENTS = (
-    "ohmic_electrolyte",
-    "concentration_electrolyte",
-    "ohmic_solid",
-    "reaction",
-    "solid_diffusion",
-)
-COMPONENT_LABELS = {
-    "ohmic_electrolyte": "electrolyte ohmic",
-    "concentration_electrolyte": "electrolyte concentration",
-    "ohmic_solid": "solid ohmic",
-    "reaction": "reaction (kinetic)",
-    "solid_diffusion": "solid diffusion (surface vs bulk OCP)",
-}
 #: Electrolyte counted as depleted below this fraction of its initial concentration.
 DEPLETION_FRACTION = 0.05
 #: Total loss at cut-off below which the discharge is called equilibrium-limited (V).

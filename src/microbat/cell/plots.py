@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from microbat.cell._components import COMPONENT_LABELS, COMPONENTS
 from microbat.core.atomic import atomic_path, atomic_write_text
 from microbat.core.results import to_jsonable
 
@@ -92,8 +93,6 @@ def plot_ragone(result: RateCapabilityResult, ax: Any = None) -> Any:
 
 def plot_breakdown(part: RateBreakdown, ax: Any = None) -> Any:
     """Stacked areas of the voltage losses vs discharged capacity at one rate."""
-    from microbat.cell.breakdown import COMPONENT_LABELS, COMPONENTS
-
     ax = _axes(ax)
     ys = [1e3 * part.losses_V[k] for k in COMPONENTS]
     ax.stackplot(part.capacity_Ah, *ys, labels=[COMPONENT_LABELS[k] for k in COMPONENTS])
