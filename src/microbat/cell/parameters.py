@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from microbat.core.constants import FARADAY
 from microbat.core.errors import InvalidInputError
 from microbat.core.results import to_jsonable
 
@@ -72,8 +73,6 @@ PARAMETER_SETS: dict[str, tuple[str, str]] = {
         "S. G. Marquis et al., J. Electrochem. Soc. 166, A3693 (2019), Kokam SLPB 75106100",
     ),
 }
-
-_F = 96485.33212  # Faraday constant, C/mol (CODATA 2018)
 
 
 def _check(name: str, value: float, lo: float, hi: float, unit: str, hint: str = "") -> float:
@@ -244,7 +243,7 @@ class ElectrodeParameters(_Frozen):
 
     def loading_C_per_m2(self) -> float:
         """Theoretical areal capacity ``active · L · c_max · F`` in C/m²."""
-        return self.active_fraction * self.thickness_m * self.max_concentration_mol_per_m3 * _F
+        return self.active_fraction * self.thickness_m * self.max_concentration_mol_per_m3 * FARADAY
 
 
 class SeparatorParameters(_Frozen):
@@ -570,13 +569,17 @@ class CellParameters:
     @classmethod
     def from_bpx(cls, source: Any) -> CellParameters:
         """Read a BPX parameter file (path, JSON text or dict); see :mod:`microbat.cell.bpx`."""
-        from microbat.cell.bpx import read_bpx
+        from microbat.cell._bpx_io import read_bpx_values
 
-        return read_bpx(source)
+        values, name, citation, notes = read_bpx_values(source)
+        params = CellParameters.from_pybamm(values, name=name, citation=citation)
+        if notes:
+            params = params.with_values({}, source="bpx", notes=notes)
+        return params
 
     def to_bpx(self, path: Any = None) -> dict[str, Any]:
         """Write the parameters as a BPX document; see :func:`microbat.cell.bpx.write_bpx`."""
-        from microbat.cell.bpx import write_bpx
+        from microbat.cell._bpx_io import write_bpx
 
         return write_bpx(self, path)
 
