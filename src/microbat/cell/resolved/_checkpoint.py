@@ -7,7 +7,7 @@ their own files in a folder beside it (``<name>_snapshots/``), and the checkpoin
 lists them: a checkpoint costs the state and the history, not every snapshot again
 (at 128³ a snapshot is ~300 MB). Each snapshot file carries the run's fingerprint,
 its index and time, checked on reading. It holds everything the time stepping needs to
-continue exactly where it stopped (see :class:`~._stepping.RunRecord`): the accepted
+continue exactly where it stopped (see :class:`~._record.RunRecord`): the accepted
 state, the state before it, Newton's first guess for the next step, the step size, the
 curve and loss breakdown so far, the conservation history, the snapshots taken, the
 timing, and a fingerprint of the problem (image labels, parameters, options, C-rate,
@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from microbat._version import __version__
+from microbat.cell.resolved._model import State
+from microbat.cell.resolved._record import Cursor, RunRecord, SnapshotData
 from microbat.core.errors import FileFormatError, InvalidInputError
 
 if TYPE_CHECKING:
     from microbat.cell.resolved._model import ResolvedOptions
     from microbat.cell.resolved._params import ResolvedParameters
-    from microbat.cell.resolved._stepping import RunRecord
     from microbat.core.microstructure import Microstructure
 
 CHECKPOINT_VERSION = 2  # 2: snapshots in their own files (1: inside)
@@ -181,8 +182,6 @@ def write_snapshot(path: Path, snap: Any, fingerprint: dict[str, str], index: in
 
 
 def _read_snapshot(path: Path, fingerprint: dict[str, str], index: int, time_s: float) -> Any:
-    from microbat.cell.resolved._stepping import SnapshotData
-
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -287,9 +286,6 @@ def read_checkpoint(path: Path, fingerprint: dict[str, str]) -> RunRecord:
 
 def _read(path: Path, fingerprint: dict[str, str]) -> tuple[RunRecord, list[str] | None]:
     """The record and the names of its snapshot files (None: stored inside)."""
-    from microbat.cell.resolved._model import State
-    from microbat.cell.resolved._stepping import Cursor, RunRecord, SnapshotData
-
     if not path.is_file():
         raise FileFormatError(
             f"no checkpoint at {path}; run without resume (--resume) to start from rest"
