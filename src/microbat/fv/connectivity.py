@@ -6,6 +6,10 @@ axes. A component that touches no Dirichlet boundary has a singular (floating)
 block; one that touches a single Dirichlet side carries no flux between two
 sides. These functions find the components so that the assembled operator can be
 restricted to the voxels that matter, which keeps it non-singular.
+
+The labelling and the face test are those of :mod:`microbat.core.clusters`, shared
+with :mod:`microbat.imaging.connectivity`: without periodic axes,
+:func:`spanning_mask` is :func:`microbat.imaging.transport_mask` of the same voxels.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from microbat.core.clusters import label_clusters, side_touch
 from microbat.core.errors import InvalidInputError
 
 __all__ = ["components", "spanning_mask", "touching_mask"]
@@ -44,38 +49,9 @@ def components(
     >>> components(m)[1], components(m, periodic=(False, False, True))[1]
     (2, 1)
     """
-    from scipy import ndimage
-
     if mask.ndim != 3:
         raise InvalidInputError("components needs a 3D mask")
-    structure = ndimage.generate_binary_structure(3, 1)
-    lab, n = ndimage.label(mask, structure=structure, output=np.int32)
-    if n == 0 or not any(periodic):
-        return lab, int(n)
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import connected_components
-
-    rows, cols = [], []
-    for a in range(3):
-        if not periodic[a] or mask.shape[a] < 2:
-            continue
-        first = np.take(lab, 0, axis=a).ravel()
-        last = np.take(lab, -1, axis=a).ravel()
-        both = (first > 0) & (last > 0)
-        rows.append(first[both])
-        cols.append(last[both])
-    if not rows:
-        return lab, int(n)
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    graph = sp.coo_matrix((np.ones(r.size, np.int8), (r, c)), shape=(n + 1, n + 1)).tocsr()
-    _, which = connected_components(graph, directed=False)
-    # relabel: component 0 (background) keeps 0; others consecutive from 1
-    roots = which[1:]
-    _, new = np.unique(roots, return_inverse=True)
-    lut = np.zeros(n + 1, np.int32)
-    lut[1:] = new.astype(np.int32) + 1
-    return lut[lab], int(new.max()) + 1
+    return label_clusters(mask, 6, periodic=periodic)
 
 
 def touching_mask(
@@ -99,8 +75,7 @@ def touching_mask(
     n = int(labels.max(initial=0))
     keep = np.ones(n + 1, bool) if require_all else np.zeros(n + 1, bool)
     for axis, side in sides:
-        present = np.zeros(n + 1, bool)
-        present[np.unique(np.take(labels, side, axis=axis))] = True
+        present = side_touch(labels, n, axis, side)
         keep = keep & present if require_all else keep | present
     keep[0] = False
     return keep[labels]

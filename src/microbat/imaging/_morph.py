@@ -2,7 +2,9 @@
 
 * Weighted marching-cubes configuration areas (the interface-area estimator).
 * Phase groups and their digital connectivity (26 for fluid roles, 6 for the rest).
-* Cluster labelling and the face-touch classification of clusters along an axis.
+* The face-touch classification of clusters along an axis (the labelling itself,
+  ``structure``, ``label_clusters`` and ``face_touch``, is :mod:`microbat.core.clusters`,
+  shared with :mod:`microbat.fv.connectivity`, and re-exported here).
 
 Nothing here is public API; names and signatures may change.
 """
@@ -17,7 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microbat.core.errors import InvalidInputError, PhaseError
+from microbat.core.clusters import face_touch as face_touch
+from microbat.core.clusters import label_clusters as label_clusters
+from microbat.core.clusters import structure as structure
+from microbat.core.errors import PhaseError
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 
@@ -48,21 +53,6 @@ def connectivity_for_roles(roles: Iterable[PhaseRole], ndim: int) -> int:
     if roles and all(r in FLUID_ROLES for r in roles):
         return full_connectivity(ndim)
     return face_connectivity(ndim)
-
-
-def structure(ndim: int, connectivity: int) -> np.ndarray:
-    """Structuring element for :func:`scipy.ndimage.label` with the given connectivity."""
-    from scipy import ndimage as ndi
-
-    rank = {2 * ndim: 1, 3**ndim - 1: ndim}
-    if ndim == 3:
-        rank[18] = 2
-    if connectivity not in rank:
-        raise InvalidInputError(
-            f"connectivity {connectivity} is not defined for a {ndim}D image; use "
-            f"{' or '.join(str(k) for k in sorted(rank))}"
-        )
-    return ndi.generate_binary_structure(ndim, rank[connectivity])
 
 
 @dataclass(frozen=True)
@@ -133,25 +123,6 @@ def resolve_groups(
 # Cluster labelling and face classification
 # --------------------------------------------------------------------------
 NONE, PERCOLATING, DEAD_END, ISOLATED = 0, 1, 2, 3
-
-
-def label_clusters(mask: np.ndarray, connectivity: int) -> tuple[np.ndarray, int]:
-    """Label connected clusters of a boolean mask (``int32`` labels, 0 = background)."""
-    from scipy import ndimage as ndi
-
-    lab = np.empty(mask.shape, dtype=np.int32)
-    n = ndi.label(mask, structure=structure(mask.ndim, connectivity), output=lab)
-    return lab, int(n)
-
-
-def face_touch(lab: np.ndarray, n: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which clusters touch the first / last face along ``axis`` (bool arrays of n+1)."""
-    first = np.zeros(n + 1, dtype=bool)
-    last = np.zeros(n + 1, dtype=bool)
-    first[np.take(lab, 0, axis=axis).ravel()] = True
-    last[np.take(lab, lab.shape[axis] - 1, axis=axis).ravel()] = True
-    first[0] = last[0] = False
-    return first, last
 
 
 def classify_clusters(lab: np.ndarray, n: int, axis: int) -> np.ndarray:

@@ -18,6 +18,11 @@ collector, the last index at the separator) each cluster is
 :func:`transport_mask` gives the voxels that can carry a flux between the two
 faces in a finite-volume model, where flux passes through shared voxel faces
 only; that is why it uses 6-connectivity for every phase by default.
+
+Clusters are labelled, and their contact with the two faces tested, by
+:mod:`microbat.core.clusters`, the kernel :mod:`microbat.fv.connectivity` uses as
+well: in 3D with face connectivity, :func:`transport_mask` is
+:func:`microbat.fv.spanning_mask` of the same voxels (no periodic axes).
 """
 
 from __future__ import annotations
