@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -77,6 +79,65 @@ DatasetOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random generator.")]
 InPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
 OutPath = Annotated[Path, typer.Argument(help="Output file.", show_default=False)]
+
+
+# ----------------------------------------------------------- option groups
+class OptionGroup:
+    """Base of a set of options that several verbs take together, as one parameter.
+
+    A subclass is a frozen dataclass whose fields are written like verb parameters
+    (``name: SomeOpt = default``). In a verb decorated with :func:`with_option_groups`,
+    a parameter annotated with the subclass stands for those options, in field order,
+    at its place in the signature (so ``--help`` lists them there); the verb receives
+    one instance of the group.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class InputOptions(OptionGroup):
+    """``--phases``, ``--voxel-size``, ``--thickness-axis``: overrides for reading FILE."""
+
+    phases: PhasesOpt = None
+    voxel_size: VoxelSizeOpt = None
+    thickness_axis: ThicknessAxisOpt = None
+
+    def load(self, path: Path, dataset: str | None = None):
+        """Read the microstructure at ``path`` with these overrides (see :func:`load_input`)."""
+        return load_input(path, self.phases, self.voxel_size, self.thickness_axis, dataset)
+
+
+def with_option_groups(func: F) -> F:
+    """Show typer each :class:`OptionGroup` parameter of a verb as the group's options.
+
+    The options take the place of the group parameter in the signature; on a call
+    their values are gathered back into one instance of the group.
+    """
+    sig = inspect.signature(func, eval_str=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, tuple[type, list[str]]] = {}
+    for p in sig.parameters.values():
+        group = p.annotation
+        if not (isinstance(group, type) and issubclass(group, OptionGroup)):
+            params.append(p)
+            continue
+        hints = get_type_hints(group, include_extras=True)
+        fields = dataclasses.fields(group)  # type: ignore[arg-type]
+        groups[p.name] = (group, [f.name for f in fields])
+        params += [
+            inspect.Parameter(f.name, p.kind, default=f.default, annotation=hints[f.name])
+            for f in fields
+        ]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for name, (group, names) in groups.items():
+            kwargs[name] = group(**{n: kwargs.pop(n) for n in names if n in kwargs})
+        return func(*args, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    wrapper.__annotations__["return"] = sig.return_annotation
+    return wrapper  # type: ignore[return-value]
 
 
 def guarded(func: F) -> F:
