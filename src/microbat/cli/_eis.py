@@ -7,16 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import (
-    InPath,
-    JsonOpt,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
-    emit,
-    guarded,
-    load_input,
-)
+from microbat.cli.common import InPath, InputOptions, JsonOpt, emit, guarded, with_option_groups
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +15,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eis")
     @guarded
+    @with_option_groups
     def eis(
         file: InPath,
         soc: Annotated[float, typer.Option("--soc", help="State of charge (0..1).")] = 0.5,
@@ -59,9 +51,8 @@ def register(app: typer.Typer) -> None:
                 "(11 spectra of the resolved model) or none.",
             ),
         ] = "homogenized",
-        phases: PhasesOpt = None,
-        voxel_size: VoxelSizeOpt = None,
-        thickness_axis: ThicknessAxisOpt = None,
+        *,
+        inputs: InputOptions,
         as_json: JsonOpt = False,
     ) -> None:
         """Impedance spectrum of an electrode image (resolved and homogenised), decomposed."""
@@ -72,7 +63,7 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.eis.result import default_frequencies
         from microbat.core.errors import InvalidInputError
 
-        ms = load_input(file, phases, voxel_size, thickness_axis)
+        ms = inputs.load(file)
         if params == "defaults":
             p = EISParameters(soc=soc)
         else:

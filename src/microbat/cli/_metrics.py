@@ -9,14 +9,12 @@ import typer
 
 from microbat.cli.common import (
     InPath,
+    InputOptions,
     JsonOpt,
     OutPath,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
     emit,
     guarded,
-    load_input,
+    with_option_groups,
 )
 
 SizesOpt = Annotated[
@@ -62,18 +60,17 @@ def _um(x: float) -> str:
     return "-" if x is None or not math.isfinite(x) else f"{x * 1e6:.4g} µm"
 
 
+@with_option_groups
 def metrics(
     file: InPath,
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    inputs: InputOptions,
     sizes: SizesOpt = True,
     json: JsonOpt = False,
 ) -> None:
     """Morphology of a labelled image: fractions, interface areas, sizes, percolation."""
     from microbat.imaging.metrics import characterize
 
-    ms = load_input(file, phases, voxel_size, thickness_axis)
+    ms = inputs.load(file)
     res = characterize(ms, sizes=sizes)
 
     def human() -> None:
@@ -97,6 +94,7 @@ def metrics(
     emit(res, as_json=json, human=human)
 
 
+@with_option_groups
 def connectivity(
     src: InPath,
     dst: OutPath,
@@ -104,9 +102,8 @@ def connectivity(
     remove_isolated: RemoveOpt = False,
     rule: RuleOpt = "neighbour",
     clean: CleanOpt = "solid",
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    *,
+    inputs: InputOptions,
     json: JsonOpt = False,
 ) -> None:
     """Classify clusters (percolating / dead-end / isolated) and write the (cleaned) image."""
@@ -114,7 +111,7 @@ def connectivity(
     from microbat.imaging.connectivity import remove_isolated as _remove
     from microbat.io import save_microstructure
 
-    ms = load_input(src, phases, voxel_size, thickness_axis)
+    ms = inputs.load(src)
     before = analyze_connectivity(ms, axis=axis)
     report = None
     out = ms

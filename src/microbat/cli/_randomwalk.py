@@ -7,16 +7,14 @@ from typing import Annotated
 
 import typer
 
-from microbat.cli import common
 from microbat.cli.common import (
     DatasetOpt,
     InPath,
+    InputOptions,
     JsonOpt,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
     emit,
     guarded,
+    with_option_groups,
 )
 
 PhaseOpt = Annotated[
@@ -57,6 +55,7 @@ RwSeedOpt = Annotated[
 ]
 
 
+@with_option_groups
 def randomwalk(
     file: InPath,
     phase: PhaseOpt = "pore",
@@ -68,9 +67,8 @@ def randomwalk(
     release: ReleaseOpt = "phase",
     batches: BatchesOpt = 10,
     seed: RwSeedOpt = None,
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    *,
+    inputs: InputOptions,
     dataset: DatasetOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -83,7 +81,7 @@ def randomwalk(
 
     from microbat.transport.randomwalk import random_walk
 
-    ms = common.load_input(file, phases, voxel_size, thickness_axis, dataset)
+    ms = inputs.load(file, dataset)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         result = random_walk(

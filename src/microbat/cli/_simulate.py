@@ -17,15 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import (
-    JsonOpt,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
-    emit,
-    guarded,
-    load_input,
-)
+from microbat.cli.common import InputOptions, JsonOpt, emit, guarded, with_option_groups
 
 #: Exit code of a run whose solver failed (a partial result is written).
 EXIT_SOLVER_FAILED = 3
@@ -132,6 +124,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("simulate")
     @guarded
+    @with_option_groups
     def simulate(
         file: Annotated[
             Path, typer.Argument(help="Labelled electrode image (any readable format).")
@@ -194,9 +187,8 @@ def register(app: typer.Typer) -> None:
                 "and on Ctrl-C).",
             ),
         ] = 60.0,
-        phases: PhasesOpt = None,
-        voxel_size: VoxelSizeOpt = None,
-        thickness_axis: ThicknessAxisOpt = None,
+        *,
+        inputs: InputOptions,
         quiet: Annotated[
             bool, typer.Option("--quiet", "-q", help="No progress bar or summary; errors only.")
         ] = False,
@@ -221,7 +213,7 @@ def register(app: typer.Typer) -> None:
         from microbat.core.errors import InvalidInputError
 
         t0 = time.perf_counter()
-        ms = load_input(file, phases, voxel_size, thickness_axis)
+        ms = inputs.load(file)
         opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps, end_time_s=end_time)
         times = None
         if snapshots:
