@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from microbat.cli.common import (
+    DatasetOpt,
     InPath,
+    InputOptions,
     JsonOpt,
+    OptionGroup,
     OutPath,
     PhasesOpt,
-    ThicknessAxisOpt,
     VoxelSizeOpt,
     emit,
     guarded,
+    with_option_groups,
 )
 
-DatasetOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--dataset",
-        help="Dataset path in HDF5 (/exchange/data), array in Zarr or key in .npz.",
-    ),
-]
 ShapeOpt = Annotated[
     str | None,
     typer.Option(
@@ -46,18 +43,28 @@ NoCompressOpt = Annotated[
 ]
 
 
-def _raw(shape: str | None, dtype: str | None, byte_order: str, offset: int) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if shape is not None:
-        out["shape"] = shape
-    if dtype is not None:
-        out["dtype"] = dtype
-    if shape is not None or dtype is not None:
-        out["byte_order"] = byte_order
-        out["offset"] = offset
-    elif offset:
-        out["offset"] = offset
-    return out
+@dataclass(frozen=True)
+class _RawOptions(OptionGroup):
+    """``--shape``, ``--dtype``, ``--byte-order``, ``--offset``: how to read a raw file."""
+
+    shape: ShapeOpt = None
+    dtype: DtypeOpt = None
+    byte_order: ByteOrderOpt = "little"
+    offset: OffsetOpt = 0
+
+    def kwargs(self) -> dict[str, Any]:
+        """The reader keywords these options set."""
+        out: dict[str, Any] = {}
+        if self.shape is not None:
+            out["shape"] = self.shape
+        if self.dtype is not None:
+            out["dtype"] = self.dtype
+        if self.shape is not None or self.dtype is not None:
+            out["byte_order"] = self.byte_order
+            out["offset"] = self.offset
+        elif self.offset:
+            out["offset"] = self.offset
+        return out
 
 
 def _fmt_vs(vs: Any) -> str:
@@ -68,15 +75,14 @@ def _fmt_vs(vs: Any) -> str:
     return " x ".join(format_length(v) for v in vs)
 
 
+@with_option_groups
 def info(
     file: InPath,
     phases: PhasesOpt = None,
     voxel_size: VoxelSizeOpt = None,
     dataset: DatasetOpt = None,
-    shape: ShapeOpt = None,
-    dtype: DtypeOpt = None,
-    byte_order: ByteOrderOpt = "little",
-    offset: OffsetOpt = 0,
+    *,
+    raw: _RawOptions,
     json: JsonOpt = False,
 ) -> None:
     """Show what a file holds: shape, dtype, voxel size, phases or intensity statistics."""
@@ -87,7 +93,7 @@ def info(
         phases=phases,
         voxel_size=voxel_size,
         dataset=dataset,
-        **_raw(shape, dtype, byte_order, offset),
+        **raw.kwargs(),
     )
 
     def human() -> None:
@@ -123,17 +129,14 @@ def info(
     emit(res, as_json=json, human=human)
 
 
+@with_option_groups
 def convert(
     src: InPath,
     dst: OutPath,
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    inputs: InputOptions,
     dataset: DatasetOpt = None,
-    shape: ShapeOpt = None,
-    dtype: DtypeOpt = None,
-    byte_order: ByteOrderOpt = "little",
-    offset: OffsetOpt = 0,
+    *,
+    raw: _RawOptions,
     no_compression: NoCompressOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -147,12 +150,12 @@ def convert(
     res = _convert(
         src,
         Path(dst),
-        phases=phases,
-        voxel_size=voxel_size,
-        thickness_axis=thickness_axis,
+        phases=inputs.phases,
+        voxel_size=inputs.voxel_size,
+        thickness_axis=inputs.thickness_axis,
         dataset=dataset,
         compression=not no_compression,
-        **_raw(shape, dtype, byte_order, offset),
+        **raw.kwargs(),
     )
 
     def human() -> None:
