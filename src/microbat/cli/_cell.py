@@ -8,19 +8,19 @@ only when a verb runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from microbat.cli.common import (
+    InputOptions,
     JsonOpt,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
+    OptionGroup,
     emit,
     guarded,
-    load_input,
+    with_option_groups,
 )
 
 _FileArg = Annotated[
@@ -40,6 +40,7 @@ _ParamsOpt = Annotated[
         help="Parameter set: chen2020, marquis2019, another PyBaMM set name, or a BPX .json file.",
     ),
 ]
+_RatesOpt = Annotated[str, typer.Option("--rates", help="Discharge C-rates, comma separated.")]
 _TransportOpt = Annotated[
     str | None,
     typer.Option(
@@ -77,6 +78,18 @@ _OutOpt = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class _CellOptions(OptionGroup):
+    """Options every cell verb takes: how FILE describes an electrode, the model, --out."""
+
+    electrode: _ElectrodeOpt = None
+    axis: _AxisOpt = None
+    thickness: _ThicknessOpt = None
+    model: _ModelOpt = "DFN"
+    tortuosity_method: _TauMethodOpt = "diffusion"
+    out: _OutOpt = None
+
+
 def _rates(text: str) -> tuple[float, ...]:
     from microbat.cell.bridge import check_c_rates
     from microbat.core.errors import InvalidInputError
@@ -94,23 +107,14 @@ def _rates(text: str) -> tuple[float, ...]:
     return check_c_rates(values)
 
 
-def _micro(
-    file: Path | None,
-    *,
-    electrode: str | None,
-    axis: int | None,
-    thickness: str | None,
-    phases: str | None,
-    voxel_size: str | None,
-    thickness_axis: int | None,
-    method: str = "diffusion",
-):
+def _micro(file: Path | None, opts: _CellOptions, inputs: InputOptions):
     from microbat.cell.micro import MicroProperties
     from microbat.core.errors import FileFormatError, InvalidInputError
     from microbat.core.units import parse_length
 
     if file is None:
         return None
+    electrode, thickness, method = opts.electrode, opts.thickness, opts.tortuosity_method
     if electrode is not None and electrode not in ("positive", "negative"):
         raise InvalidInputError(f"--electrode must be positive or negative, got {electrode!r}")
     if file.suffix.lower() == ".json":
@@ -133,7 +137,7 @@ def _micro(
             data["thickness_m"] = parse_length(thickness)
         return MicroProperties(**data)
     try:
-        ms = load_input(file, phases, voxel_size, thickness_axis)
+        ms = inputs.load(file)
     except ImportError as exc:
         from microbat.core.errors import MicrobatError
 
@@ -154,7 +158,7 @@ def _micro(
     return MicroProperties.from_microstructure(
         ms,
         electrode=electrode or "positive",  # type: ignore[arg-type]
-        axis=axis,
+        axis=opts.axis,
         thickness=th,
         tortuosity_method=methods[method],  # type: ignore[arg-type]
     )
@@ -180,22 +184,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("discharge")
     @guarded
+    @with_option_groups
     def discharge(
         file: _FileArg = None,
         params: _ParamsOpt = "chen2020",
-        rates: Annotated[
-            str, typer.Option("--rates", help="Discharge C-rates, comma separated.")
-        ] = "0.1,0.5,1,2,3,5",
+        rates: _RatesOpt = "0.1,0.5,1,2,3,5",
         transport: _TransportOpt = None,
-        electrode: _ElectrodeOpt = None,
-        axis: _AxisOpt = None,
-        thickness: _ThicknessOpt = None,
-        model: _ModelOpt = "DFN",
-        tortuosity_method: _TauMethodOpt = "diffusion",
-        out: _OutOpt = None,
-        phases: PhasesOpt = None,
-        voxel_size: VoxelSizeOpt = None,
-        thickness_axis: ThicknessAxisOpt = None,
+        *,
+        opts: _CellOptions,
+        inputs: InputOptions,
         json_out: JsonOpt = False,
     ) -> None:
         """Rate capability: constant-current discharges from full charge.
@@ -208,20 +205,12 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.rate import rate_capability
 
         c_rates = _rates(rates)
-        micro = _micro(
-            file,
-            electrode=electrode,
-            axis=axis,
-            thickness=thickness,
-            phases=phases,
-            voxel_size=voxel_size,
-            thickness_axis=thickness_axis,
-            method=tortuosity_method,
-        )
+        micro = _micro(file, opts, inputs)
+        out = opts.out
         result = rate_capability(
             load_parameters(params),
             c_rates=c_rates,
-            model=model,
+            model=opts.model,
             transport=_transport(transport, micro),  # type: ignore[arg-type]
             micro=micro,
         )
@@ -259,22 +248,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command("breakdown")
     @guarded
+    @with_option_groups
     def breakdown(
         file: _FileArg = None,
         params: _ParamsOpt = "chen2020",
-        rates: Annotated[
-            str, typer.Option("--rates", help="Discharge C-rates, comma separated.")
-        ] = "0.5,1,2,3",
+        rates: _RatesOpt = "0.5,1,2,3",
         transport: _TransportOpt = None,
-        electrode: _ElectrodeOpt = None,
-        axis: _AxisOpt = None,
-        thickness: _ThicknessOpt = None,
-        model: _ModelOpt = "DFN",
-        tortuosity_method: _TauMethodOpt = "diffusion",
-        out: _OutOpt = None,
-        phases: PhasesOpt = None,
-        voxel_size: VoxelSizeOpt = None,
-        thickness_axis: ThicknessAxisOpt = None,
+        *,
+        opts: _CellOptions,
+        inputs: InputOptions,
         json_out: JsonOpt = False,
     ) -> None:
         """Where the voltage goes, and the bottleneck at each rate.
@@ -285,20 +267,12 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.breakdown import COMPONENTS, voltage_breakdown
         from microbat.cell.parameters import load_parameters
 
-        micro = _micro(
-            file,
-            electrode=electrode,
-            axis=axis,
-            thickness=thickness,
-            phases=phases,
-            voxel_size=voxel_size,
-            thickness_axis=thickness_axis,
-            method=tortuosity_method,
-        )
+        micro = _micro(file, opts, inputs)
+        out = opts.out
         result = voltage_breakdown(
             load_parameters(params),
             c_rates=_rates(rates),
-            model=model,
+            model=opts.model,
             transport=_transport(transport, micro),  # type: ignore[arg-type]
             micro=micro,
         )
@@ -331,6 +305,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare-transport")
     @guarded
+    @with_option_groups
     def compare_transport_cmd(
         file: Annotated[
             Path,
@@ -340,36 +315,20 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         params: _ParamsOpt = "chen2020",
-        rates: Annotated[
-            str, typer.Option("--rates", help="Discharge C-rates, comma separated.")
-        ] = "0.1,0.5,1,2,3,5",
-        electrode: _ElectrodeOpt = None,
-        axis: _AxisOpt = None,
-        thickness: _ThicknessOpt = None,
-        model: _ModelOpt = "DFN",
-        tortuosity_method: _TauMethodOpt = "diffusion",
-        out: _OutOpt = None,
-        phases: PhasesOpt = None,
-        voxel_size: VoxelSizeOpt = None,
-        thickness_axis: ThicknessAxisOpt = None,
+        rates: _RatesOpt = "0.1,0.5,1,2,3,5",
+        *,
+        opts: _CellOptions,
+        inputs: InputOptions,
         json_out: JsonOpt = False,
     ) -> None:
         """Bruggeman vs micro-informed transport: capacity and voltage differences."""
         from microbat.cell.compare import compare_transport
         from microbat.cell.parameters import load_parameters
 
-        micro = _micro(
-            file,
-            electrode=electrode,
-            axis=axis,
-            thickness=thickness,
-            phases=phases,
-            voxel_size=voxel_size,
-            thickness_axis=thickness_axis,
-            method=tortuosity_method,
-        )
+        micro = _micro(file, opts, inputs)
+        out = opts.out
         result = compare_transport(
-            load_parameters(params), micro, c_rates=_rates(rates), model=model
+            load_parameters(params), micro, c_rates=_rates(rates), model=opts.model
         )
         data = result.to_dict()
         data["parameters"] = params
