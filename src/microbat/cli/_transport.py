@@ -13,16 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import (
-    InPath,
-    JsonOpt,
-    PhasesOpt,
-    ThicknessAxisOpt,
-    VoxelSizeOpt,
-    emit,
-    guarded,
-    load_input,
-)
+from microbat.cli.common import InPath, InputOptions, JsonOpt, emit, guarded, with_option_groups
 from microbat.core.errors import InvalidInputError
 
 PhaseOpt = Annotated[
@@ -127,6 +118,7 @@ def _num(v: Any) -> Any:
     return v
 
 
+@with_option_groups
 def tortuosity(
     file: InPath,
     phase: PhaseOpt = "electrolyte",
@@ -139,9 +131,8 @@ def tortuosity(
     solver: SolverOpt = "auto",
     precision: PrecisionOpt = "auto",
     alpha: AlphaOpt = 1.5,
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    *,
+    inputs: InputOptions,
     json: JsonOpt = False,
 ) -> None:
     """Tortuosity factor by a steady diffusion solve (tau = eps D0/Deff), per axis."""
@@ -152,7 +143,7 @@ def tortuosity(
     from microbat.transport.tensor import tortuosity_tensor
     from microbat.transport.tortuosity import tortuosity as _tortuosity
 
-    ms = load_input(file, phases, voxel_size, thickness_axis)
+    ms = inputs.load(file)
     ax = _axis(axis)
     rel = _pairs(relative_diffusivity, "relative-diffusivity")
     want_tensor = (ax == "all") if tensor is None else tensor
@@ -238,6 +229,7 @@ def tortuosity(
     emit(data, as_json=json, human=human)
 
 
+@with_option_groups
 def conductivity(
     file: InPath,
     kind: KindOpt = "electronic",
@@ -247,16 +239,15 @@ def conductivity(
     tol: TolOpt = 1e-3,
     solver: SolverOpt = "auto",
     precision: PrecisionOpt = "auto",
-    phases: PhasesOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
+    *,
+    inputs: InputOptions,
     json: JsonOpt = False,
 ) -> None:
     """Effective electronic or ionic conductivity (S/m) of the percolating network."""
     from microbat.transport._steady import PercolationWarning
     from microbat.transport.conductivity import conductivity as _conductivity
 
-    ms = load_input(file, phases, voxel_size, thickness_axis)
+    ms = inputs.load(file)
     cond = _pairs(conductivities, "conductivities")
     if kind not in ("electronic", "ionic"):
         raise InvalidInputError(f"--kind {kind!r}: use electronic or ionic")
