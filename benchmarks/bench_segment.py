@@ -47,7 +47,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from microbat.imaging.denoise import denoise_nlm
-    from microbat.imaging.segment import multi_otsu_segment, segment
+    from microbat.imaging.segmentation import multi_otsu_segment, segment
 
     print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
     seg_kw = {"voxel_size": 0.5e-6}

@@ -119,7 +119,7 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         import tracemalloc
 
         from microbat import Microstructure
-        from microbat.transport.tortuosity import tortuosity
+        from microbat.transport.diffusion import tortuosity
 
         def ms_of(p):
             return Microstructure((~p).astype(np.uint8), voxel_size=1e-6, phases="pore=0,active=1")

@@ -103,7 +103,7 @@ def test_discharge_from_microstructure_file(tmp_path):
     """FILE → load_input → MicroProperties.from_microstructure → micro-informed DFN."""
     import numpy as np
 
-    pytest.importorskip("microbat.transport.tortuosity")
+    pytest.importorskip("microbat.transport.diffusion")
     from microbat import Microstructure
     from microbat.io import save_microstructure
 

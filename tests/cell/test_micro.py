@@ -129,7 +129,7 @@ def test_from_microstructure_straight_channels(channels):
 
 def test_from_microstructure_diffusion_solve(channels):
     """The default path: the steady diffusion solve gives τ = 1 in straight channels."""
-    pytest.importorskip("microbat.transport.tortuosity")
+    pytest.importorskip("microbat.transport.diffusion")
     m = MicroProperties.from_microstructure(channels)
     assert m.tau_electrolyte == pytest.approx(1.0, abs=1e-6)
     assert m.tau_solid is not None and m.tau_solid >= 1.0

@@ -11,7 +11,7 @@ from scipy import ndimage as ndi
 from typer.testing import CliRunner
 
 from microbat.core.errors import InvalidInputError, VoxelSizeError
-from microbat.imaging.reconstruct import ReconstructionResult, reconstruct
+from microbat.imaging.reconstruction import ReconstructionResult, reconstruct
 
 MEANS = np.array([0.1, 0.45, 0.9])
 
@@ -49,7 +49,7 @@ def test_reconstruct_pipeline(phantom, tmp_path):
     acc = float((res.microstructure.labels == lab).mean())
     assert acc > 0.88
     # each step does its share: the full chain beats segmenting the raw image
-    from microbat.imaging.segment import segment
+    from microbat.imaging.segmentation import segment
 
     raw = segment(img, voxel_size=0.5e-6, spatial_prior="none")
     assert acc > float((raw.labels == lab).mean()) + 0.05

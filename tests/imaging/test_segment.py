@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from microbat.core.errors import InvalidInputError, PhaseError, VoxelSizeError
-from microbat.imaging.segment import (
+from microbat.imaging.segmentation import (
     SegmentationResult,
     fit_mixture,
     multi_otsu_segment,

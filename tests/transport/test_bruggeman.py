@@ -11,8 +11,8 @@ from microbat.transport.bruggeman import (
     bruggeman_tau,
     maxwell_conductivity,
 )
+from microbat.transport.diffusion import PercolationWarning, tortuosity
 from microbat.transport.tensor import tortuosity_tensor
-from microbat.transport.tortuosity import PercolationWarning, tortuosity
 
 
 def test_bruggeman_formulas():

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from microbat import Microstructure
+from microbat import Microstructure, transport
 from microbat.core.errors import InvalidInputError, PhaseError
-from microbat.transport import conductivity as conductivity_module
-from microbat.transport.conductivity import conductivity
-from microbat.transport.tortuosity import PercolationWarning
+from microbat.transport.conduction import conductivity
+from microbat.transport.diffusion import PercolationWarning
 
 
 def _slabs(axis):
@@ -45,7 +44,7 @@ def test_parallel_and_series_conduction_exactly():
 
 
 def test_default_is_relative_electronic_conductivity(channels):
-    r = conductivity_module(channels, axis="all")  # callable module
+    r = transport.conductivity(channels, axis="all")  # the lazily exported function
     assert r.conductivities == {"active": 1.0}
     solid = channels.fraction("active")
     assert r.sigma_eff[0] == pytest.approx(solid, rel=1e-12)  # straight along the channels

@@ -352,7 +352,7 @@ def test_agrees_with_the_diffusion_solve_in_the_continuum_limit():
     the 4x value and its first-order Richardson extrapolation ``2 tau_4 - tau_2``,
     and the walk's 95 % interval must overlap that bracket on every axis.
     """
-    tortuosity = pytest.importorskip("microbat.transport.tortuosity").tortuosity
+    tortuosity = pytest.importorskip("microbat.transport.diffusion").tortuosity
     lab = _blobs((12, 12, 12), 1.2, 0.55, seed=3)
     ms = Microstructure(lab, H, phases="pore=0,active=1")
     fv = [

@@ -6,8 +6,8 @@ import pytest
 
 from microbat import Microstructure
 from microbat.core.errors import InvalidInputError
+from microbat.transport.diffusion import PercolationWarning, tortuosity
 from microbat.transport.tensor import periodic_deff, tortuosity_tensor
-from microbat.transport.tortuosity import PercolationWarning, tortuosity
 
 
 def _spheres(shape, porosity, radius, seed):

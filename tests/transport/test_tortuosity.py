@@ -7,11 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microbat import Microstructure
+from microbat import Microstructure, transport
 from microbat.core.errors import InvalidInputError, PhaseError
-from microbat.transport import tortuosity as tortuosity_module
 from microbat.transport.bruggeman import maxwell_conductivity
-from microbat.transport.tortuosity import PercolationWarning, tortuosity
+from microbat.transport.diffusion import PercolationWarning, tortuosity
 
 
 def _spheres(shape, porosity, radius, seed):
@@ -63,8 +62,8 @@ def test_straight_channels(channels, boundary):
     assert r.concentration[1] is None
 
 
-def test_module_is_callable_and_default_axis(channels):
-    r = tortuosity_module(channels, phase="pore")  # the module object calls the function
+def test_package_function_and_default_axis(channels):
+    r = transport.tortuosity(channels, phase="pore")  # the lazily exported function
     assert r.axes == (channels.thickness_axis,)
     assert r.tau[1] is None and r.percolating[1] is None
 

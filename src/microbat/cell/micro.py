@@ -33,7 +33,6 @@ kinetic overpotential of the measured area while conserving lithium in the spher
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from collections.abc import Mapping
@@ -49,7 +48,6 @@ from microbat.cell.parameters import (
 )
 from microbat.core.errors import (
     InvalidInputError,
-    MicrobatError,
     NotPercolatingError,
     PhaseError,
 )
@@ -283,8 +281,6 @@ class MicroProperties(BaseModel):
             The microstructure has no electrolyte or no active phase.
         NotPercolatingError
             The pore phase does not connect the two faces along ``axis``.
-        MicrobatError
-            The transport or metrics functions are not available in this installation.
         """
         if not ms.phases_with_role("electrolyte") and electrolyte_phase == "electrolyte":
             raise PhaseError(
@@ -295,9 +291,9 @@ class MicroProperties(BaseModel):
         ax = ms.thickness_axis if axis is None else int(axis)
         opts = dict(tortuosity_options or {})
         if tortuosity_method == "diffusion":
-            solve = _api("microbat.transport", "tortuosity")
-            if "keep_field" in inspect.signature(solve).parameters:
-                opts.setdefault("keep_field", False)  # only τ is needed here
+            from microbat.transport.diffusion import tortuosity as solve
+
+            opts.setdefault("keep_field", False)  # only τ is needed here
 
             def tortuosity(ms: Any, *, phase: str, axis: int) -> Any:
                 # a blocked direction gives τ = inf, refused below with
@@ -308,7 +304,7 @@ class MicroProperties(BaseModel):
                     )
                     return solve(ms, phase=phase, axis=axis, **opts)
         elif tortuosity_method == "random_walk":
-            walk = _api("microbat.transport", "random_walk")
+            from microbat.transport.randomwalk import random_walk as walk
 
             def tortuosity(ms: Any, *, phase: str, axis: int) -> Any:
                 # the walk measures every axis; percolation along the chosen one is
@@ -322,8 +318,7 @@ class MicroProperties(BaseModel):
             raise InvalidInputError(
                 f"tortuosity_method must be 'diffusion' or 'random_walk', got {tortuosity_method!r}"
             )
-        ssa_fn = _api("microbat.imaging.metrics", "specific_surface_area")
-        size_fn = _api("microbat.imaging.metrics", "size_distribution")
+        from microbat.imaging.metrics import size_distribution, specific_surface_area
 
         notes: dict[str, Any] = {}
         tau_res = tortuosity(ms, phase=electrolyte_phase, axis=ax)
@@ -335,8 +330,9 @@ class MicroProperties(BaseModel):
                 p.name for p in ms.phases.values() if p not in ms.phases.resolve(electrolyte_phase)
             )
             tau_s = _at_least_one(tortuosity(ms, phase=solid, axis=ax), ax, "tau_solid", notes)
-        ssa = float(_scalar(ssa_fn(ms, active_phase, electrolyte_phase), "specific_surface_area"))
-        sizes = size_fn(ms, active_phase)
+        ssa_res = specific_surface_area(ms, active_phase, electrolyte_phase)
+        ssa = float(_scalar(ssa_res, "specific_surface_area"))
+        sizes = size_distribution(ms, active_phase)
         d50 = float(_scalar(sizes, "d50"))
         std = getattr(sizes, "std", None) if size_spread else None
         if thickness == "image":
@@ -374,20 +370,6 @@ class MicroProperties(BaseModel):
                 ],
             },
         )
-
-
-def _api(module: str, name: str) -> Any:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-        return getattr(mod, name)
-    except (ImportError, AttributeError):
-        raise MicrobatError(
-            f"{module}.{name} is not available in this installation, so properties cannot "
-            "be measured on the image here; compute them elsewhere and build "
-            "MicroProperties(porosity=..., tau_electrolyte=..., ...) directly"
-        ) from None
 
 
 def _pick_axis(tau: Any, axis: int) -> float:

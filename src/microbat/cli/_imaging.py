@@ -189,8 +189,8 @@ def segment(
 ) -> None:
     """Segment a grayscale volume into phases (Gaussian mixture + Bayes, or multi-Otsu)."""
     from microbat.core.errors import InvalidInputError
-    from microbat.imaging.segment import multi_otsu_segment
-    from microbat.imaging.segment import segment as _segment
+    from microbat.imaging.segmentation import multi_otsu_segment
+    from microbat.imaging.segmentation import segment as _segment
     from microbat.io import save_microstructure, save_volume
 
     img, vs = _read(src, dataset, voxel_size)
@@ -275,7 +275,7 @@ def reconstruct(
 ) -> None:
     """Grayscale volume to microstructure: denoise, segment, connectivity; QC figure + report."""
     from microbat.core.errors import VoxelSizeError
-    from microbat.imaging.reconstruct import reconstruct as _reconstruct
+    from microbat.imaging.reconstruction import reconstruct as _reconstruct
     from microbat.io import save_microstructure
 
     img, vs = _read(src, dataset, voxel_size)

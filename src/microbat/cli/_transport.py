@@ -140,8 +140,8 @@ def tortuosity(
 
     from microbat.transport._steady import PercolationWarning
     from microbat.transport.bruggeman import bruggeman_error
+    from microbat.transport.diffusion import tortuosity as _tortuosity
     from microbat.transport.tensor import tortuosity_tensor
-    from microbat.transport.tortuosity import tortuosity as _tortuosity
 
     ms = inputs.load(file)
     ax = _axis(axis)
@@ -245,7 +245,7 @@ def conductivity(
 ) -> None:
     """Effective electronic or ionic conductivity (S/m) of the percolating network."""
     from microbat.transport._steady import PercolationWarning
-    from microbat.transport.conductivity import conductivity as _conductivity
+    from microbat.transport.conduction import conductivity as _conductivity
 
     ms = inputs.load(file)
     cond = _pairs(conductivities, "conductivities")

@@ -184,7 +184,7 @@ def bruggeman_error(result: Any, *, alpha: float = 1.5) -> BruggemanComparison:
     --------
     >>> import numpy as np
     >>> from microbat import Microstructure
-    >>> from microbat.transport.tortuosity import tortuosity
+    >>> from microbat.transport.diffusion import tortuosity
     >>> lab = np.ones((8, 8, 8), np.uint8); lab[:, :4, :4] = 0   # straight pore, ε = 1/4
     >>> ms = Microstructure(lab, voxel_size=1e-6, phases="pore=0,active=1")
     >>> cmp = bruggeman_error(tortuosity(ms, phase="pore", axis=0))

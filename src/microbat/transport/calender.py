@@ -528,8 +528,8 @@ def calendering_study(
     """
     from microbat.imaging.metrics import specific_surface_area
     from microbat.synth import packing
-    from microbat.transport.conductivity import conductivity
-    from microbat.transport.tortuosity import tortuosity
+    from microbat.transport.conduction import conductivity
+    from microbat.transport.diffusion import tortuosity
 
     t0 = time.perf_counter()
     sig = dict(conductivities or {"active": 0.1, "cbd": 50.0})

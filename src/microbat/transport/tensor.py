@@ -85,7 +85,7 @@ class TensorResult(Result):
         non-percolating direction).
     tau_diagonal : tuple of float
         Diagonal tortuosity factors of the directional solves (as
-        :func:`~microbat.transport.tortuosity.tortuosity` with ``axis="all"``).
+        :func:`~microbat.transport.diffusion.tortuosity` with ``axis="all"``).
     principal_deff : ndarray, shape (d,)
         Eigenvalues of ``D_eff / D0``, descending.
     principal_tau : ndarray, shape (d,)
@@ -277,7 +277,7 @@ def tortuosity_tensor(
     >>> np.round(np.diag(t.deff_over_d0), 4).tolist()   # arithmetic, arithmetic, harmonic
     [0.625, 0.625, 0.4]
     """
-    from microbat.transport.tortuosity import tortuosity
+    from microbat.transport.diffusion import tortuosity
 
     t0 = time.perf_counter()
     if method not in ("dirichlet", "periodic"):

@@ -64,7 +64,7 @@ def effective_properties(ms: Microstructure, params: EISParameters) -> dict[str,
         ``thickness_m``, ``area_m2``.
     """
     from microbat.imaging.metrics import specific_surface_area
-    from microbat.transport.tortuosity import tortuosity
+    from microbat.transport.diffusion import tortuosity
 
     roles = {ph.name: ph.role for ph in ms.phases.values()}
     pores = [n for n, r in roles.items() if r == PhaseRole.ELECTROLYTE]

@@ -277,7 +277,7 @@ def homogenise(
     """
     from microbat.cell.resolved._geometry import build_domain
     from microbat.imaging.metrics import size_distribution, specific_surface_area
-    from microbat.transport.conductivity import conductivity
+    from microbat.transport.conduction import conductivity
     from microbat.transport.tensor import tortuosity_tensor
 
     p = _cell_parameters(params)

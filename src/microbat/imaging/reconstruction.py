@@ -174,7 +174,7 @@ def reconstruct(
     from microbat.imaging.connectivity import analyze_connectivity
     from microbat.imaging.connectivity import remove_isolated as _remove_isolated
     from microbat.imaging.denoise import _check_image, denoise_nlm, estimate_sigma
-    from microbat.imaging.segment import segment
+    from microbat.imaging.segmentation import segment
 
     t0 = time.perf_counter()
     arr = np.asarray(_check_image(image))
@@ -382,23 +382,3 @@ def _qc_figure(
         with atomic_path(p) as tmp:
             fig.savefig(tmp, dpi=110, format=p.suffix.lstrip(".").lower())
     return fig
-
-
-def _callable_module() -> None:
-    """Let ``microbat.imaging.reconstruct(...)`` call :func:`reconstruct`.
-
-    The package exposes its submodules under their own names, so
-    ``microbat.imaging.reconstruct`` is this module; making it callable keeps the
-    documented call working.
-    """
-    import sys
-    import types
-
-    class _Module(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> ReconstructionResult:
-            return reconstruct(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _Module
-
-
-_callable_module()

@@ -1026,24 +1026,3 @@ def multi_otsu_segment(
             inputs={"shape": list(arr.shape), "dtype": str(arr.dtype)},
         ),
     )
-
-
-def _callable_module() -> None:
-    """Let ``microbat.imaging.segment(...)`` call :func:`segment`.
-
-    The package re-exports names lazily but also exposes its submodules under their
-    own names, so ``microbat.imaging.segment`` is this module; making the module
-    callable keeps the documented call ``microbat.imaging.segment(image, ...)``
-    working. ``from microbat.imaging.segment import segment`` is the typed import.
-    """
-    import sys
-    import types
-
-    class _Module(types.ModuleType):
-        def __call__(self, *args: Any, **kwargs: Any) -> SegmentationResult:
-            return segment(*args, **kwargs)
-
-    sys.modules[__name__].__class__ = _Module
-
-
-_callable_module()

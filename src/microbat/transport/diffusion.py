@@ -69,7 +69,6 @@ from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result
 from microbat.fv.grid import as_3d
-from microbat.transport._callable import make_module_callable
 from microbat.transport._steady import (
     Boundary,
     PercolationWarning,
@@ -353,6 +352,3 @@ def _inputs(ms: Microstructure) -> dict[str, Any]:
         "phases": ms.phases.to_list(),
         "source": ms.metadata.get("source"),
     }
-
-
-make_module_callable(__name__, tortuosity)

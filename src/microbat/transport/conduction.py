@@ -46,7 +46,6 @@ from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance, Result
 from microbat.fv.grid import as_3d
-from microbat.transport._callable import make_module_callable
 from microbat.transport._steady import (
     Boundary,
     Precision,
@@ -189,7 +188,7 @@ def conductivity(
     >>> round(r.sigma_eff[0], 9)
     50.5
     """
-    from microbat.transport.tortuosity import _check_ms, _inputs
+    from microbat.transport.diffusion import _check_ms, _inputs
 
     t0 = time.perf_counter()
     _check_ms(ms)
@@ -275,6 +274,3 @@ def conductivity(
             inputs=_inputs(ms),
         ),
     )
-
-
-make_module_callable(__name__, conductivity)
