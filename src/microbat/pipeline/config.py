@@ -12,6 +12,9 @@ subset of the sections below; what it leaves out takes the default::
     [cell]
     c_rates = [0.1, 1, 3]
 
+The sections are declared by the stages that own them (each stage module's
+``settings``, see :mod:`microbat.pipeline.stages`) and by the runner
+(:data:`RUNNER_SECTIONS`); :class:`TwinConfig` is assembled from them in run order.
 Unknown keys are an error (a typo must not be ignored silently). Command-line
 flags override the file (``--voxel-size``, ``--phases``, ``--set
 section.key=value``).
@@ -19,35 +22,29 @@ section.key=value``).
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from microbat.core.errors import InvalidInputError
+from microbat.pipeline.base import StageSettings
+from microbat.pipeline.stages import STAGES
 
 __all__ = [
-    "CellSettings",
-    "ConnectivitySettings",
-    "DenoiseSettings",
-    "EISSettings",
-    "InputSettings",
-    "MetricsSettings",
+    "RUNNER_SECTIONS",
     "ReportSettings",
     "ScaleSettings",
-    "SegmentSettings",
-    "SyntheticSettings",
-    "TransportSettings",
     "TwinConfig",
     "apply_overrides",
     "config_reference",
@@ -55,300 +52,7 @@ __all__ = [
 ]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class InputSettings(_Section):
-    """How to read the input volume."""
-
-    voxel_size: list[float] | None = Field(
-        None,
-        description=(
-            "Voxel edge in m, one value or one per axis (axis order z, y, x). Default: what "
-            "the file says; a file that does not say it is refused (never guessed)."
-        ),
-        json_schema_extra={"unit": "m"},
-    )
-    kind: Literal["auto", "grayscale", "labels"] = Field(
-        "auto",
-        description=(
-            "Whether the input holds grayscale intensities (runs denoise, segment) or phase "
-            "labels (skips imaging). auto: floats and integer images with more than 16 "
-            "distinct values are grayscale."
-        ),
-    )
-    phases: str | None = Field(
-        None,
-        description=(
-            "Phase table of a labelled input without one, e.g. 'pore=0,cbd=1,active=2' "
-            "(roles inferred from the names)."
-        ),
-    )
-    thickness_axis: int = Field(
-        0,
-        ge=0,
-        le=2,
-        description="Array axis through the electrode thickness (current collector at index 0).",
-    )
-    dataset: str | None = Field(
-        None, description="Dataset or array name inside an HDF5, Zarr or NPZ container."
-    )
-
-    @field_validator("voxel_size")
-    @classmethod
-    def _vs(cls, v: list[float] | None) -> list[float] | None:
-        if v is None:
-            return None
-        if len(v) not in (1, 2, 3):
-            raise ValueError(f"give one voxel size or one per axis, got {len(v)} values")
-        for x in v:
-            if not (math.isfinite(x) and 0 < x <= 1e-3):
-                raise ValueError(
-                    f"voxel size {x!r} m is not a positive length below 1 mm (voxel sizes "
-                    "are in metres: 0.4 µm is 4e-7)"
-                )
-        return v
-
-
-class SyntheticSettings(_Section):
-    """The built-in phantom (used when the twin runs without an input file)."""
-
-    shape: list[int] = Field(
-        [96, 96, 96],
-        description="Volume in voxels (axis 0 through the thickness).",
-        json_schema_extra={"unit": "voxels"},
-    )
-    voxel_size: float = Field(
-        4e-7, gt=0, le=1e-3, description="Voxel edge.", json_schema_extra={"unit": "m"}
-    )
-    seed: int = Field(0, description="Seed of the generator and the noise.")
-    active_fraction: float = Field(0.55, gt=0, lt=1, description="Active-material volume fraction.")
-    cbd_fraction: float = Field(0.10, ge=0, lt=1, description="Carbon-binder volume fraction.")
-    mean_radius: float = Field(
-        4e-6,
-        gt=0,
-        le=1e-4,
-        description="Number-mean particle radius.",
-        json_schema_extra={"unit": "m"},
-    )
-    psf_sigma: float = Field(
-        1.0,
-        ge=0,
-        description="Gaussian blur of the rendering (point-spread function).",
-        json_schema_extra={"unit": "voxels"},
-    )
-    snr: float = Field(
-        4.0, gt=0, description="Signal-to-noise ratio (I_active - I_pore) / sigma_noise."
-    )
-
-    @field_validator("shape")
-    @classmethod
-    def _shape(cls, v: list[int]) -> list[int]:
-        if len(v) != 3 or any(n < 16 for n in v):
-            raise ValueError(f"shape must be three sizes of at least 16 voxels, got {v}")
-        return v
-
-
-class DenoiseSettings(_Section):
-    """Non-local means (``microbat.imaging.denoise_nlm``)."""
-
-    enabled: bool = Field(True, description="Denoise before segmenting.")
-    patch_size: int = Field(
-        3,
-        ge=1,
-        description="Edge of the compared patch (odd).",
-        json_schema_extra={"unit": "voxels"},
-    )
-    search_radius: int = Field(
-        3,
-        ge=0,
-        description="Half-width of the search window.",
-        json_schema_extra={"unit": "voxels"},
-    )
-    strength: float = Field(0.8, gt=0, description="Filter strength h / sigma.")
-    sigma: float | None = Field(
-        None,
-        ge=0,
-        description="Noise standard deviation in image units. Default: estimated.",
-        json_schema_extra={"unit": "image units"},
-    )
-    chunks: int | None = Field(
-        None,
-        ge=16,
-        description="Filter in cubic blocks of this edge with a halo (Dask map_overlap) to "
-        "bound the filter's memory; same result. Default: the whole volume at once.",
-        json_schema_extra={"unit": "voxels"},
-    )
-
-
-class SegmentSettings(_Section):
-    """Gaussian mixture + Bayes segmentation (``microbat.imaging.segment``)."""
-
-    phases: str = Field(
-        "pore,cbd,active",
-        description="Output phases (name or name=label), from darkest to brightest by default.",
-    )
-    order: list[str] | None = Field(
-        None, description="Phase names from the darkest to the brightest. Default: table order."
-    )
-    variance: Literal["tied", "free"] = Field(
-        "tied", description="One noise variance for all phases, or one each."
-    )
-    partial_volume: bool = Field(
-        True, description="Model interface voxels as mixtures of two phases."
-    )
-    spatial_prior: Literal["potts", "none"] = Field(
-        "potts", description="Potts Markov random field (ICM) or per-voxel decision."
-    )
-    beta: float = Field(
-        2.0,
-        ge=0,
-        description="Potts coupling per unlike 6-neighbour (microbat.imaging.reconstruct's "
-        "default).",
-        json_schema_extra={"unit": "nats"},
-    )
-    max_icm_iter: int = Field(20, ge=0, description="Largest number of ICM sweeps.")
-    psf_sigma: float | Literal["auto"] | None = Field(
-        1.0,
-        description="Point-spread function of the scanner for the forward-model refinement of "
-        "interface voxels; 'auto' estimates it; 0 skips the refinement.",
-        json_schema_extra={"unit": "voxels"},
-    )
-    remove_isolated: bool = Field(
-        False,
-        description="Reassign isolated solid clusters (touching neither face) to the phase "
-        "they share most faces with.",
-    )
-
-
-class ConnectivitySettings(_Section):
-    """Cluster classes (``microbat.imaging.analyze_connectivity``)."""
-
-    axis: int | None = Field(
-        None,
-        ge=0,
-        le=2,
-        description="Axis whose two faces define percolating / dead-end / isolated. Default: "
-        "the thickness axis.",
-    )
-
-
-class MetricsSettings(_Section):
-    """Morphology (``microbat.imaging.characterize``)."""
-
-    sizes: bool = Field(
-        True, description="Local-thickness size distributions (d10/d50/d90; the slowest part)."
-    )
-
-
-class TransportSettings(_Section):
-    """Tortuosity, random walk and the Bruggeman comparison (``microbat.transport``)."""
-
-    enabled: bool = Field(True, description="Run the transport stage.")
-    phase: str = Field(
-        "electrolyte", description="Phase (name or role) whose tortuosity is computed."
-    )
-    tensor: bool = Field(True, description="Also the off-diagonal terms of the tensor.")
-    solid: bool = Field(
-        True, description="Also the solid-phase tortuosity along the thickness (cell model)."
-    )
-    boundary: Literal["face", "layer"] = Field(
-        "face",
-        description="Where the concentrations are held: outer faces (L = n h, TauFactor) or "
-        "first/last voxel layers (L = (n - 1) h, PoreSpy).",
-    )
-    random_walk: bool = Field(True, description="Random-walk cross-check of the diffusion solve.")
-    random_walk_walkers: int = Field(2_000, ge=100, description="Number of random walkers.")
-    random_walk_steps: int | None = Field(
-        None,
-        ge=100,
-        description="Steps per walker (half a voxel each). Default: 48 L^2 for the largest "
-        "extent L in voxels, so that the free-space displacement is twice the volume and "
-        "the long-time plateau is reached.",
-    )
-    random_walk_seed: int = Field(0, description="Seed of the random walk.")
-    bruggeman_exponent: float = Field(
-        1.5, gt=0, description="Bruggeman alpha in tau = eps^(1 - alpha) for the comparison."
-    )
-
-
-class CellSettings(_Section):
-    """Cell performance through the P2D/DFN bridge (``microbat.cell``)."""
-
-    enabled: bool = Field(True, description="Run the cell stage.")
-    parameter_set: str = Field(
-        "chen2020", description="Published parameter set (PyBaMM name) or a BPX file path."
-    )
-    electrode: Literal["positive", "negative"] = Field(
-        "positive", description="Which electrode of the cell the image shows."
-    )
-    c_rates: list[float] = Field(
-        [0.1, 0.5, 1.0, 2.0, 3.0, 5.0],
-        description="Discharge rates.",
-        json_schema_extra={"unit": "1/h"},
-    )
-    model: Literal["DFN", "P2D", "SPMe"] = Field("DFN", description="PyBaMM model.")
-    compare_bruggeman: bool = Field(
-        True, description="Also run with Bruggeman transport from the measured porosity."
-    )
-    thickness: Literal["published", "image"] | float = Field(
-        "published",
-        description="Electrode thickness: keep the parameter set's, the image extent, or a "
-        "length in m (a CT volume is usually a crop of the coating).",
-        json_schema_extra={"unit": "m"},
-    )
-    solid_conductivity: float | None = Field(
-        None,
-        gt=0,
-        description="Bulk conductivity of the solid, needed to apply the solid tortuosity "
-        "when the set gives an effective one.",
-        json_schema_extra={"unit": "S/m"},
-    )
-
-    @field_validator("c_rates")
-    @classmethod
-    def _rates(cls, v: list[float]) -> list[float]:
-        if not v or any(not (math.isfinite(c) and c > 0) for c in v):
-            raise ValueError(f"c_rates must be positive numbers, got {v}")
-        return v
-
-    @field_validator("thickness")
-    @classmethod
-    def _thickness(cls, v: Any) -> Any:
-        if isinstance(v, float) and not (1e-6 <= v <= 2e-3):
-            raise ValueError(
-                f"thickness {v!r} m is outside 1 µm..2 mm (lengths are in metres: 70 µm is 7e-5)"
-            )
-        return v
-
-
-class EISSettings(_Section):
-    """Impedance (``microbat.cell.eis``): homogenised, and resolved on a subvolume."""
-
-    enabled: bool = Field(True, description="Run the impedance stage (homogenised model).")
-    resolved: bool = Field(
-        False,
-        description="Also the resolved small-signal model on the central subvolume "
-        "(slower), with the homogenised model on the same subvolume for comparison.",
-    )
-    resolved_subvolume: list[int] = Field(
-        [32, 32, 32],
-        description="Edge per axis of the central subvolume of the resolved model (full "
-        "thickness if smaller).",
-        json_schema_extra={"unit": "voxels"},
-    )
-    blocking: bool = Field(False, description="Blocking electrode: double layer only.")
-
-    @field_validator("resolved_subvolume")
-    @classmethod
-    def _sub(cls, v: list[int]) -> list[int]:
-        if len(v) not in (1, 3) or any(n < 4 for n in v):
-            raise ValueError(f"resolved_subvolume must be one or three sizes >= 4, got {v}")
-        return v * 3 if len(v) == 1 else v
-
-
-class ScaleSettings(_Section):
+class ScaleSettings(StageSettings):
     """Out-of-core imaging on Dask for volumes larger than memory."""
 
     chunks: int | None = Field(
@@ -392,7 +96,7 @@ class ScaleSettings(_Section):
         return self
 
 
-class ReportSettings(_Section):
+class ReportSettings(StageSettings):
     """The HTML report."""
 
     enabled: bool = Field(True, description="Write report.html.")
@@ -406,29 +110,15 @@ class ReportSettings(_Section):
     )
 
 
-class TwinConfig(BaseModel):
-    """All settings of a twin run, one section per stage.
+#: Sections of the runner and the report writer (not of one stage), after the stages' own.
+RUNNER_SECTIONS: tuple[tuple[str, type[StageSettings]], ...] = (
+    ("scale", ScaleSettings),
+    ("report", ReportSettings),
+)
 
-    Examples
-    --------
-    >>> cfg = TwinConfig.model_validate({"denoise": {"search_radius": 2}})
-    >>> cfg.denoise.search_radius, cfg.segment.phases
-    (2, 'pore,cbd,active')
-    """
 
+class _TwinConfigBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input: InputSettings = InputSettings()
-    synthetic: SyntheticSettings = SyntheticSettings()
-    denoise: DenoiseSettings = DenoiseSettings()
-    segment: SegmentSettings = SegmentSettings()
-    connectivity: ConnectivitySettings = ConnectivitySettings()
-    metrics: MetricsSettings = MetricsSettings()
-    transport: TransportSettings = TransportSettings()
-    cell: CellSettings = CellSettings()
-    eis: EISSettings = EISSettings()
-    scale: ScaleSettings = ScaleSettings()
-    report: ReportSettings = ReportSettings()
 
     def section(self, name: str) -> dict[str, Any]:
         """The settings of one section as plain JSON data (for hashing and records)."""
@@ -444,6 +134,46 @@ class TwinConfig(BaseModel):
                     lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
         return "\n".join(lines)
+
+
+def _sections() -> list[tuple[str, type[StageSettings]]]:
+    out: list[tuple[str, type[StageSettings]]] = []
+    for stage in STAGES:
+        out.extend(stage.settings)
+    out.extend(RUNNER_SECTIONS)
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:  # pragma: no cover - a programming error in a stage module
+        raise RuntimeError(f"settings sections declared twice: {', '.join(dup)}")
+    return out
+
+
+TwinConfig = create_model(
+    "TwinConfig",
+    __base__=_TwinConfigBase,
+    __module__=__name__,
+    __doc__="""All settings of a twin run, one attribute per section.
+
+    The sections each stage owns, in run order, then the runner's: built from
+    :data:`microbat.pipeline.stages.STAGES` (each stage's ``settings``) and
+    :data:`RUNNER_SECTIONS`.
+
+    Examples
+    --------
+    >>> cfg = TwinConfig.model_validate({"denoise": {"search_radius": 2}})
+    >>> cfg.denoise.search_radius, cfg.segment.phases
+    (2, 'pore,cbd,active')
+    """,
+    **{name: (cls, cls()) for name, cls in _sections()},  # type: ignore[call-overload]
+)
+
+
+def __getattr__(name: str) -> Any:
+    """The stages' settings classes by name (``config.CellSettings``), for compatibility."""
+    for _section, cls in _sections():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _toml_value(v: Any) -> str:

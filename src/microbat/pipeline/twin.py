@@ -1,7 +1,7 @@
 """The digital twin in one call: image → microstructure → transport → cell → report.
 
-:func:`run_twin` chains the stages of :mod:`microbat.pipeline.stages` and keeps the
-output folder consistent under every way a run can end:
+:func:`run_twin` runs the stages of :data:`microbat.pipeline.stages.STAGES` in order
+and keeps the output folder consistent under every way a run can end:
 
 * **Resume.** Each stage's outputs go to ``OUT/stages/<stage>/`` and are followed,
   last, by a ``manifest.json`` that holds the stage's *fingerprint*: a SHA-256 of
@@ -212,7 +212,7 @@ def _resolve_config(config: Any) -> Any:
 
 def _resolve_input(source: Any, synthetic: bool) -> Any:
     from microbat.core.microstructure import Microstructure
-    from microbat.pipeline.stages import TwinInput, hash_array, hash_path
+    from microbat.pipeline.base import TwinInput, hash_array, hash_path
 
     if synthetic:
         if source is not None:
@@ -519,9 +519,11 @@ def run_twin(
     >>> res.report  # doctest: +SKIP
     PosixPath('twin-demo/report.html')
     """
-    from microbat import __version__
+    from microbat._version import __version__
+    from microbat.pipeline.base import Record, StageContext
     from microbat.pipeline.config import apply_overrides
-    from microbat.pipeline.stages import STAGES, StageContext, _Record
+    from microbat.pipeline.report import write_report
+    from microbat.pipeline.stages import STAGES
 
     t_run = time.perf_counter()
     cfg = _resolve_config(config)
@@ -556,9 +558,9 @@ def run_twin(
             "stages": {},
         }
         _write_json(out / "twin.json", twin_doc)
-        ctx = StageContext(cfg, src, out)
+        ctx = StageContext(cfg, src, out, writer=write_report)
         for stage in STAGES:
-            ctx.records[stage.name] = _Record(stage, out / "stages" / stage.name)
+            ctx.records[stage.name] = Record(stage, out / "stages" / stage.name)
         emit(TwinEvent("start", message=f"twin in {out} ({mode})", n_stages=n))
         current = ""
         try:
@@ -662,13 +664,13 @@ def _fingerprint(ctx: Any, rec: Any, version: str, skipped: str | None) -> str:
 
 
 def _stage_format() -> int:
-    from microbat.pipeline.stages import STAGE_FORMAT
+    from microbat.pipeline.base import STAGE_FORMAT
 
     return STAGE_FORMAT
 
 
 def _run_stage(ctx: Any, rec: Any, index: int, n: int, emit: Any, version: str) -> None:
-    from microbat.pipeline.stages import StageOutput
+    from microbat.pipeline.base import StageOutput
 
     stage = rec.stage
     out = ctx.out_dir
