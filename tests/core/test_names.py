@@ -1,9 +1,11 @@
 """A package attribute named like a function is that function, in every import order.
 
-``microbat.imaging.segment`` / ``.reconstruct`` and ``microbat.transport.tortuosity`` /
-``.conductivity`` are functions exported lazily from the modules ``segmentation``,
-``reconstruction``, ``diffusion`` and ``conduction``; no submodule shares their names,
-so importing a module can never shadow the function on the package.
+``microbat.imaging.segment`` / ``.reconstruct``, ``microbat.transport.tortuosity`` /
+``.conductivity`` / ``.calender`` and ``microbat.cell.eis.decompose`` are functions
+exported lazily from the modules ``segmentation``, ``reconstruction``, ``diffusion``,
+``conduction``, ``calendering`` and ``decomposition``; no submodule shares their
+names, so importing a module can never shadow the function on the package. The last
+test checks every module of the package for such a clash.
 """
 
 import importlib
@@ -20,6 +22,8 @@ NAMES = [
     ("microbat.imaging", "reconstruct", "reconstruction"),
     ("microbat.transport", "tortuosity", "diffusion"),
     ("microbat.transport", "conductivity", "conduction"),
+    ("microbat.transport", "calender", "calendering"),
+    ("microbat.cell.eis", "decompose", "decomposition"),
 ]
 
 _CHECK = """
@@ -42,21 +46,25 @@ ORDERS = {
     "package only": "import microbat",
     "modules first": (
         "import microbat.imaging.segmentation, microbat.imaging.reconstruction, "
-        "microbat.transport.diffusion, microbat.transport.conduction"
+        "microbat.transport.diffusion, microbat.transport.conduction, "
+        "microbat.transport.calendering, microbat.cell.eis.decomposition"
     ),
     "from-imports first": (
         "from microbat.imaging.segmentation import segment\n"
         "from microbat.imaging.reconstruction import reconstruct\n"
         "from microbat.transport.diffusion import tortuosity\n"
-        "from microbat.transport.conduction import conductivity"
+        "from microbat.transport.conduction import conductivity\n"
+        "from microbat.transport.calendering import calender\n"
+        "from microbat.cell.eis.decomposition import decompose"
     ),
     "names from packages first": (
         "from microbat.imaging import segment, reconstruct\n"
-        "from microbat.transport import tortuosity, conductivity"
+        "from microbat.transport import tortuosity, conductivity, calender\n"
+        "from microbat.cell.eis import decompose"
     ),
     "sibling modules first": (
         "import microbat.imaging.metrics, microbat.imaging.connectivity, "
-        "microbat.transport.tensor, microbat.transport.calender, microbat.transport.bruggeman"
+        "microbat.transport.tensor, microbat.transport.bruggeman, microbat.cell.eis.resolved"
     ),
 }
 
@@ -82,3 +90,18 @@ def test_function_in_this_process(pkg, name, mod):
 def test_old_module_paths_are_gone(pkg, name, mod):
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(f"{pkg}.{name}")
+
+
+def test_no_module_exports_its_own_name():
+    """A module ``pkg.x`` whose ``__all__`` holds ``x`` would shadow the function ``pkg.x``."""
+    import pkgutil
+
+    import microbat
+
+    clashes = []
+    for info in pkgutil.walk_packages(microbat.__path__, "microbat."):
+        mod = importlib.import_module(info.name)
+        short = info.name.rpartition(".")[2]
+        if short in getattr(mod, "__all__", ()):
+            clashes.append(info.name)
+    assert clashes == []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from microbat.cell.eis.analytic import de_levie
-from microbat.cell.eis.decompose import _circuit, drt, fit_circuit, sensitivity
+from microbat.cell.eis.decomposition import _circuit, drt, fit_circuit, sensitivity
 from microbat.cell.eis.homogenized import homogenized_eis
 from microbat.cell.eis.parameters import EISParameters
 from microbat.synth.phantoms import channels

@@ -3,7 +3,7 @@ import pytest
 
 from microbat.core.errors import InvalidInputError
 from microbat.synth import packing
-from microbat.transport.calender import calender
+from microbat.transport.calendering import calender
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_bad_compression(loose):
 
 def test_calender_a_labelled_image():
     from microbat.synth import electrode
-    from microbat.transport.calender import particles_from_image
+    from microbat.transport.calendering import particles_from_image
 
     ms = electrode(
         (48, 40, 40),
@@ -89,7 +89,7 @@ def test_study_trade_off_and_cli(tmp_path):
     from microbat.cli import app
     from microbat.io import save_microstructure
     from microbat.synth import electrode
-    from microbat.transport.calender import NMC811_CAPACITY_C_PER_M3, calendering_study
+    from microbat.transport.calendering import NMC811_CAPACITY_C_PER_M3, calendering_study
 
     res = calendering_study((40, 32, 32), compressions=(0.0, 0.3), mean_radius=2.5e-6, seed=0)
     rows = res.rows()

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         from microbat.core.atomic import atomic_write_text
         from microbat.core.errors import InvalidInputError
         from microbat.core.results import to_jsonable
-        from microbat.transport.calender import calendering_study
+        from microbat.transport.calendering import calendering_study
 
         try:
             comps = tuple(float(s) for s in steps.split(",") if s.strip())

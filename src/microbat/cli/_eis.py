@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Impedance spectrum of an electrode image (resolved and homogenised), decomposed."""
-        from microbat.cell.eis.decompose import decompose, sensitivity
+        from microbat.cell.eis.decomposition import decompose, sensitivity
         from microbat.cell.eis.homogenized import homogenized_eis
         from microbat.cell.eis.parameters import EISParameters
         from microbat.cell.eis.resolved import resolved_eis

@@ -7,5 +7,5 @@ from microbat.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    ("diffusion", "tensor", "conduction", "bruggeman", "randomwalk", "calender"),
+    ("diffusion", "tensor", "conduction", "bruggeman", "randomwalk", "calendering"),
 )

@@ -8,7 +8,7 @@
   (:func:`resolved_eis`, :class:`ResolvedModel`).
 * :mod:`~microbat.cell.eis.homogenized` -- the transmission-line model fed the
   porosity, tortuosity and area of a microstructure (:func:`homogenized_eis`).
-* :mod:`~microbat.cell.eis.decompose` -- sensitivities, DRT, equivalent-circuit fit.
+* :mod:`~microbat.cell.eis.decomposition` -- sensitivities, DRT, equivalent-circuit fit.
 * :mod:`~microbat.cell.eis.plots` -- Nyquist and Bode figures.
 * :mod:`~microbat.cell.eis.transient` -- the voltage after a current step from
   ``Z(s)`` (Talbot inverse Laplace transform).
@@ -27,7 +27,7 @@ __getattr__, __dir__ = lazy_exports(
         "result",
         "resolved",
         "homogenized",
-        "decompose",
+        "decomposition",
         "plots",
         "transient",
     ),
