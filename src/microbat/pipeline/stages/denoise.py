@@ -92,17 +92,20 @@ def _run(ctx: StageContext) -> StageOutput:
         chunks=cfg.chunks,
     )
     ctx.write_npy("denoised", out)
-    sigma_out = float(estimate_sigma(out))
-    summary = {
-        "sigma_in": sigma_in,
-        "sigma_out_estimate": sigma_out,
-        "noise_reduction": sigma_in / sigma_out if sigma_out > 0 else None,
-        "h": cfg.strength * sigma_in,
-        "settings": ctx.config.section("denoise"),
-    }
+    summary = _summary(ctx, sigma_in, float(estimate_sigma(out)))
     arrays = mid_slices(out, prefix="denoised_")
     arrays.update(histogram(out))
     return StageOutput(summary=summary, arrays=arrays, objects={"image": out})
+
+
+def _summary(ctx: StageContext, sigma_in: float, sigma_out: float) -> dict[str, Any]:
+    return {
+        "sigma_in": sigma_in,
+        "sigma_out_estimate": sigma_out,
+        "noise_reduction": sigma_in / sigma_out if sigma_out > 0 else None,
+        "h": ctx.config.denoise.strength * sigma_in,
+        "settings": ctx.config.section("denoise"),
+    }
 
 
 def _load(ctx: StageContext, d: Path) -> dict[str, Any]:
@@ -138,15 +141,8 @@ def _run_chunked(ctx: StageContext) -> StageOutput:
     else:
         stored = _denoise_blocks(ctx, darr, sigma_in)
     centre = np.asarray(stored[central(stored.shape, (128, 128, 128))].compute())
-    sigma_out = float(estimate_sigma(centre))
-    summary = {
-        "sigma_in": sigma_in,
-        "sigma_out_estimate": sigma_out,
-        "noise_reduction": sigma_in / sigma_out if sigma_out > 0 else None,
-        "h": cfg.strength * sigma_in,
-        "settings": ctx.config.section("denoise"),
-        "out_of_core": True,
-    }
+    summary = _summary(ctx, sigma_in, float(estimate_sigma(centre)))
+    summary["out_of_core"] = True
     arrays = mid_slices(stored, prefix="denoised_")
     arrays.update(histogram(dask_sample(stored, 2_000_000)))
     return StageOutput(summary=summary, arrays=arrays, objects={"dask": stored})
