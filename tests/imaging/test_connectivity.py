@@ -238,7 +238,11 @@ def test_cli_connectivity_remove_isolated(tmp_path):
     src = tmp_path / "in.npy"
     np.save(src, lab)
     dst = tmp_path / "out.h5"
-    r = _run("connectivity", src, dst, "--voxel-size", "1um", "--remove-isolated", "--json")
+    # 1 = particle here: the opposite of the binary default (1 = pore), so say so
+    r = _run(
+        "connectivity", src, dst, "--voxel-size", "1um", "--phases", "pore=0,active=1",
+        "--remove-isolated", "--json",
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["connectivity"]["cluster_counts"]["active"]["isolated"] == 1

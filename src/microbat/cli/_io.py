@@ -19,6 +19,7 @@ from microbat.cli.common import (
     VoxelSizeOpt,
     emit,
     guarded,
+    parse_crop,
     with_option_groups,
 )
 
@@ -155,6 +156,7 @@ def convert(
         thickness_axis=inputs.thickness_axis,
         dataset=dataset,
         compression=not no_compression,
+        crop=parse_crop(inputs.crop) if inputs.crop else None,
         **raw.kwargs(),
     )
 

@@ -76,6 +76,14 @@ DatasetOpt = Annotated[
         help="Dataset path in HDF5 (/exchange/data), array in Zarr or key in .npz.",
     ),
 ]
+CropOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--crop",
+        help="Work on a sub-volume, voxel ranges per axis in array order: z0:z1,y0:y1,x0:x1 "
+        "(e.g. 0:64,0:64,0:64; an empty bound runs to the edge). Only that part is read.",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random generator.")]
 InPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
 OutPath = Annotated[Path, typer.Argument(help="Output file.", show_default=False)]
@@ -95,15 +103,18 @@ class OptionGroup:
 
 @dataclasses.dataclass(frozen=True)
 class InputOptions(OptionGroup):
-    """``--phases``, ``--voxel-size``, ``--thickness-axis``: overrides for reading FILE."""
+    """``--phases``, ``--voxel-size``, ``--thickness-axis``, ``--crop``: how to read FILE."""
 
     phases: PhasesOpt = None
     voxel_size: VoxelSizeOpt = None
     thickness_axis: ThicknessAxisOpt = None
+    crop: CropOpt = None
 
     def load(self, path: Path, dataset: str | None = None):
         """Read the microstructure at ``path`` with these overrides (see :func:`load_input`)."""
-        return load_input(path, self.phases, self.voxel_size, self.thickness_axis, dataset)
+        return load_input(
+            path, self.phases, self.voxel_size, self.thickness_axis, dataset, crop=self.crop
+        )
 
 
 def with_option_groups(func: F) -> F:
@@ -145,6 +156,7 @@ def guarded(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _INPUT.clear()
         try:
             return func(*args, **kwargs)
         except typer.Exit:
@@ -162,17 +174,78 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def emit(result: Any, *, as_json: bool, human: Callable[[], None] | None = None) -> None:
-    """Print a result: JSON on stdout with ``--json``, else the human rendering."""
+def emit(
+    result: Any,
+    *,
+    as_json: bool,
+    human: Callable[[], None] | None = None,
+    quiet: bool = False,
+) -> None:
+    """Print a result: JSON on stdout with ``--json``, else the human rendering.
+
+    When the verb read a labelled input (:func:`load_input`), the text output
+    starts with the line saying which label was taken as which phase, and a JSON
+    object gets ``phase_table`` (``name``, ``label``, ``role`` of each phase),
+    ``phase_table_source`` and, for a cropped input, ``crop``. ``quiet`` prints
+    nothing in text mode.
+    """
     if as_json:
         data = result.to_dict() if hasattr(result, "to_dict") else result
+        if isinstance(data, dict) and _INPUT:
+            data = {**data, **_INPUT["json"]}
         sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
-    elif human is not None:
+        return
+    if quiet:
+        return
+    for line in _INPUT.get("lines", ()):
+        typer.echo(line)
+    if human is not None:
         human()
     else:
         from rich.pretty import pprint
 
         pprint(to_jsonable(result.to_dict() if hasattr(result, "to_dict") else result))
+
+
+def parse_crop(text: str) -> tuple[slice, ...]:
+    """Read ``--crop z0:z1,y0:y1,x0:x1`` (array axis order, stop excluded) as slices.
+
+    An empty bound runs to the edge (``:64,,10:``; ``:`` or nothing keeps the axis).
+
+    Examples
+    --------
+    >>> parse_crop("0:64,:,10:")
+    (slice(0, 64, None), slice(None, None, None), slice(10, None, None))
+    """
+    from microbat.core.errors import InvalidInputError
+
+    out: list[slice] = []
+    parts = text.split(",")
+    for part in parts:
+        lo, sep, hi = part.strip().partition(":")
+        try:
+            if not sep and lo:
+                raise ValueError
+            out.append(slice(int(lo) if lo.strip() else None, int(hi) if hi.strip() else None))
+        except ValueError:
+            raise InvalidInputError(
+                f"--crop {text!r}: write one start:stop range of voxels per axis in array "
+                "order, z0:z1,y0:y1,x0:x1 (e.g. 0:64,0:64,0:64; an empty bound runs to the edge)"
+            ) from None
+    if not 1 <= len(parts) <= 3:
+        raise InvalidInputError(f"--crop {text!r}: give one range per axis, at most three")
+    return tuple(out)
+
+
+# The labelled input a verb read through load_input: the lines its text output
+# starts with and the keys its JSON output gets (see emit). Reset by guarded.
+_INPUT: dict[str, Any] = {}
+
+
+def phase_line(phases: Any, source: str) -> str:
+    """``phases: pore=1 (electrolyte), active=0 (active) [source]``: which label is which."""
+    items = ", ".join(f"{p.name}={p.label} ({p.role.value})" for p in phases.values())
+    return f"phases: {items} [{source}]"
 
 
 def load_input(
@@ -181,18 +254,61 @@ def load_input(
     voxel_size: str | None = None,
     thickness_axis: int | None = None,
     dataset: str | None = None,
+    *,
+    crop: str | None = None,
 ):
-    """Read a microstructure from any supported file, applying CLI overrides."""
-    from microbat.core.units import parse_voxel_size
-    from microbat.io import load_microstructure
+    """Read a microstructure from any supported file, applying CLI overrides.
 
-    return load_microstructure(
-        path,
-        phases=phases,
-        voxel_size=parse_voxel_size(voxel_size) if voxel_size else None,
-        thickness_axis=thickness_axis,
-        dataset=dataset,
-    )
+    Records which label was taken as which phase, and where that table came from
+    (``--phases``, the file, or the default of a binary or three-label image), for
+    :func:`emit`. With ``crop`` only the sub-volume is read.
+    """
+    import numpy as np
+
+    from microbat.core.phases import BINARY_CONVENTION
+    from microbat.core.units import parse_voxel_size
+    from microbat.io.readers import microstructure_from_volume, read_volume
+
+    bounds = parse_crop(crop) if crop else None
+    vol = read_volume(path, dataset=dataset, lazy=bounds is not None)
+    whole = vol
+    try:
+        if bounds is not None:
+            vol = vol.crop(bounds)
+        ms = microstructure_from_volume(
+            vol,
+            phases=phases,
+            voxel_size=parse_voxel_size(voxel_size) if voxel_size else None,
+            thickness_axis=thickness_axis,
+        )
+    finally:
+        if not isinstance(whole.data, np.memmap):
+            whole.close()
+    own = vol.metadata.get("microbat_format") == "microstructure" and vol.metadata.get("phases")
+    if phases is not None:
+        source = "from --phases"
+    elif own:
+        source = "the file's phase table"
+    elif len(ms.phases) == 2:
+        source = (
+            f"binary image, no phase table: {BINARY_CONVENTION}; --phases pore=0,active=1 "
+            "for the opposite"
+        )
+    else:
+        source = "default for labels 0, 1, 2 without a phase table; --phases to change"
+    lines = [phase_line(ms.phases, source)]
+    record: dict[str, Any] = {"phase_table": ms.phases.to_list(), "phase_table_source": source}
+    if bounds is not None:
+        box = vol.metadata["crop"]
+        lines.insert(
+            0,
+            f"input: {path} cropped to "
+            + ",".join(f"{a}:{b}" for a, b in box)
+            + f" of {' x '.join(map(str, whole.shape))}",
+        )
+        record["crop"] = box
+    _INPUT.update(lines=lines, json=record)
+    return ms
 
 
 def main() -> None:

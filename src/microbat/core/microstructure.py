@@ -76,8 +76,9 @@ class Microstructure:
     voxel_size : float or sequence of float
         Voxel edge length in metres, one number or one per axis.
     phases : PhaseTable, str or mapping, optional
-        Phase table (see :meth:`PhaseTable.parse`). Default: ``pore=0, active=1``
-        for two labels, ``pore=0, cbd=1, active=2`` for three.
+        Phase table (see :meth:`PhaseTable.parse`). Default: ``pore=1, active=0``
+        for two labels (the convention of PoreSpy and TauFactor: a boolean image is
+        ``True`` in the pore), ``pore=0, cbd=1, active=2`` for three.
     thickness_axis : int, default 0
         Axis running through the electrode thickness (current collector at index 0).
     metadata : mapping, optional

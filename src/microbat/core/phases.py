@@ -3,6 +3,16 @@
 A :class:`PhaseTable` maps phase names to the integer labels stored in the voxel
 array and to a :class:`PhaseRole` that tells every later stage what the phase *is*
 (electrolyte-filled pore, active material, carbon-binder, ...).
+
+Selecting phases (:meth:`PhaseTable.resolve`, ``Microstructure.mask``, the
+``phase``/``phases`` arguments of the imaging and transport functions): an item is
+looked up as a phase *name* first, so a phase may be called ``solid`` or
+``electrolyte``; an item that names no phase is the selector ``solid`` (every phase
+with an electron-conducting role), a role (``electrolyte``: every phase with that
+role) or a common alias of a role (``pores``, ``binder``).
+
+A two-label image without a phase table follows the convention of PoreSpy and
+TauFactor: 1 (``True``) is pore, 0 (``False``) is solid (:func:`default_phase_table`).
 """
 
 from __future__ import annotations
@@ -65,6 +75,17 @@ _ROLE_ALIASES: dict[str, PhaseRole] = {
     "gas": PhaseRole.GAS,
     "bubble": PhaseRole.GAS,
 }
+
+# Names whose role is inferred (``solid=0,pore=1``) but which, as a selector, mean
+# something else when no phase carries the name: ``"solid"`` selects every phase
+# with an electron-conducting role, not only the active ones.
+_NAME_ROLES: dict[str, PhaseRole] = {"solid": PhaseRole.ACTIVE}
+
+#: The selector of every electron-conducting phase (when no phase is named so).
+SOLID_SELECTOR = "solid"
+
+#: How a two-label image without a phase table is read (see :func:`default_phase_table`).
+BINARY_CONVENTION = "1 (True) = pore, 0 (False) = solid, as in PoreSpy and TauFactor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +227,12 @@ class PhaseTable(Mapping[str, Phase]):
     def resolve(self, names_or_roles: str | Iterable[str]) -> tuple[Phase, ...]:
         """Resolve phase names *or* role names to phases.
 
-        ``"pore"`` matches a phase named pore; ``"electrolyte"`` matches every
-        phase whose role is electrolyte. Unknown names raise :class:`PhaseError`.
+        Each item is, in this order of precedence: the name of a phase (an explicit
+        name always wins, so a phase may be called ``solid``); ``"solid"``, every
+        phase with an electron-conducting role (active, carbon-binder, current
+        collector); a role (``"electrolyte"`` matches every phase whose role is
+        electrolyte); a common alias of a role (``"pores"``, ``"binder"``). Unknown
+        names raise :class:`PhaseError`.
         """
         if isinstance(names_or_roles, str):
             names_or_roles = [s for s in names_or_roles.split(",") if s.strip()]
@@ -216,6 +241,8 @@ class PhaseTable(Mapping[str, Phase]):
             item = item.strip()
             if item in self._by_name:
                 found: tuple[Phase, ...] = (self._by_name[item],)
+            elif item.lower() == SOLID_SELECTOR:
+                found = tuple(p for p in self._by_name.values() if p.role.is_solid)
             else:
                 try:
                     found = self.with_role(PhaseRole(item))
@@ -281,6 +308,8 @@ def _infer_role(name: str) -> PhaseRole:
     key = name.strip().lower()
     if key in _ROLE_ALIASES:
         return _ROLE_ALIASES[key]
+    if key in _NAME_ROLES:
+        return _NAME_ROLES[key]
     try:
         return PhaseRole(key)
     except ValueError:
@@ -288,9 +317,29 @@ def _infer_role(name: str) -> PhaseRole:
 
 
 def default_phase_table(n_phases: int = 3) -> PhaseTable:
-    """The conventional table: pore=0, active=1 (2 phases) or pore=0, cbd=1, active=2."""
+    """The table of an image that comes without one.
+
+    Parameters
+    ----------
+    n_phases : {2, 3, 4}, default 3
+        Number of labels (0, 1, ...).
+
+    Returns
+    -------
+    PhaseTable
+        2 labels: ``pore=1, active=0``, the convention of PoreSpy and TauFactor
+        (a boolean or 0/1 image is ``True``/1 where the pore is); the pore is listed
+        first, so a two-phase segmentation still goes from dark (pore) to bright.
+        3 labels: ``pore=0, cbd=1, active=2``; 4: ``pore=0, cbd=1, active=2,
+        separator=3`` (microbat's synthetic electrodes).
+
+    Examples
+    --------
+    >>> default_phase_table(2)
+    PhaseTable(pore=1:electrolyte, active=0:active)
+    """
     if n_phases == 2:
-        return PhaseTable.parse("pore=0,active=1")
+        return PhaseTable.parse("pore=1,active=0")
     if n_phases == 3:
         return PhaseTable.parse("pore=0,cbd=1,active=2")
     if n_phases == 4:

@@ -85,7 +85,8 @@ def resolve_groups(
     comma-separated string or a sequence) is a phase name (one group), a role
     (``"electrolyte"``: the union of the phases with that role, one group), or
     ``"solid"``: the union of every phase whose role conducts electrons
-    (:attr:`PhaseRole.is_solid`).
+    (:attr:`PhaseRole.is_solid`). A phase name wins over a role or the ``"solid"``
+    selector: in a table with a phase named ``solid``, ``"solid"`` is that phase.
     """
     if phases is None:
         items: list[str] = list(ms.phases.names)
@@ -97,7 +98,7 @@ def resolve_groups(
         raise PhaseError("no phase selected; give phase names, roles or 'solid'")
     groups: list[Group] = []
     for item in items:
-        if item.lower() == "solid":
+        if item.lower() == "solid" and item not in ms.phases:
             found = tuple(p for p in ms.phases.values() if p.role.is_solid)
             if not found:
                 raise PhaseError(

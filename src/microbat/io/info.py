@@ -324,6 +324,7 @@ def convert(
     thickness_axis: int | None = None,
     dataset: str | None = None,
     compression: bool = True,
+    crop: Sequence[slice | tuple[int | None, int | None] | None] | None = None,
     **raw_options: Any,
 ) -> ConversionResult:
     """Convert any readable file into any writable format.
@@ -349,6 +350,9 @@ def convert(
         Dataset / array name in containers.
     compression : bool, default True
         Lossless compression where the output format has it.
+    crop : sequence of slice, (start, stop) or None, optional
+        Write only this sub-volume, one bound per axis in array order (see
+        :meth:`Volume.crop`); only that part of the input is read.
     **raw_options
         ``shape``, ``dtype``, ``byte_order``, ``offset`` for raw input.
 
@@ -377,6 +381,12 @@ def convert(
 
     with Timer() as t:
         vol = read_volume(src, dataset=dataset, lazy=True, **raw_options)
+        if crop is not None:
+            try:
+                whole = vol
+                vol = vol.crop(crop)
+            finally:
+                whole.close()
         shape = vol.shape
         try:
             if phases is not None or is_labelled(vol):
@@ -404,6 +414,7 @@ def convert(
             "thickness_axis": thickness_axis,
             "dataset": dataset,
             "compression": compression,
+            "crop": vol.metadata.get("crop"),
             **{k: str(v) for k, v in raw_options.items()},
         },
         wall_time_s=t.elapsed,

@@ -282,7 +282,9 @@ def load_microstructure(
     phases : PhaseTable, str or mapping, optional
         Phase table (``"pore=0,cbd=1,active=2"``). Overrides the file's. Default:
         the file's own table (microbat files), else the core default for 2 or 3
-        consecutive labels (``pore, active`` / ``pore, cbd, active``).
+        consecutive labels: a binary (boolean or 0/1) image is ``pore=1, active=0``,
+        the convention of PoreSpy and TauFactor (``True`` = pore); 0/1/2 is
+        ``pore=0, cbd=1, active=2``.
     voxel_size : float, sequence or str, optional
         Voxel edge in metres (or ``"0.4um"``). Overrides what the file says.
     thickness_axis : int, optional
@@ -313,10 +315,10 @@ def load_microstructure(
     --------
     >>> import numpy as np, tempfile, os
     >>> f = os.path.join(tempfile.mkdtemp(), "a.npy")
-    >>> lab = np.zeros((4, 4, 4), np.uint8); lab[:, :, 2:] = 1
+    >>> lab = np.zeros((4, 4, 4), np.uint8); lab[:, :, 1:] = 1  # 1 = pore
     >>> np.save(f, lab)
     >>> load_microstructure(f, voxel_size=5e-7).volume_fractions()
-    {'pore': 0.5, 'active': 0.5}
+    {'pore': 0.75, 'active': 0.25}
     """
     unknown = sorted(set(raw_options) - {*_RAW_KEYS, "lazy"})
     if unknown:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,58 @@ class Volume:
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         return arr
+
+    def crop(self, bounds: Sequence[slice | tuple[int | None, int | None] | None]) -> Volume:
+        """The sub-volume inside ``bounds``, read into memory (only that part is read).
+
+        Parameters
+        ----------
+        bounds : sequence of slice, (start, stop) or None
+            One per axis in array order (fewer keep the remaining axes whole);
+            ``None`` keeps the whole axis. Steps are not allowed.
+
+        Returns
+        -------
+        Volume
+            An in-memory volume with the same voxel size, source and metadata
+            (``metadata["crop"]`` records ``[[start, stop], ...]`` per axis).
+
+        Raises
+        ------
+        InvalidInputError
+            More bounds than axes, a step, or an empty range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> v = Volume(np.arange(24).reshape(2, 3, 4), source="mem")
+        >>> v.crop([None, (1, 3), slice(0, 2)]).shape
+        (2, 2, 2)
+        """
+        from microbat.core.errors import InvalidInputError
+
+        if len(bounds) > self.ndim:
+            raise InvalidInputError(
+                f"{len(bounds)} crop bounds for a {self.ndim}D volume of shape {self.shape}"
+            )
+        slices: list[slice] = []
+        for ax, b in enumerate([*bounds, *[None] * (self.ndim - len(bounds))]):
+            s = b if isinstance(b, slice) else slice(None) if b is None else slice(*b)
+            start, stop, step = s.indices(self.shape[ax])
+            if step != 1 or s.step not in (None, 1):
+                raise InvalidInputError(f"crop bounds take no step (axis {ax}: {s})")
+            if stop <= start:
+                raise InvalidInputError(
+                    f"the crop {start}:{stop} of axis {ax} is empty (the axis has "
+                    f"{self.shape[ax]} voxels, 0:{self.shape[ax]})"
+                )
+            slices.append(slice(start, stop))
+        data = np.asarray(self.data[tuple(slices)])
+        if isinstance(data, np.memmap):
+            data = np.array(data)
+        meta = dict(self.metadata)
+        meta["crop"] = [[s.start, s.stop] for s in slices]
+        return Volume(data, self.voxel_size, self.source, meta, self.format)
 
     def to_dask(self, chunks: Any = "auto") -> Any:
         """The volume as a Dask array (for chunked, out-of-core processing).

@@ -245,8 +245,10 @@ def _table_with_cbd(ms: Microstructure) -> tuple[PhaseTable, np.ndarray, int]:
     cbd = ms.phases.with_role(PhaseRole.CARBON_BINDER)
     if cbd:
         return ms.phases, np.array(ms.labels), cbd[0].label
-    if ms.phases == default_phase_table(2):
-        lab = np.where(ms.labels == 1, 2, 0).astype(np.uint8)
+    two = {(p.name, p.role) for p in ms.phases.values()}
+    if len(ms.phases) == 2 and two == {(p.name, p.role) for p in default_phase_table(2).values()}:
+        # pore and active, whichever labels they carry (pore=1,active=0 by default)
+        lab = np.where(ms.labels == ms.phases.label_of("active"), 2, 0).astype(np.uint8)
         return default_phase_table(3), lab, 1
     new = max(ms.phases.labels) + 1
     name = "cbd" if "cbd" not in ms.phases.names else "carbon_binder"
