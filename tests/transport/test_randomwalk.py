@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from microbat import Microstructure
-from microbat.core.errors import InvalidInputError, NotPercolatingError, PhaseError
+from microbat.core.errors import InvalidInputError, PhaseError
 from microbat.transport import RandomWalkResult, random_walk
 from microbat.transport.randomwalk import _build_grid, _spanning_clusters
 
@@ -468,8 +468,9 @@ def test_phase_errors():
         random_walk(ms)
     lab[2:4, 2:4, 2:4] = 0  # an isolated pore
     ms = Microstructure(lab, H, phases="pore=0,active=1")
-    with pytest.raises(NotPercolatingError, match="release='phase'"):
-        random_walk(ms, release="percolating")
+    with pytest.warns(RuntimeWarning, match="release='phase'"):  # nothing to release
+        r = random_walk(ms, release="percolating")
+    assert r.tau == (math.inf,) * 3 and r.percolating == (False,) * 3 and r.n_walkers == 0
     with pytest.raises(InvalidInputError, match="Microstructure"):
         random_walk(lab)
 

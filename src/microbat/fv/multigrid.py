@@ -49,7 +49,15 @@ import numpy as np
 
 from microbat.core.errors import InvalidInputError
 
-__all__ = ["Multigrid", "PCGInfo", "pcg"]
+__all__ = ["RESIDUAL_FLOOR", "Multigrid", "PCGInfo", "pcg"]
+
+#: :func:`pcg` counts a residual below this fraction of ``‖b‖`` (or of the initial
+#: residual, if larger) as converged, and a zero residual always: far below any
+#: tolerance, before products of residual-sized numbers underflow.
+RESIDUAL_FLOOR = 1e-20
+
+# below this squared norm a K-cycle level rescales its right-hand side (see _krylov)
+_TINY_NORM2 = 1e-150
 
 
 def _kernels():
@@ -217,7 +225,29 @@ class Multigrid:
             self._smooth(lev, f, u, 1)
 
     def _krylov(self, li: int) -> None:
-        """Two flexible-CG steps on level ``li`` preconditioned by its cycle (K-cycle)."""
+        """Two flexible-CG steps on level ``li`` preconditioned by its cycle (K-cycle).
+
+        The steps are homogeneous in the right-hand side; a right-hand side so small
+        that the inner products (fourth powers of it) would underflow is scaled to
+        unit norm first and the result scaled back.
+        """
+        k = _kernels()
+        lev = self.levels[li]
+        f, u = lev.f, lev.u
+        fn = k.dot(f, f)
+        if fn == 0:
+            u[...] = 0
+            return
+        if fn < _TINY_NORM2:
+            scale = math.sqrt(fn)
+            f /= scale
+            self._krylov_steps(li, k.dot(f, f))
+            f *= scale
+            u *= scale
+            return
+        self._krylov_steps(li, fn)
+
+    def _krylov_steps(self, li: int, fn: float) -> None:
         k = _kernels()
         lev = self.levels[li]
         f, u = lev.f, lev.u
@@ -227,11 +257,11 @@ class Multigrid:
         k.apply(*lev.op, c1, v)
         rho1 = k.dot(c1, v)
         a1 = k.dot(c1, f)
-        if not rho1 > 0:
+        if not (rho1 > 0 and math.isfinite(rho1) and math.isfinite(a1)):
+            # a zero right-hand side (converged above) or a cycle that gave nothing
             u[...] = 0
             return
         np.subtract(f, (a1 / rho1) * v, out=r2)
-        fn = k.dot(f, f)
         if k.dot(r2, r2) <= 0.0625 * fn:
             np.multiply(c1, a1 / rho1, out=u)
             return
@@ -243,10 +273,14 @@ class Multigrid:
         bet = k.dot(c2, w)
         a2 = k.dot(c2, r2)
         rho2 = bet - gam * gam / rho1
-        if not rho2 > 0:
+        if not (rho2 > 0 and math.isfinite(rho2) and math.isfinite(a2)):
+            # c2 adds no direction of its own (A-parallel to c1): one step only
             np.multiply(c1, a1 / rho1, out=u)
             return
-        np.multiply(c1, a1 / rho1 - gam * a2 / (rho1 * rho2), out=u)
+        den = rho1 * rho2
+        # tiny residuals (far below any tolerance) can underflow the product
+        coef = a1 / rho1 - (gam * a2 / den if den > 0 else (gam / rho1) * (a2 / rho2))
+        np.multiply(c1, coef, out=u)
         u += (a2 / rho2) * c2
 
 
@@ -311,6 +345,7 @@ class PCGInfo:
     rhs_norm: float = 0.0
     history: list[float] = field(default_factory=list)
     time_s: float = 0.0
+    breakdown: str = ""  # why the iteration stopped early, when it broke down
 
 
 def pcg(
@@ -367,6 +402,15 @@ def pcg(
     The residual is the recurrence residual; a caller that needs the true
     residual (float32 vectors drift) recomputes it after the call and calls
     again from the returned ``x`` if needed.
+
+    Breakdowns: a residual that reaches zero, or falls below :data:`RESIDUAL_FLOOR`
+    times the larger of ``‖b‖`` and the initial residual (no tolerance asks more;
+    this also ends a ``stop`` criterion that cannot be met, e.g. a flux spread
+    when the flux is zero), counts as converged. A non-positive curvature
+    ``pᵀAp``, a vanishing or indefinite ``rᵀz`` (the preconditioner is not
+    positive definite) or a non-finite value ends the iteration with
+    ``converged=False`` and the reason in ``info.breakdown``; no division by zero
+    is attempted.
     """
     k = _kernels()
     t0 = time.perf_counter()
@@ -398,6 +442,7 @@ def pcg(
     p = z.copy()
     rz = k.dot(r, z)
     q = np.empty_like(x)
+    floor = RESIDUAL_FLOOR * max(bnorm, math.sqrt(rr) if math.isfinite(rr) else 0.0)
     it = 0
     while True:
         rnorm = math.sqrt(rr)
@@ -407,14 +452,27 @@ def pcg(
             done = stop(it, x, layers, rnorm)
         else:
             done = rnorm <= rtol * bnorm
-        if done or rnorm == 0:
+        if done or rnorm <= floor:
             info.converged = True
+            break
+        if not math.isfinite(rnorm):
+            info.breakdown = "the residual is not finite (NaN or inf in the system or guess)"
             break
         if it >= maxiter:
             break
+        if not (rz > 0 and math.isfinite(rz)):
+            info.breakdown = (
+                f"r·M⁻¹r = {rz:.3g} at iteration {it}: the preconditioner is not positive "
+                "definite on this residual"
+            )
+            break
         apply(p, q)
         pq = k.dot(p, q)
-        if not pq > 0:
+        if not (pq > 0 and math.isfinite(pq)):
+            info.breakdown = (
+                f"p·Ap = {pq:.3g} at iteration {it}: the operator is not positive definite "
+                "on the search direction"
+            )
             break
         alpha = rz / pq
         part[...] = 0

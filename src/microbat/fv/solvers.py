@@ -90,6 +90,11 @@ class DirectSolver:
     A : scipy.sparse matrix
         Square matrix (real or complex).
 
+    Raises
+    ------
+    ConvergenceError
+        The matrix is singular.
+
     Examples
     --------
     >>> import scipy.sparse as sp
@@ -102,7 +107,13 @@ class DirectSolver:
         import scipy.sparse.linalg as spla
 
         t0 = time.perf_counter()
-        self.lu = spla.splu(sp.csc_matrix(A))
+        try:
+            self.lu = spla.splu(sp.csc_matrix(A))
+        except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
+            raise ConvergenceError(
+                f"sparse LU failed ({exc}): the matrix is singular, e.g. a floating "
+                "component without a held value; restrict the unknowns (active=) or ground it"
+            ) from exc
         self.setup_s = time.perf_counter() - t0
 
     def solve(self, b: np.ndarray) -> np.ndarray:
@@ -319,6 +330,11 @@ def _solve_mg(system, rtol, maxiter, x0, stop, layer_axis, raise_on_failure, opt
     x[~system.active] = 0  # the coarse corrections leave values on non-unknowns
     rel = info.residual_norm / info.rhs_norm if info.rhs_norm else 0.0
     if not info.converged and raise_on_failure:
+        if info.breakdown:
+            raise ConvergenceError(
+                f"multigrid-CG broke down after {info.iterations} iterations (relative "
+                f"residual {rel:.2e}): {info.breakdown}; try method='amg' or 'direct'"
+            )
         raise ConvergenceError(
             f"multigrid-CG did not converge in {info.iterations} iterations (relative "
             f"residual {rel:.2e}); raise maxiter, or try method='amg'"
@@ -331,5 +347,5 @@ def _solve_mg(system, rtol, maxiter, x0, stop, layer_axis, raise_on_failure, opt
         info.converged,
         mg.setup_time,
         info.time_s,
-        {"levels": mg.describe(), "history": info.history},
+        {"levels": mg.describe(), "history": info.history, "breakdown": info.breakdown},
     )

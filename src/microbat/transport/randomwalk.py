@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
-from microbat.core.errors import InvalidInputError, NotPercolatingError, PhaseError
+from microbat.core.errors import InvalidInputError, PhaseError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result
 
@@ -272,15 +272,16 @@ def random_walk(
     ------
     PhaseError
         The phase is unknown or has no voxel.
-    NotPercolatingError
-        ``release="percolating"`` but no cluster of the phase percolates.
     InvalidInputError
         An option is out of range.
 
     Warns
     -----
     RuntimeWarning
-        Along an axis in which the phase does not percolate (``tau = inf``).
+        Along an axis in which the phase does not percolate (``tau = inf``). With
+        ``release="percolating"`` and no percolating cluster nothing is walked:
+        ``tau = inf`` and ``percolating = False`` along every axis,
+        ``released_fraction = 0``.
 
     Notes
     -----
@@ -416,10 +417,15 @@ def random_walk(
         keep[0] = False
         rel = keep[cluster]
         if not rel.any():
-            raise NotPercolatingError(
-                f"no cluster of phase {', '.join(names)} percolates along any axis with "
-                f"{mode_name} images; use release='phase' to walk the isolated pores anyway"
+            warnings.warn(
+                f"phase {', '.join(names)} does not percolate along axis "
+                f"{list(range(ndim))} with {mode_name} images: no cluster to release "
+                "walkers in, tau = inf along every axis (release='phase' walks the "
+                "isolated pores anyway)",
+                RuntimeWarning,
+                stacklevel=2,
             )
+            return _no_walk(ms, names, walk, opts, seed, mode_name, t_start)
     else:
         rel = walk
     released = np.unique(cluster[rel])
@@ -599,6 +605,77 @@ def random_walk(
 
 
 # ----------------------------------------------------------------- helpers
+def _no_walk(
+    ms: Microstructure,
+    names: tuple[str, ...],
+    walk: np.ndarray,
+    opts: dict[str, Any],
+    seed: Any,
+    mode_name: str,
+    t_start: float,
+) -> RandomWalkResult:
+    """The result of a walk with no walker to release: ``tau = inf`` along every axis."""
+    nd = ms.ndim
+    seed_used, _ = _walker_states(seed, 0)
+    ell = opts["step_length"] * float(min(ms.voxel_size))
+    params = {
+        "phase": list(names),
+        "n_walkers": 0,
+        "n_steps": 0,
+        "step_length_voxels": opts["step_length"],
+        "boundary": mode_name,
+        "release": opts["release"],
+        "n_batches": opts["n_batches"],
+        "n_records": 0,
+        "fit_from": opts["fit_from"],
+        "plateau_rtol": opts["plateau_rtol"],
+        "max_steps": opts["max_steps"],
+        "d0": opts["d0"],
+    }
+    return RandomWalkResult(
+        tau=(math.inf,) * nd,
+        ci95=((math.inf, math.inf),) * nd,
+        d_over_d0=(0.0,) * nd,
+        d_over_d0_ci95=(0.0,) * nd,
+        deff_over_d0=(0.0,) * nd,
+        plateau_reached=True,
+        plateau_reached_axes=(True,) * nd,
+        plateau_drift=(0.0,) * nd,
+        percolating=(False,) * nd,
+        porosity=float(walk.mean()),
+        released_fraction=0.0,
+        phase=names,
+        boundary=mode_name,
+        release=opts["release"],
+        n_walkers=0,
+        n_steps=0,
+        n_batches=opts["n_batches"],
+        step_length=ell,
+        time_step=ell * ell / (6.0 * opts["d0"]),
+        d0=opts["d0"],
+        fit_window=(0.0, 0.0),
+        time=np.zeros(1),
+        msd=np.zeros((1, nd)),
+        msd_batches=np.zeros((opts["n_batches"], 1, nd)),
+        trajectories=np.zeros((0, 1, nd)),
+        walker_steps_per_s=0.0,
+        walker_steps_per_s_per_core=0.0,
+        threads=1,
+        seed=seed_used,
+        provenance=Provenance(
+            function="microbat.transport.random_walk",
+            parameters=params,
+            seed=seed_used,
+            wall_time_s=time.perf_counter() - t_start,
+            inputs={
+                "shape": list(ms.shape),
+                "voxel_size_m": list(ms.voxel_size),
+                "phases": ms.phases.to_list(),
+            },
+        ),
+    )
+
+
 def _check_options(**o: Any) -> dict[str, Any]:
     """Validate and normalise the options of :func:`random_walk`."""
 

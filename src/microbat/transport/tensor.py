@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,7 @@ from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result
 from microbat.transport._steady import (
     Boundary,
+    PercolationWarning,
     Precision,
     Solver,
     resolve_coefficients,
@@ -162,10 +164,14 @@ def periodic_deff(
     -------
     deff : ndarray, shape (d, d)
         ``deff[i, j]``: mean flux density along ``i`` per unit gradient along ``j``
-        (units of the coefficients).
+        (units of the coefficients). Column ``j`` is exactly zero when no
+        component of the periodic repetition winds around axis ``j``
+        (:func:`microbat.fv.winding_mask`; decoupled channels, layers across
+        their stacking axis, isolated pores); that solve is skipped.
     spread : float
         Largest flux spread of the solves (an error estimate).
     """
+    from microbat.fv.connectivity import winding_mask
     from microbat.fv.grid import as_3d, coefficient_classes, coefficient_field
     from microbat.fv.solvers import solve
     from microbat.fv.system import build_system
@@ -175,13 +181,17 @@ def periodic_deff(
     dtype = np.dtype(dtype)
     if len({v for v in values.values() if v > 0}) <= 15:
         coef: Any = coefficient_classes(labels3, values)
+        conducting = coef.classes != 0
     else:  # pragma: no cover
         coef = coefficient_field(labels3, values, dtype=dtype)
+        conducting = coef != 0
     shape = labels3.shape
     periodic = (True, True, nd == 3)
     deff = np.zeros((nd, nd))
     worst = 0.0
     for j in range(nd):
+        if not winding_mask(conducting, j, periodic=periodic).any():
+            continue  # nothing winds around axis j: zero flux, column j stays 0
         jump = [0.0, 0.0, 0.0]
         jump[j] = -shape[j] * h[j]
         system = build_system(coef, h, periodic=periodic, jump=jump, dtype=dtype)
@@ -306,6 +316,17 @@ def tortuosity_tensor(
         if not perc[a]:
             deff[a, :] = 0.0
             deff[:, a] = 0.0
+        elif not deff[a, a] > 0:  # method="periodic": held sides connect, the seam does not
+            deff[a, :] = 0.0
+            deff[:, a] = 0.0
+            warnings.warn(
+                f"the periodic repetition of the image has no path along axis {a} (the "
+                "held-side solve has one): periodic tortuosity reported as infinite; "
+                "method='dirichlet' keeps the held-side value",
+                PercolationWarning,
+                stacklevel=2,
+            )
+    conducts = tuple(bool(deff[a, a] > 0) for a in range(nd))
     eps = float(diag.epsilon[0]) if diag.epsilon[0] is not None else 0.0
     evals, evecs = np.linalg.eigh(deff)
     order = np.argsort(evals)[::-1]
@@ -313,7 +334,7 @@ def tortuosity_tensor(
     evecs = evecs[:, order]
     tiny = 1e-12 * max(float(evals.max(initial=0.0)), 1e-300)
     principal_tau = np.array([eps / v if v > tiny else math.inf for v in evals])
-    tau = _tau_tensor(deff, eps, perc)
+    tau = _tau_tensor(deff, eps, conducts)
     return TensorResult(
         deff_over_d0=deff,
         tau=tau,
