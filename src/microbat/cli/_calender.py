@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from microbat.cli.common import (
+    CropOpt,
     InPath,
     JsonOpt,
     PhasesOpt,
@@ -48,6 +49,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         phases: PhasesOpt = None,
         voxel_size: VoxelSizeOpt = None,
+        crop: CropOpt = None,
         seed: SeedOpt = 0,
         as_json: JsonOpt = False,
     ) -> None:
@@ -72,7 +74,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 f"--steps must be numbers like 0,0.1,0.2; got {steps!r}"
             ) from None
-        ms = load_input(path, phases, voxel_size)
+        ms = load_input(path, phases, voxel_size, crop=crop)
         res = calendering_study(
             ms,
             compressions=comps,

@@ -40,7 +40,13 @@ _ParamsOpt = Annotated[
         help="Parameter set: chen2020, marquis2019, another PyBaMM set name, or a BPX .json file.",
     ),
 ]
-_RatesOpt = Annotated[str, typer.Option("--rates", help="Discharge C-rates, comma separated.")]
+_RatesOpt = Annotated[
+    str, typer.Option("--c-rates", help="Discharge C-rates, comma separated (e.g. 0.1,1,3).")
+]
+# The former spelling, and simulate's singular, kept working but not listed.
+_RatesAliasOpt = Annotated[
+    str | None, typer.Option("--rates", "--c-rate", hidden=True, help="Same as --c-rates.")
+]
 _TransportOpt = Annotated[
     str | None,
     typer.Option(
@@ -90,10 +96,11 @@ class _CellOptions(OptionGroup):
     out: _OutOpt = None
 
 
-def _rates(text: str) -> tuple[float, ...]:
+def _rates(text: str, alias: str | None = None) -> tuple[float, ...]:
     from microbat.cell.bridge import check_c_rates
     from microbat.core.errors import InvalidInputError
 
+    text = alias if alias is not None else text
     parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
     values = []
     for p in parts:
@@ -101,8 +108,8 @@ def _rates(text: str) -> tuple[float, ...]:
             values.append(float(p.upper().removesuffix("C")))
         except ValueError:
             raise InvalidInputError(
-                f"cannot read C-rate {p!r} in --rates {text!r}; write numbers separated by "
-                "commas, e.g. --rates 0.1,1,3"
+                f"cannot read C-rate {p!r} in --c-rates {text!r}; write numbers separated by "
+                "commas, e.g. --c-rates 0.1,1,3"
             ) from None
     return check_c_rates(values)
 
@@ -189,6 +196,7 @@ def register(app: typer.Typer) -> None:
         file: _FileArg = None,
         params: _ParamsOpt = "chen2020",
         rates: _RatesOpt = "0.1,0.5,1,2,3,5",
+        rates_alias: _RatesAliasOpt = None,
         transport: _TransportOpt = None,
         *,
         opts: _CellOptions,
@@ -204,7 +212,7 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.parameters import load_parameters
         from microbat.cell.rate import rate_capability
 
-        c_rates = _rates(rates)
+        c_rates = _rates(rates, rates_alias)
         micro = _micro(file, opts, inputs)
         out = opts.out
         result = rate_capability(
@@ -253,6 +261,7 @@ def register(app: typer.Typer) -> None:
         file: _FileArg = None,
         params: _ParamsOpt = "chen2020",
         rates: _RatesOpt = "0.5,1,2,3",
+        rates_alias: _RatesAliasOpt = None,
         transport: _TransportOpt = None,
         *,
         opts: _CellOptions,
@@ -271,7 +280,7 @@ def register(app: typer.Typer) -> None:
         out = opts.out
         result = voltage_breakdown(
             load_parameters(params),
-            c_rates=_rates(rates),
+            c_rates=_rates(rates, rates_alias),
             model=opts.model,
             transport=_transport(transport, micro),  # type: ignore[arg-type]
             micro=micro,
@@ -316,6 +325,7 @@ def register(app: typer.Typer) -> None:
         ],
         params: _ParamsOpt = "chen2020",
         rates: _RatesOpt = "0.1,0.5,1,2,3,5",
+        rates_alias: _RatesAliasOpt = None,
         *,
         opts: _CellOptions,
         inputs: InputOptions,
@@ -328,7 +338,7 @@ def register(app: typer.Typer) -> None:
         micro = _micro(file, opts, inputs)
         out = opts.out
         result = compare_transport(
-            load_parameters(params), micro, c_rates=_rates(rates), model=opts.model
+            load_parameters(params), micro, c_rates=_rates(rates, rates_alias), model=opts.model
         )
         data = result.to_dict()
         data["parameters"] = params

@@ -51,6 +51,24 @@ def register(app: typer.Typer) -> None:
                 "(11 spectra of the resolved model) or none.",
             ),
         ] = "homogenized",
+        model: Annotated[
+            str,
+            typer.Option(
+                "--model",
+                help="Spectrum to compute and decompose: resolved (the voxels; minutes on "
+                "large images), homogenized (a transmission line from ε, τ and the interface "
+                "area; seconds) or both (the resolved one decomposed, the homogenised one "
+                "beside it).",
+            ),
+        ] = "both",
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                "--workers",
+                help="Resolved model: processes (iterative solver) or threads (direct) "
+                "solving frequencies in parallel (default: automatic).",
+            ),
+        ] = None,
         *,
         inputs: InputOptions,
         as_json: JsonOpt = False,
@@ -63,18 +81,43 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.eis.result import default_frequencies
         from microbat.core.errors import InvalidInputError
 
+        if model not in ("both", "resolved", "homogenized"):
+            raise InvalidInputError(f"--model {model!r}; use resolved, homogenized or both")
+        if sensitivity_model == "resolved" and model == "homogenized":
+            raise InvalidInputError(
+                "--sensitivity-model resolved needs the resolved model: use --model resolved "
+                "or both, or --sensitivity-model homogenized"
+            )
+        if sensitivity_model not in ("none", "homogenized", "resolved"):
+            raise InvalidInputError(
+                f"--sensitivity-model {sensitivity_model!r}; use homogenized, resolved or none"
+            )
         ms = inputs.load(file)
         if params == "defaults":
             p = EISParameters(soc=soc)
         else:
             p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
         freqs = default_frequencies(f_min, f_max, per_decade)
-        res = resolved_eis(ms, p, frequencies=freqs, blocking=blocking, solver=solver)  # type: ignore[arg-type]
+        res: Any = None
+        if model != "homogenized":
+            res = resolved_eis(
+                ms,
+                p,
+                frequencies=freqs,
+                blocking=blocking,
+                solver=solver,  # type: ignore[arg-type]
+                workers=workers,
+            )
         hom: Any = None
-        try:
+        if model == "homogenized":
             hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
-        except InvalidInputError:
-            hom = None
+        else:
+            try:
+                hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
+            except InvalidInputError:
+                hom = None
+        main = res if res is not None else hom
+        beside = hom if model == "both" else None  # the homogenised spectrum shown beside
         sens = None
         if sensitivity_model == "homogenized" and hom is not None:
             sens = sensitivity(
@@ -92,29 +135,27 @@ def register(app: typer.Typer) -> None:
                         frequencies=freqs,
                         blocking=blocking,
                         solver=solver,  # type: ignore[arg-type]
+                        workers=workers,
                     ).impedance
                 ),
                 p,
                 freqs,
                 model="resolved",
             )
-        elif sensitivity_model not in ("none", "homogenized"):
-            raise InvalidInputError(
-                f"--sensitivity-model {sensitivity_model!r}; use homogenized, resolved or none"
-            )
-        table = decompose(freqs, res.impedance, blocking=blocking, sensitivity_result=sens)
+        table = decompose(freqs, main.impedance, blocking=blocking, sensitivity_result=sens)
         data: dict[str, Any] = {
+            "model": main.model,
             "frequency_Hz": freqs.tolist(),
-            "z_real_ohm": res.z_real_ohm.tolist(),
-            "z_imag_ohm": res.z_imag_ohm.tolist(),
-            "area_m2": res.area_m2,
+            "z_real_ohm": main.z_real_ohm.tolist(),
+            "z_imag_ohm": main.z_imag_ohm.tolist(),
+            "area_m2": main.area_m2,
             "soc": soc,
             "blocking": blocking,
-            "parameters": res.parameters,
-            "details": res.details,
+            "parameters": main.parameters,
+            "details": main.details,
             "decomposition": table,
         }
-        if hom is not None:
+        if beside is not None:
             data["homogenized"] = {
                 "z_real_ohm": hom.z_real_ohm.tolist(),
                 "z_imag_ohm": hom.z_imag_ohm.tolist(),
@@ -128,12 +169,12 @@ def register(app: typer.Typer) -> None:
             from microbat.core.results import to_jsonable
 
             out.mkdir(parents=True, exist_ok=True)
-            res.to_csv(out / "spectrum.csv")
-            if hom is not None:
-                hom.to_csv(out / "spectrum_homogenized.csv")
+            main.to_csv(out / "spectrum.csv")
+            if beside is not None:
+                beside.to_csv(out / "spectrum_homogenized.csv")
             ann = dict(sens.characteristic_Hz) if sens is not None else None
             plot_spectra(
-                [r for r in (res, hom) if r is not None],
+                [r for r in (main, beside) if r is not None],
                 annotate=ann,
                 path=out / "nyquist_bode.png",
             )
@@ -143,12 +184,18 @@ def register(app: typer.Typer) -> None:
             data["files"] = [str(out / n) for n in ("spectrum.csv", "nyquist_bode.png", "eis.json")]
 
         def human() -> None:
-            typer.echo(
-                f"{ms.shape} voxels, {res.details['n_unknowns']} unknowns, "
-                f"{len(freqs)} frequencies in {res.details['time_s']:.1f} s "
-                f"({res.details['solver']})"
-            )
-            z = res.impedance
+            if res is not None:
+                typer.echo(
+                    f"{ms.shape} voxels, {res.details['n_unknowns']} unknowns, "
+                    f"{len(freqs)} frequencies in {res.details['time_s']:.1f} s "
+                    f"({res.details['solver']})"
+                )
+            else:
+                typer.echo(
+                    f"{ms.shape} voxels, homogenised model (transmission line), "
+                    f"{len(freqs)} frequencies"
+                )
+            z = main.impedance
             typer.echo(
                 f"Z({freqs[0]:.3g} Hz) = {z[0]:.4g} Ω, Z({freqs[-1]:.3g} Hz) = {z[-1]:.4g} Ω"
             )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from microbat.cli.common import (
+    CropOpt,
     DatasetOpt,
     InPath,
     JsonOpt,
@@ -109,14 +110,21 @@ def _psf(text: str | None) -> float | str | None:
         ) from None
 
 
-def _read(path: Path, dataset: str | None, voxel_size: str | None):
-    """Grayscale voxels and voxel size (the option wins over the file)."""
+def _read(path: Path, dataset: str | None, voxel_size: str | None, crop: str | None = None):
+    """Grayscale voxels and voxel size (the option wins over the file), maybe cropped."""
     import numpy as np
 
+    from microbat.cli.common import parse_crop
     from microbat.core.units import parse_voxel_size
     from microbat.io import read_volume
 
-    vol = read_volume(path, dataset=dataset)
+    vol = read_volume(path, dataset=dataset, lazy=crop is not None)
+    if crop:
+        whole = vol
+        try:
+            vol = vol.crop(parse_crop(crop))
+        finally:
+            whole.close()
     vs = parse_voxel_size(voxel_size) if voxel_size else vol.voxel_size
     return np.asarray(vol.data), vs
 
@@ -131,6 +139,7 @@ def denoise(
     chunks: ChunksOpt = None,
     voxel_size: VoxelSizeOpt = None,
     dataset: DatasetOpt = None,
+    crop: CropOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Non-local means denoising of a grayscale volume (noise level estimated)."""
@@ -139,7 +148,7 @@ def denoise(
     from microbat.imaging.denoise import DEFAULT_STRENGTH, denoise_nlm, estimate_sigma
     from microbat.io import save_volume
 
-    img, vs = _read(src, dataset, voxel_size)
+    img, vs = _read(src, dataset, voxel_size, crop)
     t0 = time.perf_counter()
     noise = sigma if sigma is not None else estimate_sigma(img)
     out = denoise_nlm(
@@ -185,6 +194,7 @@ def segment(
     voxel_size: VoxelSizeOpt = None,
     thickness_axis: ThicknessAxisOpt = None,
     dataset: DatasetOpt = None,
+    crop: CropOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Segment a grayscale volume into phases (Gaussian mixture + Bayes, or multi-Otsu)."""
@@ -193,7 +203,7 @@ def segment(
     from microbat.imaging.segmentation import segment as _segment
     from microbat.io import save_microstructure, save_volume
 
-    img, vs = _read(src, dataset, voxel_size)
+    img, vs = _read(src, dataset, voxel_size, crop)
     ta = 0 if thickness_axis is None else thickness_axis
     if method == "gmm":
         kw: dict[str, Any] = {}
@@ -271,6 +281,7 @@ def reconstruct(
     ] = None,
     thickness_axis: ThicknessAxisOpt = None,
     dataset: DatasetOpt = None,
+    crop: CropOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Grayscale volume to microstructure: denoise, segment, connectivity; QC figure + report."""
@@ -278,7 +289,7 @@ def reconstruct(
     from microbat.imaging.reconstruction import reconstruct as _reconstruct
     from microbat.io import save_microstructure
 
-    img, vs = _read(src, dataset, voxel_size)
+    img, vs = _read(src, dataset, voxel_size, crop)
     if vs is None:
         raise VoxelSizeError(
             f"{src} does not say its voxel size; give it with --voxel-size (e.g. 0.4um)"

@@ -49,6 +49,14 @@ ReleaseOpt = Annotated[
 BatchesOpt = Annotated[
     int, typer.Option("--batches", help="Independent batches for the confidence intervals.")
 ]
+RwAxisOpt = Annotated[
+    str,
+    typer.Option(
+        "--axis",
+        help="Axis to report: 0, 1, 2, or all (the walk itself is 3D and measures every "
+        "axis at once; with one axis, plateau_reached is that axis's).",
+    ),
+]
 RwSeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Seed of the walk (default: fresh, reported in the output)."),
@@ -67,6 +75,7 @@ def randomwalk(
     release: ReleaseOpt = "phase",
     batches: BatchesOpt = 10,
     seed: RwSeedOpt = None,
+    axis: RwAxisOpt = "all",
     *,
     inputs: InputOptions,
     dataset: DatasetOpt = None,
@@ -75,13 +84,27 @@ def randomwalk(
     """Tortuosity per axis from random walkers (tau = D0 / D_walk, no porosity factor).
 
     JSON keys: tau (per axis, array axis order; null = does not percolate), ci95,
-    d_over_d0, deff_over_d0, plateau_reached, walker_steps_per_s_per_core, seed, ...
+    d_over_d0, deff_over_d0, plateau_reached (over the reported axes), axes,
+    walker_steps_per_s_per_core, seed, ...
     """
     import warnings
 
+    from microbat.core.errors import InvalidInputError
     from microbat.transport.randomwalk import random_walk
 
     ms = inputs.load(file, dataset)
+    if axis.strip().lower() == "all":
+        axes = list(range(ms.ndim))
+    else:
+        try:
+            axes = [int(axis)]
+            if not 0 <= axes[0] < ms.ndim:
+                raise ValueError
+        except ValueError:
+            raise InvalidInputError(
+                f"--axis {axis!r}: use an axis of this {ms.ndim}D image "
+                f"({', '.join(map(str, range(ms.ndim)))}) or all"
+            ) from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         result = random_walk(
@@ -98,6 +121,10 @@ def randomwalk(
         )
     for w in caught:
         typer.echo(f"warning: {w.message}", err=True)
+    plateau = all(result.plateau_reached_axes[a] for a in axes)
+    data = result.to_dict()
+    data["axes"] = axes
+    data["plateau_reached"] = plateau
 
     def human() -> None:
         def num(x: float) -> str:
@@ -108,7 +135,8 @@ def randomwalk(
             f"{result.boundary} images, {result.n_walkers} walkers x {result.n_steps} steps"
         )
         typer.echo(f"{'axis':<6}{'tau':>10}{'95% CI':>22}{'D/D0':>10}{'Deff/D0':>10}{'plateau':>9}")
-        for a, tau in enumerate(result.tau):
+        for a in axes:
+            tau = result.tau[a]
             lo, hi = result.ci95[a]
             typer.echo(
                 f"{a:<6}{num(tau):>10}{'[' + num(lo) + ', ' + num(hi) + ']':>22}"
@@ -119,10 +147,11 @@ def randomwalk(
             f"{result.walker_steps_per_s_per_core:.3g} walker-steps/s per core "
             f"({result.threads} threads); seed {result.seed}"
         )
-        if not result.plateau_reached:
-            typer.echo("the plateau was not reached along every axis: walk longer (--steps)")
+        if not plateau:
+            what = "every axis" if len(axes) > 1 else f"axis {axes[0]}"
+            typer.echo(f"the plateau was not reached along {what}: walk longer (--steps)")
 
-    emit(result, as_json=json, human=human)
+    emit(data, as_json=json, human=human)
 
 
 def register(app: typer.Typer) -> None:

@@ -110,6 +110,22 @@ class DischargeProgress:
         self.bar.update(self.task, completed=min(max(frac, 0.0), 1.0) * 1000, info=info)
 
 
+def _one_rate(text: str) -> float:
+    """The C-rate of ``--c-rates``/``--rates`` given to simulate (one value)."""
+    from microbat.core.errors import InvalidInputError
+
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        if len(parts) != 1:
+            raise ValueError
+        return float(parts[0].upper().removesuffix("C"))
+    except ValueError:
+        raise InvalidInputError(
+            f"simulate runs one discharge: --c-rate takes one C-rate, got {text!r} (a table "
+            "of rates through the P2D model: microbat discharge FILE --c-rates 0.1,1,3)"
+        ) from None
+
+
 def _duration(t: float) -> str:
     t = float(t)
     if t < 120:
@@ -130,6 +146,10 @@ def register(app: typer.Typer) -> None:
             Path, typer.Argument(help="Labelled electrode image (any readable format).")
         ],
         c_rate: Annotated[float, typer.Option("--c-rate", help="Discharge C-rate.")] = 1.0,
+        c_rate_alias: Annotated[
+            str | None,
+            typer.Option("--c-rates", "--rates", hidden=True, help="Same as --c-rate (one rate)."),
+        ] = None,
         params: Annotated[
             str,
             typer.Option("--params", help="Parameter set name (chen2020 = NMC811) or BPX file."),
@@ -213,6 +233,8 @@ def register(app: typer.Typer) -> None:
         from microbat.core.errors import InvalidInputError
 
         t0 = time.perf_counter()
+        if c_rate_alias is not None:
+            c_rate = _one_rate(c_rate_alias)
         ms = inputs.load(file)
         opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps, end_time_s=end_time)
         times = None
