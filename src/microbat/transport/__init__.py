@@ -7,5 +7,13 @@ from microbat.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    ("diffusion", "tensor", "conduction", "bruggeman", "randomwalk", "calendering"),
+    (
+        "diffusion",
+        "tensor",
+        "conduction",
+        "bruggeman",
+        "randomwalk",
+        "calendering",
+        "representative",
+    ),
 )

@@ -34,6 +34,7 @@ from microbat.pipeline.stages import (
     eis,
     input,
     metrics,
+    representative,
     segment,
     transport,
 )
@@ -61,6 +62,7 @@ _ANALYSES: tuple[Stage, ...] = (
     transport.STAGE,
     cell.STAGE,
     eis.STAGE,
+    representative.STAGE,
 )
 
 #: Every stage in run order; the report comes last and depends on all the others.

@@ -9,13 +9,15 @@ Report section: "Impedance (EIS)" with the Nyquist plot.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from microbat.cell.eis.homogenized import homogenized_eis
+from microbat.cell.eis.parameters import EISParameters
 from microbat.cell.eis.resolved import resolved_eis
+from microbat.cell.parameters import load_parameters
 from microbat.core.results import to_jsonable
 from microbat.pipeline.base import (
     Stage,
@@ -33,7 +35,9 @@ from microbat.pipeline.reportkit import (
     img,
     notes_list,
     num,
+    pct,
     table,
+    um,
 )
 
 __all__ = ["STAGE", "EISSettings"]
@@ -55,6 +59,15 @@ class EISSettings(StageSettings):
         json_schema_extra={"unit": "voxels"},
     )
     blocking: bool = Field(False, description="Blocking electrode: double layer only.")
+    parameters: Literal["cell", "default"] = Field(
+        "cell",
+        description="Material and interface parameters: the cell stage's parameter set and "
+        "electrode at eis.soc, with the measured particle radius (as the cell section), or "
+        "microbat's typical NMC defaults.",
+    )
+    soc: float = Field(
+        0.5, ge=0, le=1, description="Cell state of charge of the spectrum (parameters = cell)."
+    )
 
     @field_validator("resolved_subvolume")
     @classmethod
@@ -70,20 +83,61 @@ def _active(ctx: StageContext) -> str | None:
     return None
 
 
+def _parameters(ctx: StageContext) -> tuple[EISParameters, dict[str, Any]]:
+    """The impedance parameters, consistent with the cell stage where it can be."""
+    cfg = ctx.config.eis
+    cell = ctx.config.cell
+    if cfg.parameters == "default":
+        return EISParameters(), {"source": "microbat defaults (typical NMC positive electrode)"}
+    ctx.step(f"impedance parameters of {cell.parameter_set} ({cell.electrode}) at SOC {cfg.soc:g}")
+    over: dict[str, Any] = {}
+    how = {"source": f"{cell.parameter_set} ({cell.electrode} electrode), as the cell stage"}
+    met = ctx.summary("metrics") if ctx.status("metrics") == "complete" else {}
+    roles = {p["name"]: p["role"] for p in met.get("phases_table") or []}
+    active = next((n for n, r in roles.items() if r == "active"), None)
+    d50 = ((met.get("sizes_m") or {}).get(active or "") or {}).get("d50")
+    if d50:
+        over["particle_radius_m"] = float(d50) / 2.0
+        how["particle_radius"] = "measured (half the active phase's d50, as the cell stage)"
+    else:
+        how["particle_radius"] = "the parameter set's"
+    params = EISParameters.from_cell(
+        load_parameters(cell.parameter_set), electrode=cell.electrode, soc=cfg.soc, **over
+    )
+    return params, how
+
+
 def _run(ctx: StageContext) -> StageOutput:
     cfg = ctx.config.eis
     ms = ctx.microstructure()
     notes: list[str] = []
+    params, how = _parameters(ctx)
     ctx.step("homogenised impedance (transmission line fed ε/τ, σ_eff and a_s)")
-    r = homogenized_eis(ms, blocking=cfg.blocking)
-    summary: dict[str, Any] = {"spectra": {"homogenized": _spectrum(r)}, "notes": notes}
+    r = homogenized_eis(ms, params, blocking=cfg.blocking)
+    ax = ms.thickness_axis
+    summary: dict[str, Any] = {
+        "spectra": {"homogenized": _spectrum(r)},
+        "notes": notes,
+        "parameters": params.to_dict(),
+        "parameter_choice": how,
+        "soc": cfg.soc if cfg.parameters == "cell" else None,
+        "thickness_axis": ax,
+        "thickness_m": float(ms.extent[ax]),
+        "cell_thickness": ctx.config.cell.thickness,
+    }
     arrays = _spectrum_arrays("homogenized", r)
     if cfg.resolved:
         crop = central(ms.shape, cfg.resolved_subvolume)
         sub = ms.crop(*crop)
         ctx.step(f"resolved impedance on the central {'x'.join(map(str, sub.shape))} voxels")
-        r2 = optional(notes, "resolved impedance", lambda: resolved_eis(sub, blocking=cfg.blocking))
-        r3 = optional(notes, "homogenised impedance of the subvolume", lambda: homogenized_eis(sub))
+        r2 = optional(
+            notes, "resolved impedance", lambda: resolved_eis(sub, params, blocking=cfg.blocking)
+        )
+        r3 = optional(
+            notes,
+            "homogenised impedance of the subvolume",
+            lambda: homogenized_eis(sub, params, blocking=cfg.blocking),
+        )
         for name, rr in (("resolved_subvolume", r2), ("homogenized_subvolume", r3)):
             if rr is not None:
                 summary["spectra"][name] = _spectrum(rr)
@@ -138,8 +192,40 @@ def _nyquist_figure(figs: Figures, arr: dict[str, np.ndarray], names: list[str])
     ax.set_ylabel("−Im Z [Ω·cm²]")
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title("Nyquist", fontsize=9.5)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return figs.png(fig)
+
+
+def _consistency(eis: dict[str, Any]) -> str:
+    """What the spectrum assumes, against the cell section."""
+    choice = eis.get("parameter_choice") or {}
+    par = eis.get("parameters") or {}
+    if not choice:
+        return ""
+    text = f"<p>Parameters: {esc(choice.get('source'))}"
+    if eis.get("soc") is not None:
+        text += f" at a state of charge of {pct(eis['soc'])}"
+    if choice.get("particle_radius"):
+        text += (
+            f"; particle radius {um(par.get('particle_radius_m'))}, "
+            f"{esc(choice['particle_radius'])}"
+        )
+    text += (
+        f". The ions cross the imaged thickness ({um(eis.get('thickness_m'))}, axis "
+        f"{esc(eis.get('thickness_axis'))}) from the separator face to the current collector"
+    )
+    ct = eis.get("cell_thickness")
+    if ct == "published":
+        text += (
+            "; the cell section keeps the parameter set's published thickness (cell.thickness "
+            '= "published"), so the two sections describe electrodes of different thickness: '
+            'set cell.thickness = "image" to align them'
+        )
+    elif ct == "image":
+        text += ", the same thickness as the cell section"
+    elif ct is not None:
+        text += f"; the cell section uses a thickness of {um(ct)}"
+    return text + ".</p>"
 
 
 def _report(view: ReportView) -> list[ReportSection]:
@@ -163,6 +249,7 @@ def _report(view: ReportView) -> list[ReportSection]:
                 for name, sp in eis["spectra"].items()
             ],
         )
+        body += _consistency(eis)
         if eis.get("subvolume"):
             body += (
                 "<p>Resolved model on the central subvolume "
@@ -183,8 +270,8 @@ def _report(view: ReportView) -> list[ReportSection]:
 STAGE = Stage(
     "eis",
     "Impedance (EIS)",
-    ("input", "segment"),
-    ("eis",),
+    ("input", "segment", "metrics"),
+    ("eis", "cell"),
     _run,
     active=_active,
     n_steps=2,

@@ -278,7 +278,7 @@ def _histogram_figure(figs: Figures, seg: Mapping[str, Any], arr: Mapping[str, n
     ax.set_xlabel("intensity (image units)")
     ax.set_ylabel("voxels per bin")
     ax.set_title("intensity histogram and fitted Gaussian mixture (dashed: thresholds)")
-    ax.legend(fontsize=7.5)
+    ax.legend(fontsize=7.5, loc="upper center")
     return figs.png(fig)
 
 
@@ -342,7 +342,10 @@ def _report(view: ReportView) -> list[ReportSection]:
             extra += f" Note: {seg['note']}."
         acc = seg.get("accuracy_vs_truth")
         if acc:
-            extra += f" Agreement with the phantom's true labels: {pct(acc.get('overall'))}."
+            extra += (
+                f" Agreement with the phantom's true labels: {pct(acc.get('overall'))} of the "
+                f"voxels ({_recalls(acc)})."
+            )
         body += f"<p>{extra}</p>"
     elif status.get("segment") and status["segment"] != "complete":
         body += view.status_line("segment")
@@ -354,11 +357,39 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Finding]:
     seg = results.get("segment") or {}
     ee = seg.get("expected_error")
     if ee is not None:
-        acc = (seg.get("accuracy_vs_truth") or {}).get("overall")
+        truth = seg.get("accuracy_vs_truth") or {}
+        acc = truth.get("overall")
         s = f"Segmentation: expected misclassification {pct(ee)} of the voxels (model estimate)"
         if acc is not None:
-            s += f"; against the phantom's true labels {pct(acc)} of the voxels agree"
+            s += (
+                f"; against the phantom's true labels {pct(acc)} of the voxels agree "
+                f"({_recalls(truth)})"
+            )
+            worst = _worst_recall(truth)
+            if worst is not None and worst[1] < 0.8:
+                s += (
+                    f". The {worst[0]} phase is the least reliable: only {pct(worst[1])} of "
+                    "its voxels are found, so its fraction and every number that depends "
+                    "on it (interface areas, the solid network) carry that error"
+                )
         yield Finding(50, s + ".")
+
+
+def _recalls(truth: Mapping[str, Any]) -> str:
+    per = truth.get("recall_per_phase") or {}
+    return "recall per phase: " + ", ".join(f"{n} {pct(v)}" for n, v in per.items())
+
+
+def _worst_recall(truth: Mapping[str, Any]) -> tuple[str, float] | None:
+    per = {
+        n: float(v)
+        for n, v in (truth.get("recall_per_phase") or {}).items()
+        if v is not None and math.isfinite(float(v))
+    }
+    if not per:
+        return None
+    name = min(per, key=lambda n: per[n])
+    return name, per[name]
 
 
 STAGE = Stage(
