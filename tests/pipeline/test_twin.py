@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +81,6 @@ def test_full_run_writes_every_stage_and_the_report(full_run):
 
 def test_rerun_resumes_without_recomputing(full_run):
     res, _ = full_run
-    t0 = time.perf_counter()
     again = run_twin(
         synthetic=True,
         out_dir=res.out_dir,
@@ -98,8 +96,7 @@ def test_rerun_resumes_without_recomputing(full_run):
     reused = {k for k, v in _reused(again).items() if v}
     assert reused >= set(NAMES) - {"transport", "cell", "report"}
     if again.stage("transport").status == "complete":
-        assert reused == set(NAMES)
-        assert time.perf_counter() - t0 < 5
+        assert reused == set(NAMES)  # nothing recomputed (no wall-time test: load varies)
     assert again.summary["shape"] == [40, 40, 40]
 
 

@@ -61,7 +61,7 @@ def plot_discharge_curves(result: RateCapabilityResult, ax: Any = None) -> Any:
     ax.set_xlabel("discharged capacity [A·h]")
     ax.set_ylabel("voltage [V]")
     ax.set_title(f"{result.model}, {result.transport} transport")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper right")
     return ax
 
 
@@ -113,7 +113,7 @@ def plot_comparison(result: TransportComparisonResult, ax: Any = None) -> Any:
     ax.set_xlabel("discharged capacity [A·h]")
     ax.set_ylabel("voltage [V]")
     ax.set_title("micro-informed (solid) vs Bruggeman (dashed)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper right")
     return ax
 
 

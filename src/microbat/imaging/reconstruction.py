@@ -316,7 +316,7 @@ def _qc_figure(
         ax.axvline(tval, color="k", ls=":", lw=1)
     ax.set_title("histogram (denoised) and fitted mixture")
     ax.set_xlabel("intensity")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center")
 
     raw = _mid_slice(image)
     den = _mid_slice(res.denoised)

@@ -445,13 +445,13 @@ class CalenderingResult(Result):
         ax.plot(c, self.active_fraction, "s-", label="active fraction")
         ax.set_xlabel("compression (%)")
         ax.set_ylabel("volume fraction")
-        ax.legend()
+        ax.legend(loc="upper right")
         ax = axes[1]
         ax.plot(c, self.tau[:, self.thickness_axis], "o-", label="τ through-plane (computed)")
         ax.plot(c, self.bruggeman_tau, "--", label="Bruggeman ε^-0.5")
         ax.set_xlabel("compression (%)")
         ax.set_ylabel("pore tortuosity factor")
-        ax.legend()
+        ax.legend(loc="upper left")
         ax = axes[2]
         ax.plot(
             self.volumetric_capacity_mAh_per_cm3, self.kappa_eff_S_per_m, "o-", label="ionic κ_eff"

@@ -191,7 +191,7 @@ class RandomWalkResult(Result):
         ax.set_xlabel("time [s]")
         ax.set_ylabel("D(t) / D0")
         ax.set_ylim(bottom=0)
-        ax.legend()
+        ax.legend(loc="upper right")
         return ax
 
 

@@ -60,7 +60,7 @@ def plot_spectra(
     ax_n.set_xlabel(f"Re Z ({unit})")
     ax_n.set_ylabel(f"−Im Z ({unit})")
     ax_n.set_aspect("equal", adjustable="datalim")
-    ax_n.legend(fontsize=8)
+    ax_n.legend(fontsize=8, loc="upper left")
     ax_n.set_title("Nyquist")
     ax_b.set_xlabel("frequency (Hz)")
     ax_b.set_ylabel(f"|Z| ({unit}), solid")

@@ -265,14 +265,14 @@ def _curves_figure(figs: Figures, cell: Mapping[str, Any], arr: Mapping[str, np.
     if len(transports) > 1:
         title += " (solid: micro-informed, dashed: Bruggeman)"
     ax1.set_title(title, fontsize=9.5)
-    ax1.legend(fontsize=7.5, ncols=2)
+    ax1.legend(fontsize=7.5, ncols=2, loc="upper right")
     ax2.set_xscale("log")
     ax2.set_xlabel("C-rate [1/h]")
     ax2.set_ylabel("capacity / capacity at C/10")
     ax2.set_ylim(0, 1.05)
     ax2.axhline(LIMITED_FRACTION, color="#999", lw=0.8, ls=":")
     ax2.set_title("rate capability", fontsize=9.5)
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=8, loc="lower left")
     return figs.png(fig)
 
 
