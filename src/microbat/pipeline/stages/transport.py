@@ -439,9 +439,9 @@ def _anisotropy(rows: list[dict[str, Any]], ax: int, rep: Mapping[str, Any]) -> 
     if float(iv_hi[0]) > upper_lo:
         return f"The pores are anisotropic: {span} ({where}), beyond the sub-volume spread."
     return (
-        f"{span[0].upper()}{span[1:]}, but the 95 % intervals of the highest and the lowest "
-        "overlap (sub-volume spread): this sample cannot tell whether the pores are "
-        "anisotropic."
+        f"The tortuosity factor ranges from {lo['tau']:.2f} to {hi['tau']:.2f} across the "
+        "axes, but the 95 % intervals of the highest and the lowest overlap (sub-volume "
+        "spread): this sample cannot tell whether the pores are anisotropic."
     )
 
 
