@@ -9,6 +9,9 @@
   (:class:`Phantom` keeps the true labels).
 * :mod:`microbat.synth.phantoms` — sphere, channels, layers of known geometry.
 * :func:`render_particles` — rasterise a (moved) particle list.
+* :func:`composite_cathode` — an all-solid-state composite cathode: active and
+  solid-electrolyte particles, voids, optional binder (phases ``void``, ``cbd``,
+  ``active``, ``se``; see ``docs/ssb.md``).
 
 Names load lazily, so ``import microbat.synth`` is cheap; Numba kernels compile
 (and are cached) on first use.
@@ -17,16 +20,19 @@ Names load lazily, so ``import microbat.synth`` is cheap; Numba kernels compile
 from microbat.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, ("_packing", "_cbd", "_separator", "_electrode", "_phantom", "phantoms")
+    __name__,
+    ("_packing", "_cbd", "_separator", "_electrode", "_phantom", "phantoms", "_composite"),
 )
 
 __all__ = [
+    "COMPOSITE_PHASES",
     "DEFAULT_INTENSITIES",
     "Packing",
     "PackingWarning",
     "Phantom",
     "add_carbon_binder",
     "add_separator",
+    "composite_cathode",
     "electrode",
     "packing",
     "phantom",
