@@ -14,6 +14,7 @@ from microbat.cli.common import (
     PhasesOpt,
     SeedOpt,
     VoxelSizeOpt,
+    check_writable,
     emit,
     guarded,
     load_input,
@@ -74,6 +75,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 f"--steps must be numbers like 0,0.1,0.2; got {steps!r}"
             ) from None
+        check_writable(out)
         ms = load_input(path, phases, voxel_size, crop=crop)
         res = calendering_study(
             ms,

@@ -18,6 +18,7 @@ from microbat.cli.common import (
     InputOptions,
     JsonOpt,
     OptionGroup,
+    check_writable,
     emit,
     guarded,
     with_option_groups,
@@ -213,6 +214,7 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.rate import rate_capability
 
         c_rates = _rates(rates, rates_alias)
+        check_writable(opts.out)
         micro = _micro(file, opts, inputs)
         out = opts.out
         result = rate_capability(
@@ -276,6 +278,7 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.breakdown import COMPONENTS, voltage_breakdown
         from microbat.cell.parameters import load_parameters
 
+        check_writable(opts.out)
         micro = _micro(file, opts, inputs)
         out = opts.out
         result = voltage_breakdown(
@@ -335,6 +338,7 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.compare import compare_transport
         from microbat.cell.parameters import load_parameters
 
+        check_writable(opts.out)
         micro = _micro(file, opts, inputs)
         out = opts.out
         result = compare_transport(

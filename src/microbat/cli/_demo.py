@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from microbat.cli.common import JsonOpt, emit, guarded
+from microbat.cli.common import JsonOpt, check_writable, emit, guarded
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         from microbat.core.units import parse_length
         from microbat.pipeline.twin import run_twin
 
+        check_writable(out)
         console = Console(stderr=True, quiet=as_json)
         with console.status("starting") as status:
             res = run_twin(

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import InPath, InputOptions, JsonOpt, emit, guarded, with_option_groups
+from microbat.cli.common import (
+    InPath,
+    InputOptions,
+    JsonOpt,
+    check_writable,
+    emit,
+    guarded,
+    with_option_groups,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -92,6 +100,7 @@ def register(app: typer.Typer) -> None:
             raise InvalidInputError(
                 f"--sensitivity-model {sensitivity_model!r}; use homogenized, resolved or none"
             )
+        check_writable(out)
         ms = inputs.load(file)
         if params == "defaults":
             p = EISParameters(soc=soc)

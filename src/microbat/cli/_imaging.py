@@ -15,6 +15,7 @@ from microbat.cli.common import (
     OutPath,
     ThicknessAxisOpt,
     VoxelSizeOpt,
+    check_writable,
     emit,
     guarded,
 )
@@ -148,6 +149,7 @@ def denoise(
     from microbat.imaging.denoise import DEFAULT_STRENGTH, denoise_nlm, estimate_sigma
     from microbat.io import save_volume
 
+    check_writable(dst, what="DST", folder=False)
     img, vs = _read(src, dataset, voxel_size, crop)
     t0 = time.perf_counter()
     noise = sigma if sigma is not None else estimate_sigma(img)
@@ -203,6 +205,8 @@ def segment(
     from microbat.imaging.segmentation import segment as _segment
     from microbat.io import save_microstructure, save_volume
 
+    check_writable(dst, what="DST", folder=False)
+    check_writable(uncertainty, what="--uncertainty", folder=False)
     img, vs = _read(src, dataset, voxel_size, crop)
     ta = 0 if thickness_axis is None else thickness_axis
     if method == "gmm":
@@ -289,14 +293,16 @@ def reconstruct(
     from microbat.imaging.reconstruction import reconstruct as _reconstruct
     from microbat.io import save_microstructure
 
+    stem = dst.name.split(".")[0]
+    qc_path = qc if qc is not None else dst.with_name(stem + "_qc.png")
+    report_path = report if report is not None else dst.with_name(stem + "_report.json")
+    for path, what in ((dst, "DST"), (qc_path, "--qc"), (report_path, "--report")):
+        check_writable(path, what=what, folder=False)
     img, vs = _read(src, dataset, voxel_size, crop)
     if vs is None:
         raise VoxelSizeError(
             f"{src} does not say its voxel size; give it with --voxel-size (e.g. 0.4um)"
         )
-    stem = dst.name.split(".")[0]
-    qc_path = qc if qc is not None else dst.with_name(stem + "_qc.png")
-    report_path = report if report is not None else dst.with_name(stem + "_report.json")
     res = _reconstruct(
         img,
         voxel_size=vs,

@@ -17,6 +17,7 @@ from microbat.cli.common import (
     OutPath,
     PhasesOpt,
     VoxelSizeOpt,
+    check_writable,
     emit,
     guarded,
     parse_crop,
@@ -148,6 +149,7 @@ def convert(
     """
     from microbat.io.info import convert as _convert
 
+    check_writable(dst, what="DST", folder=False)
     res = _convert(
         src,
         Path(dst),

@@ -12,6 +12,7 @@ from microbat.cli.common import (
     InputOptions,
     JsonOpt,
     OutPath,
+    check_writable,
     emit,
     guarded,
     with_option_groups,
@@ -111,6 +112,7 @@ def connectivity(
     from microbat.imaging.connectivity import remove_isolated as _remove
     from microbat.io import save_microstructure
 
+    check_writable(dst, what="DST", folder=False)
     ms = inputs.load(src)
     before = analyze_connectivity(ms, axis=axis)
     report = None

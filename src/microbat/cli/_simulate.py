@@ -17,7 +17,14 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import InputOptions, JsonOpt, emit, guarded, with_option_groups
+from microbat.cli.common import (
+    InputOptions,
+    JsonOpt,
+    check_writable,
+    emit,
+    guarded,
+    with_option_groups,
+)
 
 #: Exit code of a run whose solver failed (a partial result is written).
 EXIT_SOLVER_FAILED = 3
@@ -235,6 +242,8 @@ def register(app: typer.Typer) -> None:
         t0 = time.perf_counter()
         if c_rate_alias is not None:
             c_rate = _one_rate(c_rate_alias)
+        folder = out if out is not None else file.with_name(file.name + ".resolved")
+        check_writable(folder)
         ms = inputs.load(file)
         opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps, end_time_s=end_time)
         times = None
@@ -245,7 +254,6 @@ def register(app: typer.Typer) -> None:
                 raise InvalidInputError(
                     f"--snapshots {snapshots!r}: give times in seconds separated by commas"
                 ) from None
-        folder = out if out is not None else file.with_name(file.name + ".resolved")
         err = Console(stderr=True, quiet=quiet)
         show = not quiet and not json_out and sys.stderr.isatty()
         progress = DischargeProgress(err, enabled=show, c_rate=c_rate)

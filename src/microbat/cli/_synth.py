@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import JsonOpt, OutPath, SeedOpt, emit, guarded
+from microbat.cli.common import JsonOpt, OutPath, SeedOpt, check_writable, emit, guarded
 
 _ZERO = re.compile(r"^\s*[-+]?0*\.?0*\s*([a-zA-Zµμ]*)\s*$")
 
@@ -146,6 +146,8 @@ def generate(
     from microbat.synth import electrode
     from microbat.synth import phantom as render
 
+    check_writable(out, what="OUT", folder=False)
+    check_writable(phantom_out, what="--phantom-out", folder=False)
     vs = parse_voxel_size(voxel_size)
     ms = electrode(
         _shape(shape),

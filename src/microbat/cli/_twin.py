@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import JsonOpt, PhasesOpt, ThicknessAxisOpt, VoxelSizeOpt, emit, guarded
+from microbat.cli.common import (
+    JsonOpt,
+    PhasesOpt,
+    ThicknessAxisOpt,
+    VoxelSizeOpt,
+    check_writable,
+    emit,
+    guarded,
+    interrupt_exit_code,
+)
 
 
 class _Progress:
@@ -169,6 +178,7 @@ def register(app: typer.Typer) -> None:
 
         from microbat.pipeline.twin import run_twin
 
+        check_writable(out)
         overrides: list[str] = list(settings or [])
         if phases is not None:
             overrides.append(f'input.phases="{phases}"')
@@ -198,7 +208,7 @@ def register(app: typer.Typer) -> None:
                     force=force,
                     progress=progress,
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if not progress.stage:
                 typer.echo("interrupted before any stage started; nothing was written", err=True)
             else:
@@ -208,7 +218,7 @@ def register(app: typer.Typer) -> None:
                     f"in {out} ({done}); rerun the same command to resume",
                     err=True,
                 )
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupt_exit_code(exc)) from None
         finally:
             if handler is not None:
                 logging.getLogger("microbat").removeHandler(handler)

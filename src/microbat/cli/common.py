@@ -165,27 +165,136 @@ def with_option_groups(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: Exit codes after Ctrl-C (SIGINT) and SIGTERM, the shell's 128 + signal number.
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+# What an interrupted verb kept (said on stderr); verbs that keep more say so.
+_KEPT_DEFAULT = "nothing was written (outputs are written, atomically, only when the work is done)"
+
+
+class _SigtermAsInterrupt:
+    """While active, SIGTERM raises ``KeyboardInterrupt("SIGTERM")`` (main thread only).
+
+    So a batch scheduler's SIGTERM unwinds a verb like Ctrl-C does: worker
+    processes are terminated (:func:`microbat.core.processes.worker_pool`),
+    ``finally`` blocks run and the verb says what it kept.
+    """
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.hit = True
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __enter__(self) -> _SigtermAsInterrupt:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGTERM, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+
+
+_SIGNALS: list[_SigtermAsInterrupt] = []
+
+
+def interrupt_exit_code(exc: BaseException | None = None) -> int:
+    """143 when the running verb was stopped by SIGTERM, else 130 (Ctrl-C)."""
+    if (exc is not None and str(exc) == "SIGTERM") or any(t.hit for t in _SIGNALS):
+        return EXIT_SIGTERM
+    return EXIT_SIGINT
+
+
 def guarded(func: F) -> F:
-    """Turn microbat and OS errors into a one-line message and exit code 1."""
+    """Turn microbat and OS errors into a one-line message and exit code 1.
+
+    Ctrl-C and SIGTERM stop the verb (worker processes included) with exit code 130
+    or 143 and one line on stderr saying what was kept.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _INPUT.clear()
-        try:
-            return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except (MicrobatError, OSError, ValueError, KeyError, ImportError) as exc:
-            if _STATE["debug"]:
+        with _SigtermAsInterrupt() as term:
+            _SIGNALS.append(term)
+            try:
+                return func(*args, **kwargs)
+            except typer.Exit:
                 raise
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            typer.echo(f"error: {msg}", err=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted: completed outputs are intact", err=True)
-            raise typer.Exit(130) from None
+            except (MicrobatError, OSError, ValueError, KeyError, ImportError) as exc:
+                if _STATE["debug"]:
+                    raise
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                typer.echo(f"error: {msg}", err=True)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt as exc:
+                code = interrupt_exit_code(exc)
+                sig = "SIGTERM" if code == EXIT_SIGTERM else "Ctrl-C (SIGINT)"
+                typer.echo(f"interrupted by {sig}: {_KEPT_DEFAULT}", err=True)
+                raise typer.Exit(code) from None
+            finally:
+                _SIGNALS.remove(term)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_writable(path: Path | None, *, what: str = "--out", folder: bool = True) -> None:
+    """Fail at once, with one line, when an output cannot be written there.
+
+    Called by the verbs before any work, so that an unwritable ``--out`` is not
+    found after minutes of computing. The nearest existing folder on the way to
+    ``path`` must be a folder in which a file can be created (a nameless
+    temporary file is made and dropped: this also catches read-only mounts and
+    permissions the process's user bypasses on paper).
+
+    Parameters
+    ----------
+    path : Path or None
+        The output folder (``folder=True``) or file; ``None`` checks nothing.
+    what : str
+        How the user named it, for the message (``--out``, ``DST``).
+    folder : bool, default True
+        Whether ``path`` names a folder to write into (else a file to write).
+
+    Raises
+    ------
+    FileFormatError
+        ``path`` cannot be written; the message says why and what to do.
+    """
+    import tempfile
+
+    from microbat.core.errors import FileFormatError
+
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if folder and p.exists() and not p.is_dir():
+        raise FileFormatError(f"{what} {p}: is a file, not a folder; give a folder")
+    target = p if folder else p.parent
+    base = target
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise FileFormatError(
+            f"{what} {p}: {base} is a file, so no folder can be made in it; "
+            "choose another output path"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise FileFormatError(
+            f"{what} {p}: cannot write in {base} ({reason}); choose a folder you can write to"
+        ) from None
 
 
 def emit(

@@ -216,6 +216,44 @@ def label_counts(data: Any) -> np.ndarray | None:
     return counts
 
 
+def constant_value(data: Any) -> float | None:
+    """The value of every voxel when ``data`` is constant, else ``None``.
+
+    Streamed slab by slab; stops at the first slab holding two values, so a real
+    image costs one slab. NaN voxels count as a value of their own.
+
+    Examples
+    --------
+    >>> constant_value(np.full((2, 3, 4), 7, np.uint16)), constant_value(np.eye(3))
+    (7.0, None)
+    """
+    shape = tuple(data.shape)
+    if not shape or 0 in shape:
+        return None
+    first: float | None = None
+    for sl in slabs(shape, max(1, np.dtype(data.dtype).itemsize)):
+        block = np.asarray(data[sl])
+        if block.dtype == np.bool_:
+            block = block.view(np.uint8)
+        lo, hi = block.min(), block.max()
+        if lo != hi and not (np.isnan(lo) and np.isnan(hi)):
+            return None
+        value = float(lo)
+        if first is None:
+            first = value
+        elif not (value == first or (np.isnan(value) and np.isnan(first))):
+            return None
+    return first
+
+
+def constant_image_error(where: str, value: float) -> InvalidInputError:
+    """The error of an image whose voxels all hold ``value``: nothing to segment or measure."""
+    return InvalidInputError(
+        f"{where}: the image is constant (every voxel is {value:g}): nothing to segment or "
+        "measure; check that the right file, dataset or channel was read"
+    )
+
+
 def is_labelled(vol: Volume, *, phases: Any = None, counts: np.ndarray | None = None) -> bool:
     """Whether a volume holds phase labels (``True``) or grayscale intensities."""
     if vol.metadata.get("microbat_format") == _header.KIND_MICROSTRUCTURE:
@@ -362,6 +400,12 @@ def microstructure_from_volume(
     counts = None
     if not own and vol.dtype.kind in "biu" and phases is None:
         counts = label_counts(vol.data)
+        if counts is not None and int(np.count_nonzero(counts)) == 1:
+            raise constant_image_error(vol.source, float(np.flatnonzero(counts)[0]))
+    if not own and vol.dtype.kind in "fc" and phases is None:
+        value = constant_value(vol.data)
+        if value is not None:
+            raise constant_image_error(vol.source, value)
     if not is_labelled(vol, phases=phases, counts=counts):
         raise _grayscale_error(vol, counts)
     vs = _voxel_size_arg(voxel_size) or vol.voxel_size

@@ -260,27 +260,46 @@ def _resolve_input(source: Any, synthetic: bool) -> Any:
     )
 
 
+def _check_image(data: Any, where: str) -> None:
+    """A 3D image that is not constant (checked without reading all of a real image)."""
+    from microbat.io.readers import constant_image_error, constant_value
+
+    if data.ndim != 3:
+        raise InvalidInputError(
+            f"{where}: holds a {data.ndim}D array of shape {tuple(data.shape)}; the twin "
+            "needs a 3D volume"
+        )
+    value = constant_value(data)
+    if value is not None:
+        raise constant_image_error(where, value)
+
+
 def _precheck(src: Any, cfg: Any) -> None:
-    """Fail before touching the output folder: unreadable input, missing voxel size."""
+    """Fail before touching the output folder.
+
+    Unreadable input, an input that is not a 3D image or is constant, a missing
+    voxel size: none of them leaves an output folder behind.
+    """
     from microbat.core.errors import VoxelSizeError
 
-    if src.kind == "synthetic" or cfg.input.voxel_size is not None:
-        if src.kind == "file":
-            from microbat.io import read_volume
-
-            read_volume(src.path, dataset=cfg.input.dataset, lazy=True).close()
-        return
-    if src.kind == "microstructure":
+    if src.kind in ("synthetic", "microstructure"):
         return
     file_vs = None
     where = "the input array"
     if src.kind == "file":
         from microbat.io import read_volume
 
-        vol = read_volume(src.path, dataset=cfg.input.dataset, lazy=True)
-        file_vs = vol.voxel_size
-        vol.close()
         where = str(src.path)
+        vol = read_volume(src.path, dataset=cfg.input.dataset, lazy=True)
+        try:
+            _check_image(vol.data, where)
+            file_vs = vol.voxel_size
+        finally:
+            vol.close()
+    else:
+        _check_image(np.asarray(src.array), where)
+    if cfg.input.voxel_size is not None:
+        return
     if file_vs is None:
         raise VoxelSizeError(
             f"{where}: the input does not say its voxel size and none was given; pass it "

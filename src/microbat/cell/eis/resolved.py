@@ -459,14 +459,19 @@ class ResolvedModel:
     def _solve_in_processes(
         self, omega: np.ndarray, rtol: float, reuse_factor: float, nw: int
     ) -> list[tuple[np.ndarray, np.ndarray, list[int]]] | None:
-        """Contiguous parts of the band in ``nw`` spawned processes (None: cannot spawn)."""
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        """Contiguous parts of the band in ``nw`` spawned processes (None: cannot spawn).
+
+        The workers end with the call: on Ctrl-C (or a SIGTERM the CLI turns into
+        one) they are terminated at once, and a worker whose parent is gone exits
+        by itself (:func:`microbat.core.processes.worker_pool`).
+        """
         from concurrent.futures.process import BrokenProcessPool
+
+        from microbat.core.processes import worker_pool
 
         chunks = np.array_split(np.arange(omega.size), nw)
         try:
-            with ProcessPoolExecutor(nw, mp_context=mp.get_context("spawn")) as pool:
+            with worker_pool(nw) as pool:
                 return list(
                     pool.map(
                         _band_worker,
