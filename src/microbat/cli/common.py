@@ -124,11 +124,12 @@ class InputOptions(OptionGroup):
     thickness_axis: ThicknessAxisOpt = None
     crop: CropOpt = None
 
-    def load(self, path: Path, dataset: str | None = None):
+    def load(self, path: Path, dataset: str | None = None, *, voxel_size_required: bool = True):
         """Read the microstructure at ``path`` with these overrides (see :func:`load_input`)."""
         return load_input(
-            path, self.phases, self.voxel_size, self.thickness_axis, dataset, crop=self.crop
-        )
+            path, self.phases, self.voxel_size, self.thickness_axis, dataset, crop=self.crop,
+            voxel_size_required=voxel_size_required,
+        )  # fmt: skip
 
 
 def with_option_groups(func: F) -> F:
@@ -379,12 +380,16 @@ def load_input(
     dataset: str | None = None,
     *,
     crop: str | None = None,
+    voxel_size_required: bool = True,
 ):
     """Read a microstructure from any supported file, applying CLI overrides.
 
     Records which label was taken as which phase, and where that table came from
     (``--phases``, the file, or the default of a binary or three-label image), for
-    :func:`emit`. With ``crop`` only the sub-volume is read.
+    :func:`emit`. With ``crop`` only the sub-volume is read. Verbs whose results do
+    not depend on the voxel size (τ, conductivity ratios) pass
+    ``voxel_size_required=False``: a file without one then gives cubic voxels of
+    unknown size (``voxel_size="unknown"``), said in the output, and no length.
     """
     import numpy as np
 
@@ -403,6 +408,7 @@ def load_input(
             phases=phases,
             voxel_size=parse_voxel_size(voxel_size) if voxel_size else None,
             thickness_axis=thickness_axis,
+            require_voxel_size=voxel_size_required,
         )
     finally:
         if not isinstance(whole.data, np.memmap):
@@ -430,6 +436,12 @@ def load_input(
             + f" of {' x '.join(map(str, whole.shape))}",
         )
         record["crop"] = box
+    if not ms.voxel_size_known:
+        lines.append(
+            "voxel size: not given (cubic voxels assumed; the results are dimensionless, "
+            "lengths are not reported; --voxel-size to give it)"
+        )
+        record["voxel_size_known"] = False
     _INPUT.update(lines=lines, json=record)
     return ms
 

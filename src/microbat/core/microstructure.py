@@ -9,6 +9,19 @@ in metres. ``thickness_axis`` names the axis that runs through the electrode
 thickness: index 0 along it touches the current collector, the last index the
 separator. Per-axis results (tortuosity, percolation, ...) are always listed in
 array axis order, axis 0 first. 2D images use ``[row, column]``.
+
+Unknown voxel size
+------------------
+Volume fractions, percolation and the dimensionless transport results (τ,
+``D_eff/D0``, the MacMullin number, the tortuosity tensor, ``σ_eff`` relative to
+the phase conductivities) do not depend on the voxel size, only on the voxels'
+shape. ``voxel_size="unknown"`` (:data:`UNKNOWN_VOXEL_SIZE`) declares cubic voxels
+of unknown size: those results work, and everything that needs a length, an area,
+a volume or a time (:attr:`Microstructure.voxel_size`, ``extent``, ``thickness``,
+``voxel_volume``, surface areas, particle sizes, the random walk's times, the cell
+models, writing the image to a file) raises :class:`VoxelSizeError` with the usual
+advice, so that no length is ever reported in made-up units. Computations that
+only need the voxels' shape read :attr:`Microstructure.grid_spacing`.
 """
 
 from __future__ import annotations
@@ -22,7 +35,15 @@ import numpy as np
 from microbat.core.errors import InvalidInputError, PhaseError, VoxelSizeError
 from microbat.core.phases import Phase, PhaseRole, PhaseTable, default_phase_table
 
-__all__ = ["Microstructure", "normalize_voxel_size"]
+__all__ = ["UNKNOWN_VOXEL_SIZE", "Microstructure", "normalize_voxel_size"]
+
+#: ``voxel_size`` value declaring cubic voxels of unknown size (see the module notes).
+UNKNOWN_VOXEL_SIZE = "unknown"
+
+_MISSING = (
+    "the voxel size is missing; give it in metres (e.g. voxel_size=4e-7, or "
+    "--voxel-size 0.4um on the command line)"
+)
 
 _LABEL_DTYPES = (np.uint8, np.uint16)
 
@@ -46,10 +67,7 @@ def normalize_voxel_size(
         (larger than 1 mm, which usually means micrometres were given as metres).
     """
     if voxel_size is None:
-        raise VoxelSizeError(
-            "the voxel size is missing; give it in metres (e.g. voxel_size=4e-7, or "
-            "--voxel-size 0.4um on the command line)"
-        )
+        raise VoxelSizeError(_MISSING)
     arr = np.atleast_1d(np.asarray(voxel_size, dtype=float)).ravel()
     if arr.size == 1:
         arr = np.repeat(arr, ndim)
@@ -73,8 +91,10 @@ class Microstructure:
     labels : ndarray of int, shape (n0, n1, n2) or (n0, n1)
         Phase label of every voxel. Stored as ``uint8`` (or ``uint16`` when a label
         exceeds 255); bool arrays are read as 0/1.
-    voxel_size : float or sequence of float
-        Voxel edge length in metres, one number or one per axis.
+    voxel_size : float, sequence of float or "unknown"
+        Voxel edge length in metres, one number or one per axis; ``"unknown"``
+        (:data:`UNKNOWN_VOXEL_SIZE`) for cubic voxels of unknown size, enough for
+        fractions, percolation and dimensionless transport (see the module notes).
     phases : PhaseTable, str or mapping, optional
         Phase table (see :meth:`PhaseTable.parse`). Default: ``pore=1, active=0``
         for two labels (the convention of PoreSpy and TauFactor: a boolean image is
@@ -106,12 +126,12 @@ class Microstructure:
     {'pore': 0.5, 'active': 0.5}
     """
 
-    __slots__ = ("_labels", "metadata", "phases", "thickness_axis", "voxel_size")
+    __slots__ = ("_labels", "_size_known", "_spacing", "metadata", "phases", "thickness_axis")
 
     def __init__(
         self,
         labels: np.ndarray,
-        voxel_size: float | Sequence[float] | None,
+        voxel_size: float | Sequence[float] | str | None,
         phases: PhaseTable | str | Mapping[str, int] | None = None,
         *,
         thickness_axis: int = 0,
@@ -120,7 +140,12 @@ class Microstructure:
         copy: bool = False,
     ) -> None:
         labels = _as_label_array(labels, copy=copy)
-        self.voxel_size: tuple[float, ...] = normalize_voxel_size(voxel_size, labels.ndim)
+        if isinstance(voxel_size, str) and voxel_size == UNKNOWN_VOXEL_SIZE:
+            self._spacing: tuple[float, ...] = (1.0,) * labels.ndim
+            self._size_known = False
+        else:
+            self._spacing = normalize_voxel_size(voxel_size, labels.ndim)  # type: ignore[arg-type]
+            self._size_known = True
         present = _present_labels(labels)
         if phases is None:
             n = int(present.max()) + 1 if present.size else 1
@@ -179,6 +204,33 @@ class Microstructure:
         return int(self._labels.size)
 
     @property
+    def voxel_size(self) -> tuple[float, ...]:
+        """Voxel edge length in metres per axis.
+
+        Raises
+        ------
+        VoxelSizeError
+            The voxel size is unknown (``voxel_size="unknown"``).
+        """
+        if not self._size_known:
+            raise VoxelSizeError(_MISSING)
+        return self._spacing
+
+    @property
+    def voxel_size_known(self) -> bool:
+        """False for a microstructure made with ``voxel_size="unknown"``."""
+        return self._size_known
+
+    @property
+    def grid_spacing(self) -> tuple[float, ...]:
+        """Voxel edges for scale-free computations.
+
+        The voxel size in metres when known, else the edges relative to a unit cube
+        (``(1, 1, 1)``, or the block factors after :meth:`downsample`).
+        """
+        return self._spacing
+
+    @property
     def voxel_volume(self) -> float:
         """Volume of one voxel in m³ (area in m² for 2D)."""
         return float(math.prod(self.voxel_size))
@@ -194,9 +246,10 @@ class Microstructure:
         return self.extent[self.thickness_axis]
 
     def __repr__(self) -> str:
-        vs = ", ".join(f"{v:.3g}" for v in self.voxel_size)
+        vs = ", ".join(f"{v:.3g}" for v in self._spacing)
+        vs = f"({vs}) m" if self._size_known else f"unknown, cubic ({vs})"
         return (
-            f"Microstructure(shape={self.shape}, voxel_size=({vs}) m, phases={self.phases!r}, "
+            f"Microstructure(shape={self.shape}, voxel_size={vs}, phases={self.phases!r}, "
             f"thickness_axis={self.thickness_axis})"
         )
 
@@ -207,7 +260,8 @@ class Microstructure:
             self.shape == other.shape
             and self.phases == other.phases
             and self.thickness_axis == other.thickness_axis
-            and np.allclose(self.voxel_size, other.voxel_size, rtol=1e-12, atol=0)
+            and self._size_known == other._size_known
+            and np.allclose(self._spacing, other._spacing, rtol=1e-12, atol=0)
             and bool(np.array_equal(self._labels, other._labels))
         )
 
@@ -250,7 +304,7 @@ class Microstructure:
     def with_labels(self, labels: np.ndarray, **changes: Any) -> Microstructure:
         """A new microstructure with other labels and the same (or changed) attributes."""
         kw: dict[str, Any] = {
-            "voxel_size": self.voxel_size,
+            "voxel_size": self._spacing if self._size_known else UNKNOWN_VOXEL_SIZE,
             "phases": self.phases,
             "thickness_axis": self.thickness_axis,
             "metadata": dict(self.metadata),
@@ -335,10 +389,10 @@ class Microstructure:
                 best[better] = c[better]
         else:
             raise InvalidInputError(f"unknown downsample method {method!r}; use majority|nearest")
-        vs = tuple(h * k for h, k in zip(self.voxel_size, f, strict=True))
+        vs = tuple(h * k for h, k in zip(self._spacing, f, strict=True))
         meta = dict(self.metadata)
         meta["downsample"] = {"factor": list(f), "method": method}
-        return self.with_labels(out, voxel_size=vs, metadata=meta)
+        return self._rescaled(out, vs, meta)
 
     def upsample(self, factor: int | Sequence[int]) -> Microstructure:
         """Refine by an integer factor per axis (each voxel becomes a block)."""
@@ -347,10 +401,19 @@ class Microstructure:
         for ax, k in enumerate(f):
             if k > 1:
                 out = np.repeat(out, k, axis=ax)
-        vs = tuple(h / k for h, k in zip(self.voxel_size, f, strict=True))
+        vs = tuple(h / k for h, k in zip(self._spacing, f, strict=True))
         meta = dict(self.metadata)
         meta["upsample"] = {"factor": list(f)}
-        return self.with_labels(np.ascontiguousarray(out), voxel_size=vs, metadata=meta)
+        return self._rescaled(np.ascontiguousarray(out), vs, meta)
+
+    def _rescaled(
+        self, labels: np.ndarray, spacing: tuple[float, ...], meta: dict[str, Any]
+    ) -> Microstructure:
+        if self._size_known:
+            return self.with_labels(labels, voxel_size=spacing, metadata=meta)
+        out = self.with_labels(labels, metadata=meta)
+        out._spacing = spacing  # unknown size, known shape of the voxels
+        return out
 
     def copy(self) -> Microstructure:
         """A deep copy (labels copied into memory)."""
@@ -358,10 +421,11 @@ class Microstructure:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary: shape, voxel size, phases, fractions, thickness axis."""
+        known = self._size_known
         return {
             "shape": list(self.shape),
-            "voxel_size_m": list(self.voxel_size),
-            "extent_m": list(self.extent),
+            "voxel_size_m": list(self._spacing) if known else None,
+            "extent_m": list(self.extent) if known else None,
             "thickness_axis": self.thickness_axis,
             "phases": self.phases.to_list(),
             "volume_fractions": self.volume_fractions(),

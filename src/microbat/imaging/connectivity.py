@@ -248,7 +248,10 @@ def analyze_connectivity(
         function="microbat.imaging.connectivity.analyze_connectivity",
         parameters={"axis": ax, "phases": phases, "connectivity": connectivity},
         wall_time_s=timer.elapsed,
-        inputs={"shape": list(ms.shape), "voxel_size_m": list(ms.voxel_size)},
+        inputs={
+            "shape": list(ms.shape),
+            "voxel_size_m": (list(ms.voxel_size) if ms.voxel_size_known else None),
+        },
     )
     return ConnectivityResult(
         axis=ax,
@@ -523,7 +526,10 @@ def remove_isolated(
         function="microbat.imaging.connectivity.remove_isolated",
         parameters={"axis": ax, "phases": phases, "rule": rule_key},
         wall_time_s=timer.elapsed,
-        inputs={"shape": list(ms.shape), "voxel_size_m": list(ms.voxel_size)},
+        inputs={
+            "shape": list(ms.shape),
+            "voxel_size_m": (list(ms.voxel_size) if ms.voxel_size_known else None),
+        },
     )
     report = RemovalReport(
         axis=ax,

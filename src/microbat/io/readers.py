@@ -35,7 +35,7 @@ import numpy as np
 
 import microbat.io._header as _header
 from microbat.core.errors import FileFormatError, InvalidInputError, VoxelSizeError
-from microbat.core.microstructure import Microstructure
+from microbat.core.microstructure import UNKNOWN_VOXEL_SIZE, Microstructure
 from microbat.core.phases import PhaseTable, default_phase_table
 from microbat.core.units import format_length, parse_voxel_size
 from microbat.io._common import READ_SUFFIXES, require_exists, slabs, suffix_of
@@ -309,6 +309,7 @@ def load_microstructure(
     voxel_size: float | Sequence[float] | str | None = None,
     thickness_axis: int | None = None,
     dataset: str | None = None,
+    require_voxel_size: bool = True,
     **raw_options: Any,
 ) -> Microstructure:
     """Read a labelled file as a :class:`~microbat.core.microstructure.Microstructure`.
@@ -329,6 +330,11 @@ def load_microstructure(
         Axis through the electrode thickness. Default: the file's, else 0.
     dataset : str, optional
         Dataset / array name in containers (see :func:`read_volume`).
+    require_voxel_size : bool, default True
+        With ``False``, a file that does not say its voxel size (and no
+        ``voxel_size``) gives a microstructure of cubic voxels of unknown size
+        (``voxel_size="unknown"``), enough for fractions, percolation and the
+        dimensionless transport results.
     **raw_options
         ``shape``, ``dtype``, ``byte_order``, ``offset`` for raw files, and ``lazy``
         (keep a memory map instead of loading the labels).
@@ -342,7 +348,8 @@ def load_microstructure(
     Raises
     ------
     VoxelSizeError
-        Neither the file nor ``voxel_size`` gives the voxel size.
+        Neither the file nor ``voxel_size`` gives the voxel size (and
+        ``require_voxel_size`` is true).
     FileFormatError
         The file is unreadable, or holds a grayscale image (float, or many distinct
         integer values without a phase table): segment it first.
@@ -367,8 +374,9 @@ def load_microstructure(
     vol = read_volume(path, dataset=dataset, **raw_options)
     try:
         return microstructure_from_volume(
-            vol, phases=phases, voxel_size=voxel_size, thickness_axis=thickness_axis
-        )
+            vol, phases=phases, voxel_size=voxel_size, thickness_axis=thickness_axis,
+            require_voxel_size=require_voxel_size,
+        )  # fmt: skip
     finally:
         if not isinstance(vol.data, np.memmap):
             vol.close()
@@ -380,6 +388,7 @@ def microstructure_from_volume(
     phases: PhaseTable | str | Mapping[str, int] | None = None,
     voxel_size: float | Sequence[float] | str | None = None,
     thickness_axis: int | None = None,
+    require_voxel_size: bool = True,
 ) -> Microstructure:
     """Turn a :class:`Volume` of labels into a Microstructure (see :func:`load_microstructure`).
 
@@ -387,7 +396,7 @@ def microstructure_from_volume(
     ----------
     vol : Volume
         What :func:`read_volume` returned.
-    phases, voxel_size, thickness_axis
+    phases, voxel_size, thickness_axis, require_voxel_size
         Overrides, as in :func:`load_microstructure`.
 
     Returns
@@ -408,7 +417,9 @@ def microstructure_from_volume(
             raise constant_image_error(vol.source, value)
     if not is_labelled(vol, phases=phases, counts=counts):
         raise _grayscale_error(vol, counts)
-    vs = _voxel_size_arg(voxel_size) or vol.voxel_size
+    vs: Any = _voxel_size_arg(voxel_size) or vol.voxel_size
+    if vs is None and not require_voxel_size:
+        vs = UNKNOWN_VOXEL_SIZE
     if vs is None:
         raise _missing_voxel_size(vol)
     table: Any = phases

@@ -188,7 +188,7 @@ def directional_solve(
     from microbat.fv.system import Dirichlet, build_system
 
     t0 = time.perf_counter()
-    labels3, h = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    labels3, h = as_3d(np.asarray(ms.labels), ms.grid_spacing)
     n = labels3.shape[axis]
     if boundary == "layer" and n < 3:
         raise InvalidInputError(

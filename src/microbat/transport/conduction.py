@@ -91,7 +91,7 @@ class ConductivityResult(Result):
     boundary : str
         ``"face"`` or ``"layer"``.
     length_m : tuple of float or None
-        Transport length per axis (m).
+        Transport length per axis (m); ``None`` when the voxel size is unknown.
     flux_spread : tuple of float or None
         Relative spread of the current through the planes (convergence measure).
     iterations : tuple of int or None
@@ -221,7 +221,7 @@ def conductivity(
         kind = "ionic" if not (roles & {PhaseRole.ACTIVE, PhaseRole.CURRENT_COLLECTOR}) else "mixed"
     else:
         kind = "mixed"
-    labels3, _ = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    labels3, _ = as_3d(np.asarray(ms.labels), ms.grid_spacing)
     cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
     del labels3
     for a in axes:
@@ -231,7 +231,7 @@ def conductivity(
         )  # fmt: skip
         out["perc"][a] = d.percolating
         out["pperc"][a] = d.spanning_fraction
-        out["length"][a] = d.length
+        out["length"][a] = d.length if ms.voxel_size_known else None
         if d.percolating:
             out["sig"][a] = d.relative_flux
             out["tau"][a] = sigma_mean / d.relative_flux

@@ -118,7 +118,8 @@ class TortuosityResult(Result):
     boundary : str
         ``"face"`` (``L = n h``) or ``"layer"`` (``L = (n - 1) h``).
     length_m : tuple of float or None
-        Transport length ``L`` used per axis (m).
+        Transport length ``L`` used per axis (m); ``None`` when the voxel size is
+        unknown.
     flux_spread : tuple of float or None
         ``(max - min) / mean`` of the flux through all planes between the held
         sides (convergence measure; 0 at the exact discrete solution).
@@ -183,7 +184,9 @@ def tortuosity(
     Parameters
     ----------
     ms : Microstructure
-        Labelled voxel image with its voxel size and phase table.
+        Labelled voxel image with its voxel size and phase table. The voxel size
+        may be ``"unknown"`` (cubic voxels): τ, ``D_eff/D0`` and ``N_M`` do not
+        depend on it; ``length_m`` is then ``None``.
     phase : str or sequence of str, default "electrolyte"
         Phase names or roles that diffuse with ``D = D0`` (``"pore"``,
         ``"electrolyte"``, ``"pore,separator"``).
@@ -267,7 +270,7 @@ def tortuosity(
     methods = []
     precision_used = "single" if dtype == np.float32 else "double"
     phase_names = ", ".join(p.name for p in ms.phases.resolve(phase)) if phase else "phase"
-    labels3, _ = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    labels3, _ = as_3d(np.asarray(ms.labels), ms.grid_spacing)
     cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
     del labels3
     for a in axes:
@@ -278,7 +281,7 @@ def tortuosity(
         eps = eps_total if porosity_definition == "total" else d.spanning_weighted
         out["perc"][a] = d.percolating
         out["pperc"][a] = d.spanning_fraction
-        out["length"][a] = d.length
+        out["length"][a] = d.length if ms.voxel_size_known else None
         if d.percolating:
             deff = d.relative_flux
             out["deff"][a] = deff
@@ -348,7 +351,7 @@ def _check_ms(ms: Any) -> None:
 def _inputs(ms: Microstructure) -> dict[str, Any]:
     return {
         "shape": list(ms.shape),
-        "voxel_size_m": list(ms.voxel_size),
+        "voxel_size_m": (list(ms.voxel_size) if ms.voxel_size_known else None),
         "phases": ms.phases.to_list(),
         "source": ms.metadata.get("source"),
     }

@@ -176,7 +176,7 @@ def periodic_deff(
     from microbat.fv.solvers import solve
     from microbat.fv.system import build_system
 
-    labels3, h = as_3d(np.asarray(ms.labels), ms.voxel_size)
+    labels3, h = as_3d(np.asarray(ms.labels), ms.grid_spacing)
     nd = ms.ndim
     dtype = np.dtype(dtype)
     if len({v for v in values.values() if v > 0}) <= 15:
@@ -362,7 +362,10 @@ def tortuosity_tensor(
                 "precision": diag.precision,
             },
             wall_time_s=time.perf_counter() - t0,
-            inputs={"shape": list(ms.shape), "voxel_size_m": list(ms.voxel_size)},
+            inputs={
+                "shape": list(ms.shape),
+                "voxel_size_m": (list(ms.voxel_size) if ms.voxel_size_known else None),
+            },
         ),
     )
 
