@@ -127,7 +127,7 @@ def test_cli_denoise_segment(foreign_tiff, tmp_path):
     den = tmp_path / "den.tif"
     r = _run("denoise", path, den, "--json")
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["noise_sigma"] > 0 and out["shape"] == [32, 32, 32]
     d = read_volume(den).data
     assert d.shape == (32, 32, 32)
@@ -138,7 +138,7 @@ def test_cli_denoise_segment(foreign_tiff, tmp_path):
         "--psf-sigma", "1", "--uncertainty", tmp_path / "unc.tif", "--json",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert list(out["means"]) == ["pore", "cbd", "active"]
     from microbat.io import load_microstructure
 
@@ -157,7 +157,7 @@ def test_cli_reconstruct(foreign_tiff, tmp_path):
     out = tmp_path / "twin.h5"
     r = _run("reconstruct", path, out, "--voxel-size", "0.5um", "--json")
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["output"].endswith("twin.h5")
     assert (tmp_path / "twin_qc.png").exists()
     assert (tmp_path / "twin_report.json").exists()

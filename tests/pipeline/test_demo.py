@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 from typer.testing import CliRunner
@@ -16,11 +17,17 @@ def test_demo_cli_runs_the_twin_on_a_phantom(tmp_path):
     assert (out / "report.html").stat().st_size > 10_000
     results = json.loads((out / "results.json").read_text())
     assert results
-    # rerunning resumes from the completed stages
+    # stdout is pure JSON; progress goes to stderr as plain lines (no terminal here)
+    assert json.loads(res.stdout)["results"].endswith("results.json")
+    lines = res.stderr.splitlines()
+    assert any(re.match(r"microbat demo \[\d+ s\] \[1/\d+\] Input$", ln) for ln in lines)
+    assert any(re.search(r"\] Report: complete \(", ln) for ln in lines), res.stderr
+    # rerunning resumes from the completed stages; --quiet: errors only
     again = CliRunner().invoke(
-        app, ["demo", "--out", str(out), "--size", "40", "--voxel-size", "0.5um", "--json"]
+        app, ["demo", "--out", str(out), "--size", "40", "--voxel-size", "0.5um", "--quiet"]
     )
     assert again.exit_code == 0, again.output
+    assert again.stdout == "" and again.stderr == ""
 
 
 def test_characterisation_pipeline_writes_consistent_results(tmp_path):

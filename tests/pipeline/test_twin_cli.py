@@ -126,3 +126,17 @@ def test_flags_reach_the_settings(labelled_h5, tmp_path, flag):
         if flag == "--phases"
         else ("thickness_axis = 1" in toml)
     )
+
+
+def test_progress_lines_on_stderr_while_json_stdout_stays_pure(labelled_h5, tmp_path):
+    r = _run(labelled_h5, "--out", tmp_path / "p", "--json", *OFF)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)  # nothing but the JSON on stdout
+    assert data["phase_table_source"] == "the file's phase table"
+    assert [p["name"] for p in data["phase_table"]] == ["pore", "cbd", "active"]
+    lines = r.stderr.splitlines()
+    assert lines and all(ln.startswith("microbat twin [") for ln in lines), r.stderr
+    assert any(ln.endswith("] [1/" + ln.split("/")[1].split("]")[0] + "] Input") for ln in lines)
+    assert any("Morphology metrics: complete" in ln for ln in lines)
+    r = _run(labelled_h5, "--out", tmp_path / "p", *OFF)  # text: the phase line first
+    assert r.stdout.splitlines()[0].startswith("phases: pore=0 (electrolyte), cbd=1")

@@ -23,7 +23,7 @@ def test_simulate_json(tmp_path):
     args += ["--voxel-size", "1um", "--c-rate", "2", "--max-steps", "4", "--out", str(out)]
     r = runner.invoke(app, [*args, "--json"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     for key in (
         "capacity_Ah",
         "theoretical_capacity_Ah",
@@ -72,7 +72,7 @@ def test_simulate_vtk_resume_and_refusal(tmp_path):
     base = [*_image(tmp_path), "--out", str(out), "--json"]
     r = runner.invoke(app, [*base, "--max-steps", "3", "--vtk"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["partial"] is True and d["status"] == "max_steps" and d["exit_code"] == 0
     assert d["checkpoint"] == str(out / "checkpoint.npz") and (out / "checkpoint.npz").is_file()
     assert d["vtk"] == str(out / "vtk" / "fields.pvd")
@@ -80,7 +80,7 @@ def test_simulate_vtk_resume_and_refusal(tmp_path):
     assert (out / "curve.csv").read_text().splitlines()[1].endswith(",true")
     r = runner.invoke(app, [*base, "--max-steps", "6", "--resume"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["resumed_at_step"] == 3 and d["steps"] == 6
     # the same folder with another C-rate: refused, with the reason
     r = runner.invoke(app, [*base, "--c-rate", "1", "--resume"])
@@ -106,7 +106,7 @@ def test_simulate_ctrl_c_leaves_checkpoint_and_partial_result(tmp_path, monkeypa
     monkeypatch.setattr(resolved, "simulate_discharge", interrupted)
     r = runner.invoke(app, base)
     assert r.exit_code == 130, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["partial"] is True and d["status"].startswith("interrupted by the user")
     assert d["steps"] == 2 and d["exit_code"] == 130
     saved = json.loads((out / "result.json").read_text())
@@ -114,7 +114,7 @@ def test_simulate_ctrl_c_leaves_checkpoint_and_partial_result(tmp_path, monkeypa
     monkeypatch.setattr(resolved, "simulate_discharge", real)
     r = runner.invoke(app, [*base, "--resume"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["resumed_at_step"] == 2 and d["steps"] == 4
 
 
@@ -133,7 +133,7 @@ def test_simulate_solver_failure_exit_code(tmp_path, monkeypatch):
     out = tmp_path / "run"
     r = runner.invoke(app, [*_image(tmp_path), "--out", str(out), "--max-steps", "2", "--json"])
     assert r.exit_code == 3, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["partial"] is True and d["status"] == "solver failed at t = 1 s"
     assert json.loads((out / "result.json").read_text())["exit_code"] == 3
 
@@ -159,7 +159,7 @@ def test_simulate_sigterm_checkpoints_like_ctrl_c(tmp_path, monkeypatch):
     out = tmp_path / "run"
     r = runner.invoke(app, [*_image(tmp_path), "--out", str(out), "--max-steps", "4", "--json"])
     assert r.exit_code == 143, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["status"].startswith("interrupted by SIGTERM after 2 steps")
     assert d["partial"] is True and (out / "checkpoint.npz").is_file()
     assert signal.getsignal(signal.SIGTERM) == before  # handler restored

@@ -30,7 +30,7 @@ def test_simulate_reconstructed_electrode(tmp_path, reconstructed_electrode):
     args = ["simulate", str(path), "--c-rate", "1", "--end-time", "60", "--out", str(out)]
     r = runner.invoke(app, [*args, "--vtk", "--json"])
     assert r.exit_code == 0, r.output
-    d = json.loads(r.output)
+    d = json.loads(r.stdout)
     assert d["complete"] is True and d["partial"] is False
     assert d["status"] == "end time 60 s reached"
     assert d["max_conservation_error"] < 1e-8

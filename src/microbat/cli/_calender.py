@@ -12,6 +12,8 @@ from microbat.cli.common import (
     InPath,
     JsonOpt,
     PhasesOpt,
+    Progress,
+    QuietOpt,
     SeedOpt,
     VoxelSizeOpt,
     check_writable,
@@ -52,6 +54,7 @@ def register(app: typer.Typer) -> None:
         voxel_size: VoxelSizeOpt = None,
         crop: CropOpt = None,
         seed: SeedOpt = 0,
+        quiet: QuietOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Calender a labelled electrode step by step and tabulate the trade-off.
@@ -76,7 +79,13 @@ def register(app: typer.Typer) -> None:
                 f"--steps must be numbers like 0,0.1,0.2; got {steps!r}"
             ) from None
         check_writable(out)
+        progress = Progress("calender", quiet=quiet).start()
+        progress.stage(f"reading {path}")
         ms = load_input(path, phases, voxel_size, crop=crop)
+        progress.stage(
+            f"calendering in {len(comps)} steps and characterising each image "
+            "(particles, τ, conductivities)"
+        )
         res = calendering_study(
             ms,
             compressions=comps,
@@ -125,4 +134,4 @@ def register(app: typer.Typer) -> None:
                 )
             Console().print(t)
 
-        emit(res, as_json=as_json, human=human)
+        emit(res, as_json=as_json, human=human, quiet=quiet)

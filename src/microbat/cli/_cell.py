@@ -18,6 +18,8 @@ from microbat.cli.common import (
     InputOptions,
     JsonOpt,
     OptionGroup,
+    Progress,
+    QuietOpt,
     check_writable,
     emit,
     guarded,
@@ -115,7 +117,9 @@ def _rates(text: str, alias: str | None = None) -> tuple[float, ...]:
     return check_c_rates(values)
 
 
-def _micro(file: Path | None, opts: _CellOptions, inputs: InputOptions):
+def _micro(
+    file: Path | None, opts: _CellOptions, inputs: InputOptions, progress: Progress | None = None
+):
     from microbat.cell.micro import MicroProperties
     from microbat.core.errors import FileFormatError, InvalidInputError
     from microbat.core.units import parse_length
@@ -144,6 +148,8 @@ def _micro(file: Path | None, opts: _CellOptions, inputs: InputOptions):
         if thickness not in (None, "image"):
             data["thickness_m"] = parse_length(thickness)
         return MicroProperties(**data)
+    if progress is not None:
+        progress.stage(f"reading {file}")
     try:
         ms = inputs.load(file)
     except ImportError as exc:
@@ -163,6 +169,8 @@ def _micro(file: Path | None, opts: _CellOptions, inputs: InputOptions):
         raise InvalidInputError(
             f"--tortuosity-method must be diffusion or random-walk, got {method!r}"
         )
+    if progress is not None:
+        progress.stage(f"measuring porosity and tortuosity of {file} ({method})")
     return MicroProperties.from_microstructure(
         ms,
         electrode=electrode or "positive",  # type: ignore[arg-type]
@@ -202,6 +210,7 @@ def register(app: typer.Typer) -> None:
         *,
         opts: _CellOptions,
         inputs: InputOptions,
+        quiet: QuietOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Rate capability: constant-current discharges from full charge.
@@ -215,8 +224,10 @@ def register(app: typer.Typer) -> None:
 
         c_rates = _rates(rates, rates_alias)
         check_writable(opts.out)
-        micro = _micro(file, opts, inputs)
+        progress = Progress("discharge", quiet=quiet).start()
+        micro = _micro(file, opts, inputs, progress)
         out = opts.out
+        progress.stage(f"running {len(c_rates)} constant-current discharges ({opts.model})")
         result = rate_capability(
             load_parameters(params),
             c_rates=c_rates,
@@ -254,7 +265,7 @@ def register(app: typer.Typer) -> None:
             if out is not None:
                 typer.echo(f"wrote {len(data['files'])} files to {out}")
 
-        emit(data, as_json=json_out, human=human)
+        emit(data, as_json=json_out, human=human, quiet=quiet)
 
     @app.command("breakdown")
     @guarded
@@ -268,6 +279,7 @@ def register(app: typer.Typer) -> None:
         *,
         opts: _CellOptions,
         inputs: InputOptions,
+        quiet: QuietOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Where the voltage goes, and the bottleneck at each rate.
@@ -279,8 +291,10 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.parameters import load_parameters
 
         check_writable(opts.out)
-        micro = _micro(file, opts, inputs)
+        progress = Progress("breakdown", quiet=quiet).start()
+        micro = _micro(file, opts, inputs, progress)
         out = opts.out
+        progress.stage(f"splitting the voltage losses ({opts.model}, one discharge per rate)")
         result = voltage_breakdown(
             load_parameters(params),
             c_rates=_rates(rates, rates_alias),
@@ -313,7 +327,7 @@ def register(app: typer.Typer) -> None:
             for part in result.rates:
                 con.print(f"{part.c_rate:g}C: {part.bottleneck}")
 
-        emit(data, as_json=json_out, human=human)
+        emit(data, as_json=json_out, human=human, quiet=quiet)
 
     @app.command("compare-transport")
     @guarded
@@ -332,6 +346,7 @@ def register(app: typer.Typer) -> None:
         *,
         opts: _CellOptions,
         inputs: InputOptions,
+        quiet: QuietOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         """Bruggeman vs micro-informed transport: capacity and voltage differences."""
@@ -339,8 +354,12 @@ def register(app: typer.Typer) -> None:
         from microbat.cell.parameters import load_parameters
 
         check_writable(opts.out)
-        micro = _micro(file, opts, inputs)
+        progress = Progress("compare-transport", quiet=quiet).start()
+        micro = _micro(file, opts, inputs, progress)
         out = opts.out
+        progress.stage(
+            f"running the discharges with Bruggeman and with micro transport ({opts.model})"
+        )
         result = compare_transport(
             load_parameters(params), micro, c_rates=_rates(rates, rates_alias), model=opts.model
         )
@@ -372,4 +391,4 @@ def register(app: typer.Typer) -> None:
                 )
             Console().print(table)
 
-        emit(data, as_json=json_out, human=human)
+        emit(data, as_json=json_out, human=human, quiet=quiet)

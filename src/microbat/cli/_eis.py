@@ -11,6 +11,8 @@ from microbat.cli.common import (
     InPath,
     InputOptions,
     JsonOpt,
+    Progress,
+    QuietOpt,
     check_writable,
     emit,
     guarded,
@@ -79,6 +81,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         *,
         inputs: InputOptions,
+        quiet: QuietOpt = False,
         as_json: JsonOpt = False,
     ) -> None:
         """Impedance spectrum of an electrode image (resolved and homogenised), decomposed."""
@@ -101,96 +104,111 @@ def register(app: typer.Typer) -> None:
                 f"--sensitivity-model {sensitivity_model!r}; use homogenized, resolved or none"
             )
         check_writable(out)
-        ms = inputs.load(file)
-        if params == "defaults":
-            p = EISParameters(soc=soc)
-        else:
-            p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
-        freqs = default_frequencies(f_min, f_max, per_decade)
-        res: Any = None
-        if model != "homogenized":
-            res = resolved_eis(
-                ms,
-                p,
-                frequencies=freqs,
-                blocking=blocking,
-                solver=solver,  # type: ignore[arg-type]
-                workers=workers,
-            )
-        hom: Any = None
-        if model == "homogenized":
-            hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
-        else:
-            try:
+        with Progress("eis", quiet=quiet) as progress:
+            progress.stage(f"reading {file}")
+            ms = inputs.load(file)
+            if params == "defaults":
+                p = EISParameters(soc=soc)
+            else:
+                p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
+            freqs = default_frequencies(f_min, f_max, per_decade)
+            res: Any = None
+            if model != "homogenized":
+                progress.stage(
+                    f"solving the resolved model at {len(freqs)} frequencies "
+                    f"({' x '.join(map(str, ms.shape))} voxels)"
+                )
+                res = resolved_eis(
+                    ms,
+                    p,
+                    frequencies=freqs,
+                    blocking=blocking,
+                    solver=solver,  # type: ignore[arg-type]
+                    workers=workers,
+                )
+            hom: Any = None
+            progress.stage("solving the homogenised model")
+            if model == "homogenized":
                 hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
-            except InvalidInputError:
-                hom = None
-        main = res if res is not None else hom
-        beside = hom if model == "both" else None  # the homogenised spectrum shown beside
-        sens = None
-        if sensitivity_model == "homogenized" and hom is not None:
-            sens = sensitivity(
-                lambda q: homogenized_eis(ms, q, frequencies=freqs, blocking=blocking).impedance,
-                p,
-                freqs,
-                model="homogenized",
-            )
-        elif sensitivity_model == "resolved":
-            sens = sensitivity(
-                lambda q: (
-                    resolved_eis(
-                        ms,
-                        q,
-                        frequencies=freqs,
-                        blocking=blocking,
-                        solver=solver,  # type: ignore[arg-type]
-                        workers=workers,
-                    ).impedance
-                ),
-                p,
-                freqs,
-                model="resolved",
-            )
-        table = decompose(freqs, main.impedance, blocking=blocking, sensitivity_result=sens)
-        data: dict[str, Any] = {
-            "model": main.model,
-            "frequency_Hz": freqs.tolist(),
-            "z_real_ohm": main.z_real_ohm.tolist(),
-            "z_imag_ohm": main.z_imag_ohm.tolist(),
-            "area_m2": main.area_m2,
-            "soc": soc,
-            "blocking": blocking,
-            "parameters": main.parameters,
-            "details": main.details,
-            "decomposition": table,
-        }
-        if beside is not None:
-            data["homogenized"] = {
-                "z_real_ohm": hom.z_real_ohm.tolist(),
-                "z_imag_ohm": hom.z_imag_ohm.tolist(),
-                "effective": hom.details,
+            else:
+                try:
+                    hom = homogenized_eis(ms, p, frequencies=freqs, blocking=blocking)
+                except InvalidInputError:
+                    hom = None
+            main = res if res is not None else hom
+            beside = hom if model == "both" else None  # the homogenised spectrum shown beside
+            sens = None
+            if sensitivity_model != "none":
+                progress.stage(f"computing parameter sensitivities ({sensitivity_model} model)")
+            if sensitivity_model == "homogenized" and hom is not None:
+                sens = sensitivity(
+                    lambda q: (
+                        homogenized_eis(ms, q, frequencies=freqs, blocking=blocking).impedance
+                    ),
+                    p,
+                    freqs,
+                    model="homogenized",
+                )
+            elif sensitivity_model == "resolved":
+                sens = sensitivity(
+                    lambda q: (
+                        resolved_eis(
+                            ms,
+                            q,
+                            frequencies=freqs,
+                            blocking=blocking,
+                            solver=solver,  # type: ignore[arg-type]
+                            workers=workers,
+                        ).impedance
+                    ),
+                    p,
+                    freqs,
+                    model="resolved",
+                )
+            progress.stage("decomposing the spectrum (DRT, circuit fit)")
+            table = decompose(freqs, main.impedance, blocking=blocking, sensitivity_result=sens)
+            data: dict[str, Any] = {
+                "model": main.model,
+                "frequency_Hz": freqs.tolist(),
+                "z_real_ohm": main.z_real_ohm.tolist(),
+                "z_imag_ohm": main.z_imag_ohm.tolist(),
+                "area_m2": main.area_m2,
+                "soc": soc,
+                "blocking": blocking,
+                "parameters": main.parameters,
+                "details": main.details,
+                "decomposition": table,
             }
-        if out is not None:
-            import json
-
-            from microbat.cell.eis.plots import plot_spectra
-            from microbat.core.atomic import atomic_write_text
-            from microbat.core.results import to_jsonable
-
-            out.mkdir(parents=True, exist_ok=True)
-            main.to_csv(out / "spectrum.csv")
             if beside is not None:
-                beside.to_csv(out / "spectrum_homogenized.csv")
-            ann = dict(sens.characteristic_Hz) if sens is not None else None
-            plot_spectra(
-                [r for r in (main, beside) if r is not None],
-                annotate=ann,
-                path=out / "nyquist_bode.png",
-            )
-            atomic_write_text(
-                out / "eis.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
-            )
-            data["files"] = [str(out / n) for n in ("spectrum.csv", "nyquist_bode.png", "eis.json")]
+                data["homogenized"] = {
+                    "z_real_ohm": hom.z_real_ohm.tolist(),
+                    "z_imag_ohm": hom.z_imag_ohm.tolist(),
+                    "effective": hom.details,
+                }
+            if out is not None:
+                progress.stage(f"writing {out}")
+                import json
+
+                from microbat.cell.eis.plots import plot_spectra
+                from microbat.core.atomic import atomic_write_text
+                from microbat.core.results import to_jsonable
+
+                out.mkdir(parents=True, exist_ok=True)
+                main.to_csv(out / "spectrum.csv")
+                if beside is not None:
+                    beside.to_csv(out / "spectrum_homogenized.csv")
+                ann = dict(sens.characteristic_Hz) if sens is not None else None
+                plot_spectra(
+                    [r for r in (main, beside) if r is not None],
+                    annotate=ann,
+                    path=out / "nyquist_bode.png",
+                )
+                atomic_write_text(
+                    out / "eis.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
+                )
+                data["files"] = [
+                    str(out / n) for n in ("spectrum.csv", "nyquist_bode.png", "eis.json")
+                ]
 
         def human() -> None:
             if res is not None:
@@ -218,4 +236,4 @@ def register(app: typer.Typer) -> None:
                     fc = table["sensitivity"]["characteristic_Hz"][k]
                     typer.echo(f"  {k:22s} share {v:6.1%}  at {fc:.3g} Hz")
 
-        emit(data, as_json=as_json, human=human)
+        emit(data, as_json=as_json, human=human, quiet=quiet)

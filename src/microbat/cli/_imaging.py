@@ -13,6 +13,8 @@ from microbat.cli.common import (
     InPath,
     JsonOpt,
     OutPath,
+    Progress,
+    QuietOpt,
     ThicknessAxisOpt,
     VoxelSizeOpt,
     check_writable,
@@ -141,6 +143,7 @@ def denoise(
     voxel_size: VoxelSizeOpt = None,
     dataset: DatasetOpt = None,
     crop: CropOpt = None,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Non-local means denoising of a grayscale volume (noise level estimated)."""
@@ -150,9 +153,13 @@ def denoise(
     from microbat.io import save_volume
 
     check_writable(dst, what="DST", folder=False)
+    progress = Progress("denoise", quiet=quiet).start()
+    progress.stage(f"reading {src}")
     img, vs = _read(src, dataset, voxel_size, crop)
     t0 = time.perf_counter()
+    progress.stage("estimating the noise level")
     noise = sigma if sigma is not None else estimate_sigma(img)
+    progress.stage(f"non-local means on {' x '.join(map(str, img.shape))} voxels")
     out = denoise_nlm(
         img,
         patch_size=patch_size,
@@ -162,6 +169,7 @@ def denoise(
         chunks=_chunks(chunks),
     )
     elapsed = time.perf_counter() - t0
+    progress.stage(f"writing {dst}")
     written = save_volume(out, dst, voxel_size=vs)
     data: dict[str, Any] = {
         "output": str(written),
@@ -179,7 +187,7 @@ def denoise(
             f"(noise sigma {noise:.4g}); wrote {written}"
         )
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def segment(
@@ -197,6 +205,7 @@ def segment(
     thickness_axis: ThicknessAxisOpt = None,
     dataset: DatasetOpt = None,
     crop: CropOpt = None,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Segment a grayscale volume into phases (Gaussian mixture + Bayes, or multi-Otsu)."""
@@ -207,7 +216,10 @@ def segment(
 
     check_writable(dst, what="DST", folder=False)
     check_writable(uncertainty, what="--uncertainty", folder=False)
+    progress = Progress("segment", quiet=quiet).start()
+    progress.stage(f"reading {src}")
     img, vs = _read(src, dataset, voxel_size, crop)
+    progress.stage(f"segmenting {' x '.join(map(str, img.shape))} voxels ({method})")
     ta = 0 if thickness_axis is None else thickness_axis
     if method == "gmm":
         kw: dict[str, Any] = {}
@@ -229,6 +241,7 @@ def segment(
         res = multi_otsu_segment(img, voxel_size=vs, phases=phases, order=order, thickness_axis=ta)
     else:
         raise InvalidInputError(f"--method must be gmm or otsu, got {method!r}")
+    progress.stage(f"writing {dst}")
     written = save_microstructure(res.microstructure, dst)
     unc_written = None
     if uncertainty is not None:
@@ -250,7 +263,7 @@ def segment(
             typer.echo(f"expected misclassification rate (model): {res.expected_error:.4f}")
         typer.echo(f"wrote {written}" + (f" and {unc_written}" if unc_written else ""))
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def reconstruct(
@@ -286,6 +299,7 @@ def reconstruct(
     thickness_axis: ThicknessAxisOpt = None,
     dataset: DatasetOpt = None,
     crop: CropOpt = None,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Grayscale volume to microstructure: denoise, segment, connectivity; QC figure + report."""
@@ -298,11 +312,17 @@ def reconstruct(
     report_path = report if report is not None else dst.with_name(stem + "_report.json")
     for path, what in ((dst, "DST"), (qc_path, "--qc"), (report_path, "--report")):
         check_writable(path, what=what, folder=False)
+    progress = Progress("reconstruct", quiet=quiet).start()
+    progress.stage(f"reading {src}")
     img, vs = _read(src, dataset, voxel_size, crop)
     if vs is None:
         raise VoxelSizeError(
             f"{src} does not say its voxel size; give it with --voxel-size (e.g. 0.4um)"
         )
+    progress.stage(
+        ("" if no_denoise else "denoising, ")
+        + f"segmenting and labelling clusters of {' x '.join(map(str, img.shape))} voxels"
+    )
     res = _reconstruct(
         img,
         voxel_size=vs,
@@ -343,7 +363,7 @@ def reconstruct(
             )
         typer.echo(f"wrote {written}, {qc_path}, {report_path}")
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,8 @@ from microbat.cli.common import (
     InputOptions,
     JsonOpt,
     OutPath,
+    Progress,
+    QuietOpt,
     check_writable,
     emit,
     guarded,
@@ -66,12 +68,16 @@ def metrics(
     file: InPath,
     inputs: InputOptions,
     sizes: SizesOpt = True,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Morphology of a labelled image: fractions, interface areas, sizes, percolation."""
     from microbat.imaging.metrics import characterize
 
+    progress = Progress("metrics", quiet=quiet).start()
+    progress.stage(f"reading {file}")
     ms = inputs.load(file)
+    progress.stage("measuring fractions, interfaces, percolation" + (" and sizes" if sizes else ""))
     res = characterize(ms, sizes=sizes)
 
     def human() -> None:
@@ -92,7 +98,7 @@ def metrics(
             for (a, b), v in res.interface_specific_areas.items():
                 typer.echo(f"  {a + '/' + b:<26}{v:>13.4g} 1/m")
 
-    emit(res, as_json=json, human=human)
+    emit(res, as_json=json, human=human, quiet=quiet)
 
 
 @with_option_groups
@@ -105,6 +111,7 @@ def connectivity(
     clean: CleanOpt = "solid",
     *,
     inputs: InputOptions,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Classify clusters (percolating / dead-end / isolated) and write the (cleaned) image."""
@@ -113,7 +120,10 @@ def connectivity(
     from microbat.io import save_microstructure
 
     check_writable(dst, what="DST", folder=False)
+    progress = Progress("connectivity", quiet=quiet).start()
+    progress.stage(f"reading {src}")
     ms = inputs.load(src)
+    progress.stage("labelling clusters")
     before = analyze_connectivity(ms, axis=axis)
     report = None
     out = ms
@@ -155,7 +165,7 @@ def connectivity(
             )
         typer.echo(f"wrote {written}")
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,8 @@ from microbat.cli.common import (
     InPath,
     InputOptions,
     JsonOpt,
+    Progress,
+    QuietOpt,
     emit,
     guarded,
     with_option_groups,
@@ -79,6 +81,7 @@ def randomwalk(
     *,
     inputs: InputOptions,
     dataset: DatasetOpt = None,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Tortuosity per axis from random walkers (tau = D0 / D_walk, no porosity factor).
@@ -92,6 +95,8 @@ def randomwalk(
     from microbat.core.errors import InvalidInputError
     from microbat.transport.randomwalk import random_walk
 
+    progress = Progress("randomwalk", quiet=quiet).start()
+    progress.stage(f"reading {file}")
     ms = inputs.load(file, dataset)
     if axis.strip().lower() == "all":
         axes = list(range(ms.ndim))
@@ -107,6 +112,10 @@ def randomwalk(
             ) from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
+        progress.stage(
+            f"walking {walkers} walkers x {steps} steps in {phase}"
+            + (f" (doubling up to {max_steps} steps until the plateau)" if max_steps else "")
+        )
         result = random_walk(
             ms,
             phase=phase,
@@ -151,7 +160,7 @@ def randomwalk(
             what = "every axis" if len(axes) > 1 else f"axis {axes[0]}"
             typer.echo(f"the plateau was not reached along {what}: walk longer (--steps)")
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

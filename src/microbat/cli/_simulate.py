@@ -10,7 +10,6 @@ input, bad option, checkpoint of another problem).
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ import typer
 from microbat.cli.common import (
     InputOptions,
     JsonOpt,
+    Progress,
     check_writable,
     emit,
     guarded,
@@ -71,15 +71,21 @@ class DischargeProgress:
     :func:`~microbat.cell.resolved.simulate_discharge`.
     """
 
-    def __init__(self, console: Any, *, enabled: bool, c_rate: float) -> None:
+    def __init__(
+        self, console: Any, *, enabled: bool, c_rate: float, lines: Progress | None = None
+    ) -> None:
         self.console = console
         self.enabled = enabled
         self.c_rate = c_rate
+        self.lines = lines  # plain lines instead of the bar (stderr is not a terminal)
         self.bar: Any = None
         self.task: Any = None
 
     def __enter__(self) -> DischargeProgress:
-        if self.enabled:
+        if self.lines is not None:
+            self.lines.__enter__()
+            self.lines.stage(f"discharge {self.c_rate:g}C: starting")
+        elif self.enabled:
             from rich.progress import (
                 BarColumn,
                 Progress,
@@ -103,17 +109,25 @@ class DischargeProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.lines is not None:
+            self.lines.__exit__(*exc)
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
     def __call__(self, p: Any) -> None:
-        if self.bar is None:
+        if self.bar is None and self.lines is None:
             return
         frac = p.capacity_fraction if p.capacity_fraction == p.capacity_fraction else 0.0
         info = (
             f"t = {_duration(p.time_s)}  V = {p.voltage_V:.4f} V  "
             f"θ̄ = {p.mean_stoichiometry:.3f}  step {p.step}"
         )
+        if self.lines is not None:
+            self.lines.step(
+                f"discharge {self.c_rate:g}C: {100 * min(max(frac, 0.0), 1.0):.1f} % of "
+                f"capacity, {info}"
+            )
+            return
         self.bar.update(self.task, completed=min(max(frac, 0.0), 1.0) * 1000, info=info)
 
 
@@ -255,8 +269,13 @@ def register(app: typer.Typer) -> None:
                     f"--snapshots {snapshots!r}: give times in seconds separated by commas"
                 ) from None
         err = Console(stderr=True, quiet=quiet)
-        show = not quiet and not json_out and sys.stderr.isatty()
-        progress = DischargeProgress(err, enabled=show, c_rate=c_rate)
+        lines = Progress("simulate", quiet=quiet)
+        progress = DischargeProgress(
+            err,
+            enabled=not quiet and lines.terminal,
+            c_rate=c_rate,
+            lines=None if quiet or lines.terminal else lines,
+        )
         interrupted = False
         with _Terminate() as term, progress:
             try:

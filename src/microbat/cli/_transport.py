@@ -13,7 +13,16 @@ from typing import Annotated, Any
 
 import typer
 
-from microbat.cli.common import InPath, InputOptions, JsonOpt, emit, guarded, with_option_groups
+from microbat.cli.common import (
+    InPath,
+    InputOptions,
+    JsonOpt,
+    Progress,
+    QuietOpt,
+    emit,
+    guarded,
+    with_option_groups,
+)
 from microbat.core.errors import InvalidInputError
 
 PhaseOpt = Annotated[
@@ -133,6 +142,7 @@ def tortuosity(
     alpha: AlphaOpt = 1.5,
     *,
     inputs: InputOptions,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Tortuosity factor by a steady diffusion solve (tau = eps D0/Deff), per axis."""
@@ -143,6 +153,8 @@ def tortuosity(
     from microbat.transport.diffusion import tortuosity as _tortuosity
     from microbat.transport.tensor import tortuosity_tensor
 
+    progress = Progress("tortuosity", quiet=quiet).start()
+    progress.stage(f"reading {file}")
     ms = inputs.load(file, voxel_size_required=False)  # tau and sigma ratios need no size
     ax = _axis(axis)
     rel = _pairs(relative_diffusivity, "relative-diffusivity")
@@ -150,6 +162,11 @@ def tortuosity(
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PercolationWarning)
+        which = "every axis" if ax == "all" else f"axis {ms.thickness_axis if ax is None else ax}"
+        progress.stage(
+            f"solving steady diffusion in {phase} along {which} "
+            f"({' x '.join(map(str, ms.shape))} voxels)"
+        )
         res = _tortuosity(
             ms, phase=phase, axis=ax, boundary=boundary, relative_diffusivity=rel,  # type: ignore[arg-type]
             porosity_definition=porosity_definition, tol=tol, solver=solver,  # type: ignore[arg-type]
@@ -157,6 +174,7 @@ def tortuosity(
         )  # fmt: skip
         ten = None
         if want_tensor:
+            progress.stage("solving the periodic cell problems (tortuosity tensor)")
             ten = tortuosity_tensor(
                 ms, phase=phase, boundary=boundary, relative_diffusivity=rel,  # type: ignore[arg-type]
                 tol=tol, solver=solver, precision=precision,  # type: ignore[arg-type]
@@ -226,7 +244,7 @@ def tortuosity(
                     "  " + " ".join("       inf" if v is None else f"{v:>10.5g}" for v in row)
                 )
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 @with_option_groups
@@ -241,12 +259,15 @@ def conductivity(
     precision: PrecisionOpt = "auto",
     *,
     inputs: InputOptions,
+    quiet: QuietOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Effective electronic or ionic conductivity (S/m) of the percolating network."""
     from microbat.transport._steady import PercolationWarning
     from microbat.transport.conduction import conductivity as _conductivity
 
+    progress = Progress("conductivity", quiet=quiet).start()
+    progress.stage(f"reading {file}")
     ms = inputs.load(file, voxel_size_required=False)  # tau and sigma ratios need no size
     cond = _pairs(conductivities, "conductivities")
     if kind not in ("electronic", "ionic"):
@@ -256,6 +277,9 @@ def conductivity(
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PercolationWarning)
+        progress.stage(
+            f"solving steady {kind} conduction ({' x '.join(map(str, ms.shape))} voxels)"
+        )
         res = _conductivity(
             ms, conductivities=cond, axis=_axis(axis), boundary=boundary,  # type: ignore[arg-type]
             tol=tol, solver=solver, precision=precision, keep_field=False,  # type: ignore[arg-type]
@@ -281,7 +305,7 @@ def conductivity(
                 f"{a:>4}{s:>17.5g}{res.tau[a]:>11.5g}{'yes' if res.percolating[a] else 'no':>12}"
             )
 
-    emit(data, as_json=json, human=human)
+    emit(data, as_json=json, human=human, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,12 +10,15 @@ import typer
 from microbat.cli.common import (
     JsonOpt,
     PhasesOpt,
+    Progress,
     ThicknessAxisOpt,
     VoxelSizeOpt,
     check_writable,
     emit,
     guarded,
     interrupt_exit_code,
+    phase_source,
+    record_phases,
 )
 
 
@@ -94,6 +97,82 @@ class _Progress:
             )
             self.bar.advance(self.total, 1)
             self.task = None
+
+
+class _TwinLines:
+    """The twin's progress events as plain lines on stderr (not a terminal; see Progress).
+
+    One line when a stage starts and when it ends (with its status and time), the
+    stage's steps at most every ``Progress.interval_s``, and a ``still ...`` line
+    when a stage runs that long without a step.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.n = 0
+        self.stage = ""
+        self.done: list[str] = []
+
+    def __enter__(self) -> _TwinLines:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        where = f"[{event.index + 1}/{self.n}] {event.title}"
+        if kind == "start":
+            self.n = event.n_stages
+            self.progress.stage(event.message)
+        elif kind == "stage_start":
+            self.stage = event.stage
+            self.progress.stage(where)
+        elif kind == "step":
+            self.progress.step(f"{where}: {event.message}")
+        elif kind == "stage_end":
+            if event.status == "complete":
+                self.done.append(event.stage)
+            label = "reused" if event.reused else event.status.replace("_", " ")
+            self.progress.note(f"{where}: {label} ({event.wall_time_s:.1f} s)")
+            self.progress.text = ""  # between stages: nothing to say "still" about
+
+
+def twin_progress(verb: str, *, quiet: bool) -> Any:
+    """The ``progress`` callback of a twin run: rich bars on a terminal, else plain lines."""
+    from rich.console import Console
+
+    lines = Progress(verb, quiet=quiet)
+    if lines.terminal:
+        return _Progress(Console(stderr=True, quiet=quiet), enabled=not quiet)
+    return _TwinLines(lines)
+
+
+def twin_phases(res: Any, *, phases_given: bool, input_path: Path | None) -> None:
+    """Record the twin's phase table (labelled input, or segmentation) for emit."""
+    import json
+
+    try:
+        stages = json.loads(Path(res.results).read_text(encoding="utf-8"))["stages"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    inp = (stages.get("input") or {}).get("result") or {}
+    seg = (stages.get("segment") or {}).get("result") or {}
+    if inp.get("labelled") and inp.get("phases"):
+        own = False
+        if input_path is not None and not phases_given:
+            from microbat.io import read_volume
+
+            try:
+                with read_volume(input_path, lazy=True) as vol:
+                    own = bool(vol.metadata.get("phases"))
+            except OSError:
+                own = False
+        source = phase_source(given=phases_given, own=own, n_phases=len(inp["phases"]))
+        record_phases(inp["phases"], source)
+    elif seg.get("phases"):
+        record_phases(seg["phases"], "segmented from the grayscale image, darkest to brightest")
 
 
 def register(app: typer.Typer) -> None:
@@ -195,7 +274,7 @@ def register(app: typer.Typer) -> None:
 
             handler = RichHandler(console=err, show_path=False, level=logging.INFO)
             logging.getLogger("microbat").addHandler(handler)
-        progress = _Progress(err, enabled=not quiet and not as_json)
+        progress = twin_progress("twin", quiet=quiet)
         try:
             with progress:
                 res = run_twin(
@@ -240,6 +319,9 @@ def register(app: typer.Typer) -> None:
                 c.print(f"Report: [cyan]{res.report}[/]")
             c.print(f"Results: [cyan]{res.results}[/]  Log: [cyan]{res.log}[/]")
 
+        twin_phases(
+            res, phases_given=phases is not None, input_path=None if synthetic else input_path
+        )
         if not quiet or as_json:
             emit(res, as_json=as_json, human=human)
         if res.failed:

@@ -79,6 +79,14 @@ VoxelSizeOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print a machine-readable JSON result on stdout.")
 ]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress on stderr and no text summary: errors only (--json still prints).",
+    ),
+]
 ThicknessAxisOpt = Annotated[
     int | None,
     typer.Option("--thickness-axis", help="Axis through the electrode thickness (0, 1 or 2)."),
@@ -231,17 +239,20 @@ def guarded(func: F) -> F:
             except typer.Exit:
                 raise
             except (MicrobatError, OSError, ValueError, KeyError, ImportError) as exc:
+                close_progress()
                 if _STATE["debug"]:
                     raise
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 typer.echo(f"error: {msg}", err=True)
                 raise typer.Exit(1) from None
             except KeyboardInterrupt as exc:
+                close_progress()
                 code = interrupt_exit_code(exc)
                 sig = "SIGTERM" if code == EXIT_SIGTERM else "Ctrl-C (SIGINT)"
                 typer.echo(f"interrupted by {sig}: {_KEPT_DEFAULT}", err=True)
                 raise typer.Exit(code) from None
             finally:
+                close_progress()
                 _SIGNALS.remove(term)
 
     return wrapper  # type: ignore[return-value]
@@ -313,6 +324,7 @@ def emit(
     ``phase_table_source`` and, for a cropped input, ``crop``. ``quiet`` prints
     nothing in text mode.
     """
+    close_progress()
     if as_json:
         data = result.to_dict() if hasattr(result, "to_dict") else result
         if isinstance(data, dict) and _INPUT:
@@ -366,6 +378,33 @@ def parse_crop(text: str) -> tuple[slice, ...]:
 _INPUT: dict[str, Any] = {}
 
 
+def phase_source(*, given: bool, own: bool, n_phases: int) -> str:
+    """Where the phase table of a labelled input came from, in words."""
+    from microbat.core.phases import BINARY_CONVENTION
+
+    if given:
+        return "from --phases"
+    if own:
+        return "the file's phase table"
+    if n_phases == 2:
+        return (
+            f"binary image, no phase table: {BINARY_CONVENTION}; --phases pore=0,active=1 "
+            "for the opposite"
+        )
+    return "default for labels 0, 1, 2 without a phase table; --phases to change"
+
+
+def record_phases(phases: Any, source: str) -> None:
+    """Make :func:`emit` say which label is which phase (a verb that reads no file itself)."""
+    from microbat.core.phases import PhaseTable
+
+    table = phases if isinstance(phases, PhaseTable) else PhaseTable.from_list(phases)
+    _INPUT.update(
+        lines=[phase_line(table, source)],
+        json={"phase_table": table.to_list(), "phase_table_source": source},
+    )
+
+
 def phase_line(phases: Any, source: str) -> str:
     """``phases: pore=1 (electrolyte), active=0 (active) [source]``: which label is which."""
     items = ", ".join(f"{p.name}={p.label} ({p.role.value})" for p in phases.values())
@@ -393,7 +432,6 @@ def load_input(
     """
     import numpy as np
 
-    from microbat.core.phases import BINARY_CONVENTION
     from microbat.core.units import parse_voxel_size
     from microbat.io.readers import microstructure_from_volume, read_volume
 
@@ -414,17 +452,7 @@ def load_input(
         if not isinstance(whole.data, np.memmap):
             whole.close()
     own = vol.metadata.get("microbat_format") == "microstructure" and vol.metadata.get("phases")
-    if phases is not None:
-        source = "from --phases"
-    elif own:
-        source = "the file's phase table"
-    elif len(ms.phases) == 2:
-        source = (
-            f"binary image, no phase table: {BINARY_CONVENTION}; --phases pore=0,active=1 "
-            "for the opposite"
-        )
-    else:
-        source = "default for labels 0, 1, 2 without a phase table; --phases to change"
+    source = phase_source(given=phases is not None, own=bool(own), n_phases=len(ms.phases))
     lines = [phase_line(ms.phases, source)]
     record: dict[str, Any] = {"phase_table": ms.phases.to_list(), "phase_table_source": source}
     if bounds is not None:
@@ -444,6 +472,194 @@ def load_input(
         record["voxel_size_known"] = False
     _INPUT.update(lines=lines, json=record)
     return ms
+
+
+# ---------------------------------------------------------------- progress
+#: Seconds between two plain-text progress lines while a stage runs (overridden by
+#: the environment variable ``MICROBAT_PROGRESS_INTERVAL``).
+PROGRESS_INTERVAL_S = 10.0
+
+
+class Progress:
+    """Feedback on long work, on stderr: a live line on a terminal, plain lines elsewhere.
+
+    On a terminal (stderr is a TTY) a rich spinner shows the current stage, a bar
+    when the stage knows its total, and the elapsed time. Elsewhere (a log file, CI,
+    a notebook, a pipe) it writes plain lines, ``microbat VERB [12 s] stage ...``:
+    one when a stage starts, at most one per :data:`PROGRESS_INTERVAL_S` for the
+    steps inside it, and a ``still ...`` line when a stage has said nothing for that
+    long (a watchdog thread, so a long library call without callbacks still shows
+    that it runs). ``quiet`` shows nothing. stdout is never touched, so ``--json``
+    output stays pure JSON.
+
+    Parameters
+    ----------
+    verb : str
+        The verb, at the start of every plain line.
+    quiet : bool, default False
+        Show nothing.
+    interval_s : float, optional
+        Seconds between plain lines (default :data:`PROGRESS_INTERVAL_S`).
+    terminal : bool, optional
+        Force the terminal or the plain rendering (default: whether stderr is a TTY).
+
+    Examples
+    --------
+    >>> with Progress("tortuosity", quiet=True) as progress:
+    ...     progress.stage("solving axis 0")
+    ...     progress.step("iteration 10", done=0.5)
+    """
+
+    def __init__(
+        self,
+        verb: str,
+        *,
+        quiet: bool = False,
+        interval_s: float | None = None,
+        terminal: bool | None = None,
+    ) -> None:
+        import os
+
+        self.verb = verb
+        self.quiet = quiet
+        env = os.environ.get("MICROBAT_PROGRESS_INTERVAL")
+        self.interval_s = float(interval_s or (env and float(env)) or PROGRESS_INTERVAL_S)
+        self.terminal = sys.stderr.isatty() if terminal is None else terminal
+        self.text = ""
+        self._t0 = 0.0
+        self._last = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+        self._stop: Any = None
+        self._lock: Any = None
+        self._printed = ""
+
+    # ------------------------------------------------------------- lifecycle
+    def __enter__(self) -> Progress:
+        import threading
+        import time
+
+        self._t0 = self._last = time.monotonic()
+        if self.quiet:
+            return self
+        self._lock = threading.Lock()
+        if self.terminal:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                SpinnerColumn(),
+                TextColumn(f"[bold]{self.verb}[/]"),
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("starting", total=None)
+        else:
+            self._stop = threading.Event()
+            threading.Thread(target=self._watch, name="microbat-progress", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+            self._bar = None
+        if self in _OPEN_PROGRESS:
+            _OPEN_PROGRESS.remove(self)
+
+    def start(self) -> Progress:
+        """Start showing progress outside a ``with`` block.
+
+        :func:`emit` (before it prints the result) and :func:`guarded` (when the
+        verb ends, however it ends) stop it.
+        """
+        _OPEN_PROGRESS.append(self)
+        return self.__enter__()
+
+    def close(self) -> None:
+        """Stop showing progress (idempotent)."""
+        self.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ calls
+    def stage(self, text: str, *, total: float | None = None) -> None:
+        """A new stage starts: ``text`` says what runs (``total``: its steps, if known)."""
+        self.text = text
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, description=text, total=total, completed=0)
+        else:
+            self._line(text)
+
+    def step(self, text: str | None = None, *, done: float | None = None) -> None:
+        """Progress inside the stage: a new detail and/or ``done`` steps of its total."""
+        import time
+
+        if text is not None:
+            self.text = text
+        if self.quiet:
+            return
+        if self._bar is not None:
+            kw: dict[str, Any] = {"description": self.text}
+            if done is not None:
+                kw["completed"] = done
+            self._bar.update(self._task, **kw)
+        elif time.monotonic() - self._last >= self.interval_s:
+            self._line(self.text)
+
+    def note(self, text: str) -> None:
+        """A line kept in the log (a stage's outcome), in both renderings."""
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.console.print(f"{self.verb}: {text}", highlight=False, markup=False)
+        else:
+            self._line(text)
+
+    # ---------------------------------------------------------------- helpers
+    def _elapsed(self) -> str:
+        import time
+
+        t = time.monotonic() - self._t0
+        return f"{t:.0f} s" if t < 120 else f"{t / 60:.1f} min"
+
+    def _line(self, text: str, prefix: str = "") -> None:
+        import time
+
+        with self._lock:
+            self._last = time.monotonic()
+            self._printed = text
+            typer.echo(f"microbat {self.verb} [{self._elapsed()}] {prefix}{text}", err=True)
+
+    def _watch(self) -> None:
+        import time
+
+        while not self._stop.wait(min(1.0, self.interval_s)):
+            text = self.text
+            if time.monotonic() - self._last >= self.interval_s and text:
+                self._line(text, prefix="still " if text == self._printed else "")
+
+
+# Progress started with Progress.start(): stopped by emit and guarded.
+_OPEN_PROGRESS: list[Progress] = []
+
+
+def close_progress() -> None:
+    """Stop every progress display a verb started (before its result is printed)."""
+    for p in list(_OPEN_PROGRESS):
+        p.close()
 
 
 def main() -> None:
