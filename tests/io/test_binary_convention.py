@@ -71,6 +71,10 @@ def test_porespy_file_gives_the_pore_porosity_and_tau(porespy_like):
     assert t["porosity"] == pytest.approx(im.mean())
     assert t["tau"][0] == pytest.approx(pore_tau, rel=1e-6)
 
+    r = _run("info", path, "--json")
+    assert r.exit_code == 0, r.output
+    assert any("PoreSpy" in n for n in json.loads(r.stdout)["notes"])
+
     r = _run("tortuosity", path, "--voxel-size", "1um", "--axis", "0")
     assert r.exit_code == 0, r.output
     first = r.stdout.splitlines()[0]

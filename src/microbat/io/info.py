@@ -295,6 +295,13 @@ def _describe(vol: Volume, phases: Any, voxel_size: Any) -> dict[str, Any]:
                     f"{table.to_spec()},other={unknown[0]})"
                 )
             out["phases"] = table.to_list()
+            if phases is None and not vol.metadata.get("phases") and len(table) == 2:
+                from microbat.core.phases import BINARY_CONVENTION
+
+                notes.append(
+                    f"binary image without a phase table: {BINARY_CONVENTION}; "
+                    "--phases pore=0,active=1 for the opposite"
+                )
             out["volume_fractions"] = {
                 p.name: (int(counts[p.label]) if p.label < counts.size else 0) / total
                 for p in table.values()
