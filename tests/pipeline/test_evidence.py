@@ -58,9 +58,10 @@ def test_claims_follow_their_evidence(full_run):
         assert "not tested (no plateau)" in page
     eis = data["stages"]["eis"]["result"]
     assert eis["parameter_choice"]["source"].startswith("chen2020 (positive")
-    assert eis["parameters"]["particle_radius_m"] == data["stages"]["cell"]["result"]["micro"][
-        "particle_radius_m"
-    ]
+    assert (
+        eis["parameters"]["particle_radius_m"]
+        == data["stages"]["cell"]["result"]["micro"]["particle_radius_m"]
+    )
     assert "published thickness" in page  # the two sections' thicknesses differ, and it says so
 
 

@@ -43,9 +43,7 @@ def test_a_few_particles_are_flagged_and_many_pass():
     lo, hi = small.tau_interval(0)
     assert lo < 1.0 / small.properties["deff_0"].value * small.properties["porosity"].value < hi
 
-    fine = synth.electrode(
-        (96, 96, 96), voxel_size=5e-7, mean_radius=1.5e-6, radius_cv=0.2, seed=2
-    )
+    fine = synth.electrode((96, 96, 96), voxel_size=5e-7, mean_radius=1.5e-6, radius_cv=0.2, seed=2)
     large = representative_volume(fine, axes=(0,), seed=0)
     assert large.representative, large.to_dict()
     assert large.properties["deff_0"].relative_ci95 < small.properties["deff_0"].relative_ci95
