@@ -31,6 +31,7 @@ _VERB_MODULES = (
     "_cell",
     "_simulate",
     "_eis",
+    "_mechanics",
     "_twin",
     "_demo",
 )

@@ -10,9 +10,9 @@ import math
 import re
 from collections.abc import Sequence
 
-from microbat.core.errors import VoxelSizeError
+from microbat.core.errors import InvalidInputError, VoxelSizeError
 
-__all__ = ["format_length", "parse_length", "parse_voxel_size"]
+__all__ = ["format_length", "parse_length", "parse_pressure", "parse_voxel_size"]
 
 _LENGTH_UNITS = {
     "m": 1.0,
@@ -102,3 +102,47 @@ def format_length(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.4g} {unit}"
     return f"{value:.4g} m"
+
+
+_PRESSURE_UNITS = {"pa": 1.0, "kpa": 1e3, "mpa": 1e6, "gpa": 1e9}
+
+
+def parse_pressure(text: str | float, *, what: str = "a modulus") -> float:
+    """Parse a pressure or modulus with an optional unit suffix into pascals.
+
+    Parameters
+    ----------
+    text : str or float
+        ``"1.5e11"``, ``"150GPa"``, ``"500 MPa"``, ``"3kPa"`` or a number (Pa).
+    what : str
+        What the value is, for the error message.
+
+    Returns
+    -------
+    float
+        The value in Pa (any sign; the caller checks the range).
+
+    Raises
+    ------
+    InvalidInputError
+        Not a finite number with a known unit (Pa, kPa, MPa, GPa).
+
+    Examples
+    --------
+    >>> parse_pressure("15GPa")
+    15000000000.0
+    """
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        m = _PATTERN.match(str(text))
+        unit = m.group(2).lower() if m else ""
+        if not m or (unit and unit not in _PRESSURE_UNITS):
+            raise InvalidInputError(
+                f"cannot read {text!r} as {what}; write pascals (1.5e11) or a number with "
+                "a unit (Pa, kPa, MPa, GPa), e.g. 15GPa"
+            )
+        value = float(m.group(1)) * _PRESSURE_UNITS.get(unit or "pa", 1.0)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"{what} must be finite, got {text!r}")
+    return value
