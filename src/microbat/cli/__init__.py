@@ -32,6 +32,8 @@ _VERB_MODULES = (
     "_simulate",
     "_eis",
     "_mechanics",
+    "_gas",
+    "_heat",
     "_twin",
     "_demo",
 )

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 from microbat.core.errors import InvalidInputError, VoxelSizeError
 
-__all__ = ["format_length", "parse_length", "parse_pressure", "parse_voxel_size"]
+__all__ = [
+    "format_length",
+    "parse_current_density",
+    "parse_length",
+    "parse_pressure",
+    "parse_voxel_size",
+]
 
 _LENGTH_UNITS = {
     "m": 1.0,
@@ -102,6 +108,49 @@ def format_length(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.4g} {unit}"
     return f"{value:.4g} m"
+
+
+_CURRENT_DENSITY_UNITS = {"a/m2": 1.0, "a/cm2": 1e4, "ma/cm2": 10.0, "ma/m2": 1e-3}
+_CD_PATTERN = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z/^²0-9]*)\s*$")
+
+
+def parse_current_density(text: str | float) -> float:
+    """Parse a current density with an optional unit into A/m².
+
+    Parameters
+    ----------
+    text : str or float
+        ``"30"`` or ``30`` (A/m²), ``"30A/m2"``, ``"3mA/cm2"`` (also ``m^2``, ``m²``).
+
+    Returns
+    -------
+    float
+        The current density in A/m² (sign and zero are the caller's to judge).
+
+    Raises
+    ------
+    InvalidInputError
+        Not a finite number with a known unit.
+
+    Examples
+    --------
+    >>> parse_current_density("3mA/cm2")
+    30.0
+    """
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        m = _CD_PATTERN.match(str(text))
+        unit = m.group(2).lower().replace("^", "").replace("²", "2") if m else ""
+        if not m or (unit and unit not in _CURRENT_DENSITY_UNITS):
+            raise InvalidInputError(
+                f"cannot read {text!r} as a current density; write A/m² (30), or a number "
+                "with a unit: 30A/m2, 3mA/cm2"
+            )
+        value = float(m.group(1)) * _CURRENT_DENSITY_UNITS.get(unit or "a/m2", 1.0)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"a current density must be finite, got {text!r}")
+    return value
 
 
 _PRESSURE_UNITS = {"pa": 1.0, "kpa": 1e3, "mpa": 1e6, "gpa": 1e9}
