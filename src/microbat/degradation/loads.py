@@ -24,7 +24,8 @@ NaN outside the active phase):
   is mapped onto the particle's voxels by depth: a voxel at distance ``d`` below the
   active surface sits at ``x = 1 − (d − h/2) / R`` (clipped to [0, 1]); each
   particle's voxel mean is then set to the sphere's mean, so the lithium content is
-  right for any shape.
+  right for any shape. Active voxels in no particle (crumbs below the labelling's
+  minimum size) take the mean concentration.
 """
 
 from __future__ import annotations
@@ -415,6 +416,10 @@ def galvanostatic_load(
     cnt = np.bincount(pid, minlength=n)
     mdev = np.bincount(pid, weights=dev, minlength=n) / np.maximum(cnt, 1)
     c = np.full(lab.shape, np.nan)
+    # crumbs (active voxels in no particle) equilibrate at once: the mean concentration
+    t_mean = t if math.isfinite(t) else t_end
+    sign = 1.0 if direction == "lithiation" else -1.0
+    c[(particles.depth_m > 0) & ~sel] = c0 + sign * cmax * (hi - lo) * c_rate * t_mean / 3600.0
     c[sel] = c0 + mean_shift[pid] + dev - mdev[pid]
     tau_f = tau[np.isfinite(tau)]
     info = {

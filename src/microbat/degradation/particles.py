@@ -94,6 +94,7 @@ def label_particles(
     phase: str = "active",
     split: bool = True,
     min_distance: float | None = None,
+    min_voxels: int = 27,
 ) -> Particles:
     """Label the particles of the active phase.
 
@@ -106,6 +107,11 @@ def label_particles(
     split : bool, default True
         Split clusters of touching particles by the watershed (False: one particle
         per connected cluster).
+    min_voxels : int, default 27
+        Pieces smaller than this (a 3 × 3 × 3 cube) are not particles: crumbs of the
+        segmentation, too small to carry a resolved stress gradient. Their voxels
+        keep label 0 (they stay solid in the stress solve, with a uniform
+        concentration in the closed-form load).
     min_distance : float, optional
         Smallest distance between two particle centres in metres (a marker is a
         maximum of the distance map within a cube of this edge). Default: the
@@ -151,8 +157,8 @@ def label_particles(
         labels = clusters
     n = int(labels.max())
     vol = np.bincount(labels.reshape(-1), minlength=n + 1)[1:].astype(float) * math.prod(h)
-    keep = vol > 0
-    if not np.all(keep):  # renumber (a marker swallowed by a neighbour)
+    keep = vol >= max(1, int(min_voxels)) * math.prod(h)
+    if not np.all(keep):  # renumber (crumbs, or a marker swallowed by a neighbour)
         lut = np.zeros(n + 1, np.int32)
         lut[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
         labels = lut[labels]

@@ -33,6 +33,7 @@ from microbat.pipeline.stages import (
     denoise,
     eis,
     input,
+    mechanics,
     metrics,
     representative,
     segment,
@@ -63,6 +64,7 @@ _ANALYSES: tuple[Stage, ...] = (
     cell.STAGE,
     eis.STAGE,
     representative.STAGE,
+    mechanics.STAGE,
 )
 
 #: Every stage in run order; the report comes last and depends on all the others.
