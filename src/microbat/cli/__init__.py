@@ -34,6 +34,7 @@ _VERB_MODULES = (
     "_mechanics",
     "_gas",
     "_heat",
+    "_ssb",
     "_twin",
     "_demo",
 )

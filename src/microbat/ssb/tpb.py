@@ -58,7 +58,8 @@ Each of the three phases must be connected to its reservoir: by default the
 electron conductors (roles active, carbon_binder, current_collector) to the
 current-collector face (first layer of the thickness axis) and the ion
 conductors (electrolyte, solid_electrolyte) to the separator face (last layer);
-phases of other roles need no connection. With ``network="conductor"`` (default)
+phases of other roles (voids) need no connection: they never make a TPB
+inactive or isolated. With ``network="conductor"`` (default)
 a voxel is connected when its face-connected cluster *within all phases of its
 conduction class* (all electron conductors; all ion conductors) touches the
 reservoir face — an active particle wired to the collector through carbon
@@ -353,8 +354,11 @@ def _status_bits(
             present = np.zeros(n_lab, bool)
             present[[p.label for p in groups[k]]] = True
             res = reservoirs[k]
-            conn = touch_side[res] if res is not None else np.ones(n + 1, bool)
-            _kernels.status_codes(lab, clusters, present, k, conn, touch, code)
+            if res is None:  # no requirement: never inactive, never isolated
+                anywhere = np.ones(n + 1, bool)
+                _kernels.status_codes(lab, clusters, present, k, anywhere, anywhere, code)
+            else:
+                _kernels.status_codes(lab, clusters, present, k, touch_side[res], touch, code)
         del clusters
     return code
 
