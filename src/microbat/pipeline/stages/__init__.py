@@ -37,6 +37,7 @@ from microbat.pipeline.stages import (
     metrics,
     representative,
     segment,
+    ssb,
     transport,
 )
 from microbat.pipeline.stages import report as _report
@@ -63,6 +64,7 @@ _ANALYSES: tuple[Stage, ...] = (
     transport.STAGE,
     cell.STAGE,
     eis.STAGE,
+    ssb.STAGE,
     representative.STAGE,
     mechanics.STAGE,
 )
