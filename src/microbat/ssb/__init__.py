@@ -16,4 +16,4 @@ Names load lazily from the submodules. See ``docs/ssb.md``.
 
 from microbat.core.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ("tpb", "grains", "interface"))
+__getattr__, __dir__ = lazy_exports(__name__, ("tpb", "grains", "interface", "percolation"))
