@@ -57,6 +57,9 @@ def test_stage_runs_on_a_composite(composite_h5, tmp_path):
     assert results["summary"]["bottleneck"] == "ssb_transport"
     html = res.report.read_text()
     assert "Solid-state electrolyte" in html and "active TPB" in html
+    # the solid electrolyte takes the place of the pores in the plausibility check
+    met = json.loads((tmp_path / "twin" / "stages" / "metrics" / "result.json").read_text())
+    assert met["plausibility"]["problems"] == []
 
 
 def test_stage_skips_a_liquid_electrode(tmp_path):

@@ -84,15 +84,18 @@ def _implausible(summary: Mapping[str, Any], voxel_m: float) -> list[str]:
     roles = {p["name"]: p["role"] for p in summary.get("phases_table") or []}
     vf = summary.get("volume_fractions") or {}
     out: list[str] = []
-    if "active" not in roles.values() or "electrolyte" not in roles.values():
+    solid_state = "solid_electrolyte" in roles.values() and "electrolyte" not in roles.values()
+    if "active" not in roles.values() or not ("electrolyte" in roles.values() or solid_state):
         out.append("the phase table has no active or no pore (electrolyte) phase")
         return out
 
     def frac(role: str) -> float:
         return float(sum(v for k, v in vf.items() if roles.get(k) == role))
 
+    # a solid-state electrode: the solid electrolyte takes the place of the pores
+    ion = "solid_electrolyte" if solid_state else "electrolyte"
     for key, value, what in (
-        ("porosity", frac("electrolyte"), "porosity"),
+        ("porosity", frac(ion), "solid-electrolyte fraction" if solid_state else "porosity"),
         ("active_fraction", frac("active"), "active-material fraction"),
         ("carbon_binder_fraction", frac("carbon_binder"), "carbon-binder fraction"),
     ):
