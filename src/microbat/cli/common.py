@@ -107,6 +107,15 @@ CropOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the random generator.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Threads in all: Numba, BLAS and worker processes together (default: "
+        "MICROBAT_THREADS, else the cores available to the process).",
+    ),
+]
 InPath = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
 OutPath = Annotated[Path, typer.Argument(help="Output file.", show_default=False)]
 
@@ -222,12 +231,41 @@ def interrupt_exit_code(exc: BaseException | None = None) -> int:
     return EXIT_SIGINT
 
 
+def with_threads_option(func: F) -> F:
+    """Give a verb the shared ``--threads`` option and apply it before the verb runs.
+
+    The option is added to the verb's signature (last, keyword-only), so every verb
+    wrapped by :func:`guarded` gets it with the same help; the value goes to
+    :func:`microbat.core.threads.set_threads` (Numba, BLAS, worker processes).
+    """
+    sig = inspect.signature(func, eval_str=True)
+    if "threads" in sig.parameters:
+        return func
+    extra = inspect.Parameter(
+        "threads", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ThreadsOpt
+    )
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, threads: int | None = None, **kwargs: Any) -> Any:
+        from microbat.core.threads import set_threads
+
+        set_threads(threads)
+        return func(*args, **kwargs)
+
+    params = [*sig.parameters.values(), extra]
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    wrapper.__annotations__["return"] = sig.return_annotation
+    return wrapper  # type: ignore[return-value]
+
+
 def guarded(func: F) -> F:
     """Turn microbat and OS errors into a one-line message and exit code 1.
 
     Ctrl-C and SIGTERM stop the verb (worker processes included) with exit code 130
     or 143 and one line on stderr saying what was kept.
     """
+    func = with_threads_option(func)  # --threads on every verb
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

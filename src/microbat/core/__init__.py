@@ -13,6 +13,7 @@ from microbat.core.errors import (
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import Phase, PhaseRole, PhaseTable, default_phase_table
 from microbat.core.results import Provenance, Result
+from microbat.core.threads import set_threads, thread_budget
 from microbat.core.units import parse_length, parse_voxel_size
 
 __all__ = [
@@ -33,4 +34,6 @@ __all__ = [
     "default_phase_table",
     "parse_length",
     "parse_voxel_size",
+    "set_threads",
+    "thread_budget",
 ]

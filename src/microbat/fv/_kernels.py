@@ -29,6 +29,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 _FAST = {"cache": True, "nogil": True, "error_model": "numpy", "fastmath": True}
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microbat.core.errors import InvalidInputError
+from microbat.core.threads import serial_below
 
 __all__ = ["RESIDUAL_FLOOR", "Multigrid", "PCGInfo", "pcg"]
 
@@ -214,12 +215,13 @@ class Multigrid:
         nxt = self.levels[li + 1]
         k.restrict_residual(*lev.op, f, u, nxt.f, *lev.factors)
         nxt.u[...] = 0
-        if self.cycle == "K" and li + 1 < len(self.levels) - 1:
-            self._krylov(li + 1)
-            scale = 1.0
-        else:
-            self._cycle(li + 1, nxt.f, nxt.u)
-            scale = self.alpha
+        with serial_below(nxt.ground.size):  # small coarse levels: no parallel launches
+            if self.cycle == "K" and li + 1 < len(self.levels) - 1:
+                self._krylov(li + 1)
+                scale = 1.0
+            else:
+                self._cycle(li + 1, nxt.f, nxt.u)
+                scale = self.alpha
         k.prolong_add(u, nxt.u, scale, *lev.factors)
         for _ in range(self.sweeps):
             self._smooth(lev, f, u, 1)

@@ -303,6 +303,7 @@ def solve(
 
 
 def _solve_mg(system, rtol, maxiter, x0, stop, layer_axis, raise_on_failure, options):
+    from microbat.core.threads import serial_below
     from microbat.fv import _kernels
     from microbat.fv.multigrid import pcg
 
@@ -315,18 +316,19 @@ def _solve_mg(system, rtol, maxiter, x0, stop, layer_axis, raise_on_failure, opt
             x = np.array(np.broadcast_to(x, system.shape), system.dtype)
         x[~system.active] = 0
     op = system.op
-    info = pcg(
-        lambda v, out: _kernels.apply(*op, v, out),
-        mg.apply,
-        system.rhs,
-        x,
-        rtol=rtol,
-        maxiter=maxiter,
-        stop=stop,
-        layer_axis=layer_axis,
-        flexible=mg.cycle == "K",
-        residual=lambda v, r: _kernels.residual(*op, v, system.rhs, r),
-    )
+    with serial_below(system.ground.size):  # a small grid does not pay for parallel launches
+        info = pcg(
+            lambda v, out: _kernels.apply(*op, v, out),
+            mg.apply,
+            system.rhs,
+            x,
+            rtol=rtol,
+            maxiter=maxiter,
+            stop=stop,
+            layer_axis=layer_axis,
+            flexible=mg.cycle == "K",
+            residual=lambda v, r: _kernels.residual(*op, v, system.rhs, r),
+        )
     x[~system.active] = 0  # the coarse corrections leave values on non-unknowns
     rel = info.residual_norm / info.rhs_norm if info.rhs_norm else 0.0
     if not info.converged and raise_on_failure:

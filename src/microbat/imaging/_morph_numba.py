@@ -7,6 +7,10 @@ import math
 import numba
 import numpy as np
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 
 @numba.njit(cache=True, nogil=True)
 def _inner_radius(r: float, h: float, iso: bool) -> float:  # pragma: no cover - jit

@@ -25,6 +25,10 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 T_MAX = 12.0  # weights below exp(-12) ~ 6e-6 are dropped
 
 

@@ -11,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 
 @njit(cache=True, parallel=True, fastmath=True)
 def bin_index(flat, lo, scale, nbins):

@@ -20,6 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 
 @njit(cache=True, fastmath=True, nogil=True)
 def _slab(r, lab, mu, ker, inv2s2, beta, g0, z0, z1, dirty):

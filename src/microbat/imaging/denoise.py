@@ -408,7 +408,10 @@ def _denoise_chunked(
         dask.delayed(_stream_block, pure=False)(src, dest, blk, q, ndim, three_d, kw)
         for blk in product(*spans)
     ]
-    dask.compute(*tasks, scheduler="threads")
+    from microbat.core.threads import thread_budget
+
+    # serial kernels in thread_budget() Dask threads (a twin's pool, when set, wins)
+    dask.compute(*tasks, scheduler="threads", num_workers=thread_budget())
     return dest
 
 

@@ -414,9 +414,18 @@ def _dask_context(scale: Any) -> Iterator[None]:
             yield
         return
     if scale.chunks is not None or scale.workers is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
         import dask
 
-        with dask.config.set(scheduler="threads", num_workers=scale.workers):
+        from microbat.core.threads import split, worker_threads
+
+        # Dask threads × the Numba threads of each ≤ the thread budget (core.threads)
+        nw, per = split(scale.workers)
+        with (
+            ThreadPoolExecutor(nw, initializer=worker_threads, initargs=(per,)) as pool,
+            dask.config.set(scheduler="threads", pool=pool, num_workers=nw),
+        ):
             yield
         return
     yield

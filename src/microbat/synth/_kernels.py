@@ -18,6 +18,10 @@ import math
 import numba as nb
 import numpy as np
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 __all__ = ["nearest_particle", "plane_entries", "two_nearest_surfaces"]
 
 

@@ -24,6 +24,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 __all__ = ["MIRROR", "PERIODIC", "advance", "direction", "next_u64", "place"]
 
 MIRROR = 0

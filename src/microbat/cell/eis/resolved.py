@@ -91,7 +91,12 @@ from microbat.core.errors import (
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance
-from microbat.core.threads import single_threaded_blas
+from microbat.core.threads import (
+    single_threaded_blas,
+    split,
+    thread_budget,
+    worker_threads,
+)
 
 __all__ = ["ResolvedModel", "resolved_eis"]
 
@@ -392,7 +397,9 @@ class ResolvedModel:
             (default 2; PARDISO runs one frequency at a time and parallelises
             inside). Iterative solver: processes, each solving a contiguous part of
             the band with its own hierarchy (default 2 above
-            :data:`PROCESS_LIMIT` unknowns and 8 frequencies, else 1).
+            :data:`PROCESS_LIMIT` unknowns and 8 frequencies, else 1). Either is
+            capped by the thread budget (:mod:`microbat.core.threads`), and worker
+            processes share it: processes × threads each ≤ budget.
         rtol : float, default 1e-9
             Relative residual of the iterative solver (gives Z to ~2e-6 relative
             on a 24³ electrode; 1e-8 gave 4e-5).
@@ -418,10 +425,11 @@ class ResolvedModel:
         omega = 2 * np.pi * f
         t0 = time.perf_counter()
         if solver == "direct":
-            nw = int(workers or (1 if _has_pardiso() else 2))
-            # OpenBLAS held to one thread: its spinning pool and MKL's (PARDISO) fought
+            # threads within the budget (core.threads); PARDISO parallelises inside
+            nw, _ = split(workers or (1 if _has_pardiso() else 2), f.size)
+            # BLAS held to one thread: its spinning pool and MKL's (PARDISO) fought
             # over the two cores and made the residual norms cost 25 ms instead of 10 µs
-            with single_threaded_blas("openblas"):
+            with single_threaded_blas("blas"):
                 if nw > 1 and f.size > 1:
                     with ThreadPoolExecutor(nw) as pool:
                         out = list(pool.map(self.solve_direct, omega))
@@ -432,8 +440,8 @@ class ResolvedModel:
             its = [0] * f.size
         else:
             nw = int(workers) if workers else _default_processes(self.n_unknowns, f.size)
-            nw = max(1, min(nw, f.size))
-            parts = self._solve_in_processes(omega, rtol, reuse_factor, nw) if nw > 1 else None
+            nw, per = split(nw, f.size)  # processes × threads each ≤ the budget
+            parts = self._solve_in_processes(omega, rtol, reuse_factor, nw, per) if nw > 1 else None
             if parts is None:
                 z, res, its = self._solve_iterative(omega, rtol, reuse_factor)
             else:
@@ -457,7 +465,7 @@ class ResolvedModel:
             return self._solve_iterative_band(omega, rtol, reuse_factor)
 
     def _solve_in_processes(
-        self, omega: np.ndarray, rtol: float, reuse_factor: float, nw: int
+        self, omega: np.ndarray, rtol: float, reuse_factor: float, nw: int, per: int = 1
     ) -> list[tuple[np.ndarray, np.ndarray, list[int]]] | None:
         """Contiguous parts of the band in ``nw`` spawned processes (None: cannot spawn).
 
@@ -479,6 +487,7 @@ class ResolvedModel:
                         [omega[c] for c in chunks],
                         [rtol] * nw,
                         [reuse_factor] * nw,
+                        [per] * nw,
                     )
                 )
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
@@ -583,16 +592,16 @@ PROCESS_LIMIT = 150_000
 
 
 def _default_processes(n_unknowns: int, n_freq: int) -> int:
-    import os
 
     if n_unknowns < PROCESS_LIMIT or n_freq < 8:
         return 1
-    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
+    return max(1, min(2, thread_budget()))
 
 
 def _band_worker(
-    model: ResolvedModel, omega: np.ndarray, rtol: float, reuse_factor: float
+    model: ResolvedModel, omega: np.ndarray, rtol: float, reuse_factor: float, threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    worker_threads(threads)  # this process's share of the budget (core.threads)
     return model._solve_iterative(omega, rtol, reuse_factor)
 
 

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import numba as nb
 
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
 _OPTS = {"cache": True, "nogil": True}
 
 

@@ -806,13 +806,14 @@ class _Pattern:
         import scipy.sparse as sp
 
         from microbat.cell.resolved import _assemble
+        from microbat.core.threads import PARALLEL_MIN_WORK
 
         data = np.zeros(self._nnz)
         for (_, _, v), (slot, unique) in zip(parts, self._slots, strict=True):
             vals = np.ascontiguousarray(v, dtype=np.float64)
-            if unique:
+            if unique and slot.size >= PARALLEL_MIN_WORK:
                 _assemble.add_unique(data, slot, vals)
-            else:
+            else:  # in order on one thread: a small term does not pay for a parallel launch
                 _assemble.add_repeated(data, slot, vals)
         J = sp.csr_matrix((data, self._indices, self._indptr), shape=(self._n, self._n))
         J.has_sorted_indices = True
@@ -823,9 +824,11 @@ class _Pattern:
         import scipy.sparse as sp
 
         from microbat.cell.resolved import _assemble
+        from microbat.core.threads import serial_below
 
         data = np.empty_like(J.data)
-        _assemble.scale(J.data, self._rows, self._indices, rs, cs, data)
+        with serial_below(data.size):
+            _assemble.scale(J.data, self._rows, self._indices, rs, cs, data)
         Js = sp.csr_matrix((data, self._indices, self._indptr), shape=J.shape)
         Js.has_sorted_indices = True
         return Js
