@@ -1324,13 +1324,17 @@ def _rate(
     model: str,
     ms: Microstructure,
     notes: list[str],
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Capacity at each C-rate of the gas-free and gassed electrodes (P2D bridge)."""
     from microbat.cell.micro import MicroProperties
     from microbat.cell.parameters import load_parameters
     from microbat.cell.rate import rate_capability
 
-    params = load_parameters(parameter_set)
+    try:
+        params = load_parameters(parameter_set)
+    except MicrobatError as exc:
+        notes.append(f"no P2D capacity: the parameter set could not be loaded ({exc})")
+        return None
 
     def capacities(st: Mapping[str, Any], what: str) -> list[float | None]:
         if not st["percolating"] or st["electrolyte_fraction"] < 0.01:

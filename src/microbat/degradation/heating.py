@@ -408,7 +408,8 @@ def temperature_rise(
     Parameters
     ----------
     conductivity : ndarray, 3D
-        Thermal conductivity per voxel, W/(m K) (positive everywhere).
+        Thermal conductivity per voxel, W/(m K) (positive everywhere); its floating
+        type (float32 or float64) is that of the solve.
     heat_W : ndarray, 3D
         Heat generated in each voxel, W (not per volume).
     voxel_size : sequence of 3 float
@@ -443,7 +444,9 @@ def temperature_rise(
     from microbat.fv.solvers import solve
     from microbat.fv.system import Dirichlet, build_system
 
-    k = np.asarray(conductivity, np.float64)
+    k = np.asarray(conductivity)
+    if k.dtype not in (np.float32, np.float64):
+        k = k.astype(np.float64)
     if k.ndim != 3 or np.any(~np.isfinite(k)) or np.any(k <= 0):
         raise InvalidInputError("thermal conductivities must be positive and finite on every voxel")
     q = np.asarray(heat_W, np.float64)
@@ -460,26 +463,48 @@ def temperature_rise(
 # ============================================================ charge transport
 @dataclass
 class _Network:
-    """One potential field: its system, per-voxel conductivity and boundary terms."""
+    """One potential field: its system and per-voxel conductivity (S/m)."""
 
     system: Any
-    sigma: np.ndarray  # per-voxel conductivity used for the half-cell split (S/m)
+    sigma: np.ndarray  # used for the half-cell split of each face's heat
     u: np.ndarray | None = None
-    boundary_g: np.ndarray | None = None  # plane conductances to the held value
-    boundary_layer: int = 0
-    boundary_value: float = 0.0
-    boundary_series: np.ndarray | None = None  # conductance of reaction boundary faces (S)
-    boundary_reaction: np.ndarray | None = None  # their charge-transfer resistance (Ω)
+
+
+_RX_FIELDS = ("solid", "ionic", "axis", "sign", "g", "r_s", "r_ct", "r_e")
 
 
 @dataclass
 class _Reaction:
-    """Charge-transfer faces between the solid (``s``) and ionic (``e``) networks."""
+    """Charge-transfer faces, each between an active voxel and an ionic voxel (lists).
 
-    axis: list[np.ndarray]  # per axis: conductance of faces lo->hi with solid at lo
-    axis_rev: list[np.ndarray]  # per axis: solid at hi
-    r_ct_lo: list[np.ndarray]  # charge-transfer resistance of those faces (Ω)
-    r_ct_hi: list[np.ndarray]
+    ``solid``/``ionic`` are flat voxel indices, ``axis`` the face normal, ``sign``
+    +1 where the ionic voxel is at ``solid + e_axis`` (else -1), ``g = 1/(r_s +
+    r_ct + r_e)`` the face conductance: the active half-cell, the charge-transfer
+    resistance and the ionic half-cell in series (Ω).
+    """
+
+    solid: np.ndarray
+    ionic: np.ndarray
+    axis: np.ndarray
+    sign: np.ndarray
+    g: np.ndarray
+    r_s: np.ndarray
+    r_ct: np.ndarray
+    r_e: np.ndarray
+
+    def where(self, keep: np.ndarray) -> _Reaction:
+        """The faces selected by ``keep``."""
+        return _Reaction(*(getattr(self, f)[keep] for f in _RX_FIELDS))
+
+
+@dataclass
+class _Boundary:
+    """Held faces of the operating mode (planes normal to the thickness axis)."""
+
+    g_cc: np.ndarray  # solid voxels of the first layer to the collector at 1 V (S)
+    g_sep: np.ndarray  # ionic voxels of the last layer to the separator at 0 V (S)
+    g_sep_rx: np.ndarray  # active voxels of the last layer to the separator's electrolyte
+    r_sep_ct: np.ndarray  # the charge-transfer part of 1/g_sep_rx (Ω)
 
 
 def _phase_sets(ms: Microstructure, lab: np.ndarray) -> dict[str, np.ndarray]:
@@ -499,16 +524,41 @@ def _phase_sets(ms: Microstructure, lab: np.ndarray) -> dict[str, np.ndarray]:
 
 def _resolve_precision(precision: str, n: int) -> np.dtype:
     if precision not in ("auto", "single", "double"):
-        raise InvalidInputError(f"precision={precision!r}; use double, single or auto")
+        raise InvalidInputError(f"precision={precision!r}; use auto, single or double")
     if precision == "single" or (precision == "auto" and n > 2**21):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
 
+def _classes(lab: np.ndarray, ms: Microstructure, values: Mapping[PhaseRole, float]) -> Any:
+    """Class-coded coefficient of the phases by role (faces as one-byte codes)."""
+    from microbat.fv.grid import coefficient_classes
+
+    per_label = {p.label: values.get(p.role, 0.0) for p in ms.phases.values()}
+    return coefficient_classes(lab, per_label)
+
+
+def _electronic(props: HeatProperties) -> dict[PhaseRole, float]:
+    return {
+        PhaseRole.ACTIVE: props.active_conductivity,
+        PhaseRole.CARBON_BINDER: props.carbon_binder_conductivity,
+        PhaseRole.CURRENT_COLLECTOR: props.current_collector_conductivity,
+    }
+
+
+def _ionic(props: HeatProperties) -> dict[PhaseRole, float]:
+    kap = props.electrolyte_conductivity
+    return {
+        PhaseRole.ELECTROLYTE: kap,
+        PhaseRole.CARBON_BINDER: kap * props.carbon_binder_porosity**props.carbon_binder_bruggeman,
+        PhaseRole.SEPARATOR: kap * props.separator_porosity**props.separator_bruggeman,
+    }
+
+
 def _solid_mode(
+    ms: Microstructure,
     lab: np.ndarray,
     h: tuple[float, float, float],
-    sets: Mapping[str, np.ndarray],
     props: HeatProperties,
     ax: int,
     tol: float,
@@ -520,165 +570,198 @@ def _solid_mode(
     from microbat.fv.solvers import solve
     from microbat.fv.system import Dirichlet, build_system
 
-    sig = np.zeros(lab.shape)
-    sig[sets["active"]] = props.active_conductivity
-    sig[sets["cbd"]] = props.carbon_binder_conductivity
-    sig[sets["cc"]] = props.current_collector_conductivity
-    span = spanning_mask(sig > 0, ax)
+    k = _classes(lab, ms, _electronic(props))
+    sig = k.expand(np.float64)
+    span = spanning_mask(k.classes > 0, ax)
     if not span.any():
         raise NotPercolatingError(
             "the solid (active + carbon-binder) does not connect the current-collector face "
             "to the separator face along the thickness axis: no electronic current can flow"
         )
     system = build_system(
-        sig.astype(dtype),
+        k,
         h,
         dirichlet=[Dirichlet(ax, 0, 1.0), Dirichlet(ax, -1, 0.0)],
         active=span,
         dtype=dtype,
+        compact=False,
     )
-    sol = solve(system, method=method, rtol=tol, maxiter=1000)  # type: ignore[arg-type]
+    n = lab.shape[ax]
+    ramp = (1.0 - (np.arange(n) + 0.5) / n).reshape([-1 if a == ax else 1 for a in range(3)])
+    x0 = np.where(span, ramp, 0.0).astype(dtype)
+
+    def stop(it: int, x: np.ndarray, layers: np.ndarray, rnorm: float) -> bool:
+        return _spread(system.boundary_flux(x, 0), layers) <= tol
+
+    sol = solve(
+        system,
+        method=method,  # type: ignore[arg-type]
+        x0=x0,
+        stop=stop,
+        layer_axis=ax,
+        rtol=1e-14,
+        maxiter=1000,
+    )
     net = _Network(system, sig, np.asarray(sol.x, np.float64))
-    current = float(system.boundary_flux(net.u, 0))
-    net.boundary_g = None
-    return net, current, int(sol.iterations)
+    return net, float(system.boundary_flux(net.u, 0)), int(sol.iterations)
+
+
+def _reaction_faces(
+    lab: np.ndarray,
+    h: Sequence[float],
+    sig_s: np.ndarray,
+    sig_e: np.ndarray,
+    active_phase: np.ndarray,
+    area_frac: np.ndarray,
+    gct: float,
+) -> _Reaction:
+    """The active/ionic faces with their three series resistances."""
+    from microbat.fv.grid import face_areas
+
+    areas = face_areas(h)
+    strides = (lab.shape[1] * lab.shape[2], lab.shape[2], 1)  # C order
+    parts: dict[str, list[np.ndarray]] = {f: [] for f in _RX_FIELDS}
+    ionic = area_frac > 0
+    for a in range(3):
+        if lab.shape[a] < 2 or gct <= 0:
+            continue
+        lo, hi = _sl(a, _LO), _sl(a, _HI)
+        for sign, solid_side, ionic_side in ((1.0, lo, hi), (-1.0, hi, lo)):
+            m = np.zeros(lab.shape, bool)
+            m[lo] = active_phase[solid_side] & ionic[ionic_side]
+            first = np.flatnonzero(m)  # the face's voxel at lo
+            second = first + int(strides[a])
+            s_idx, e_idx = (first, second) if sign > 0 else (second, first)
+            half = h[a] / (2.0 * areas[a])
+            r_s = half / sig_s.reshape(-1)[s_idx]
+            r_e = half / sig_e.reshape(-1)[e_idx]
+            r_ct = 1.0 / (gct * areas[a] * area_frac.reshape(-1)[e_idx])
+            for f, v in zip(
+                _RX_FIELDS,
+                (
+                    s_idx,
+                    e_idx,
+                    np.full(s_idx.size, a, np.int8),
+                    np.full(s_idx.size, sign),
+                    1.0 / (r_s + r_ct + r_e),
+                    r_s,
+                    r_ct,
+                    r_e,
+                ),
+                strict=True,
+            ):
+                parts[f].append(v)
+    empty = {"solid": np.int64, "ionic": np.int64, "axis": np.int8}
+    return _Reaction(
+        *(
+            np.concatenate(parts[f]) if parts[f] else np.zeros(0, empty.get(f, np.float64))
+            for f in _RX_FIELDS
+        )
+    )
 
 
 def _electrode_mode(
+    ms: Microstructure,
     lab: np.ndarray,
     h: tuple[float, float, float],
-    sets: Mapping[str, np.ndarray],
     props: HeatProperties,
     ax: int,
     tol: float,
     dtype: np.dtype,
     method: str,
-) -> tuple[_Network, _Network, _Reaction, float, int]:
+) -> tuple[_Network, _Network, _Reaction, _Boundary, float, int]:
     """Coupled solid/electrolyte conduction with linear charge transfer, 1 V applied."""
     from microbat.fv.grid import face_areas
     from microbat.fv.system import build_system
 
-    A = face_areas(h)
-    sig_s = np.zeros(lab.shape)
-    sig_s[sets["active"]] = props.active_conductivity
-    sig_s[sets["cbd"]] = props.carbon_binder_conductivity
-    sig_s[sets["cc"]] = props.current_collector_conductivity
-    kap = props.electrolyte_conductivity
-    sig_e = np.zeros(lab.shape)
-    sig_e[sets["electrolyte"]] = kap
-    sig_e[sets["cbd"]] = kap * props.carbon_binder_porosity**props.carbon_binder_bruggeman
-    sig_e[sets["separator"]] = kap * props.separator_porosity**props.separator_bruggeman
-    if not (sig_e > 0).any():
+    areas = face_areas(h)
+    ks = _classes(lab, ms, _electronic(props))
+    ke = _classes(lab, ms, _ionic(props))
+    sig_s, sig_e = ks.expand(np.float64), ke.expand(np.float64)
+    if not (ke.classes > 0).any():
         raise PhaseError(
             "the operating-current mode needs an ion-conducting phase (electrolyte, "
             "carbon-binder or separator); this image has none — use through='solid' "
             "(--through solid) for the electronic network alone"
         )
+    active_phase = np.isin(lab, [p.label for p in ms.phases.with_role(PhaseRole.ACTIVE)])
+    area_frac = _role_lut(
+        ms,
+        {PhaseRole.ELECTROLYTE: 1.0, PhaseRole.CARBON_BINDER: props.carbon_binder_porosity},
+    )[lab]
     gct = props.charge_transfer_conductance
-    act = sets["active"]
-    # area factor of a reaction face by the ionic voxel's phase
-    area_f = np.zeros(lab.shape)
-    area_f[sets["electrolyte"]] = 1.0
-    area_f[sets["cbd"]] = props.carbon_binder_porosity
-    rx_lo: list[np.ndarray] = []
-    rx_hi: list[np.ndarray] = []
-    rct_lo: list[np.ndarray] = []
-    rct_hi: list[np.ndarray] = []
-    for a in range(3):
-        g1 = np.zeros(lab.shape)
-        g2 = np.zeros(lab.shape)
-        r1 = np.zeros(lab.shape)
-        r2 = np.zeros(lab.shape)
-        if lab.shape[a] > 1 and gct > 0:
-            lo, hi = _sl(a, _LO), _sl(a, _HI)
-            half = h[a] / (2.0 * A[a])
-            # solid (active) at lo, ionic at hi
-            m1 = act[lo] & (area_f[hi] > 0)
-            rct = np.zeros(m1.shape)
-            rct[m1] = 1.0 / (gct * A[a] * area_f[hi][m1])
-            tot = np.where(
-                m1,
-                half / np.where(m1, sig_s[lo], 1) + rct + half / np.where(m1, sig_e[hi], 1),
-                np.inf,
-            )
-            g1[lo] = np.where(m1, 1.0 / tot, 0.0)
-            r1[lo] = rct
-            m2 = (area_f[lo] > 0) & act[hi]
-            rct2 = np.zeros(m2.shape)
-            rct2[m2] = 1.0 / (gct * A[a] * area_f[lo][m2])
-            tot2 = np.where(
-                m2,
-                half / np.where(m2, sig_s[hi], 1) + rct2 + half / np.where(m2, sig_e[lo], 1),
-                np.inf,
-            )
-            g2[lo] = np.where(m2, 1.0 / tot2, 0.0)
-            r2[lo] = rct2
-        rx_lo.append(g1)
-        rx_hi.append(g2)
-        rct_lo.append(r1)
-        rct_hi.append(r2)
-    # boundary terms: collector face holds the solid at 1 V; separator face holds
-    # the electrolyte at 0 V (and feeds the reaction of active voxels touching it)
+    rx = _reaction_faces(lab, h, sig_s, sig_e, active_phase, area_frac, gct)
+    # held faces: the collector holds the solid at 1 V; the separator face holds the
+    # electrolyte at 0 V and feeds the reaction of the active voxels touching it
     n_ax = lab.shape[ax]
-    gb_s = np.where(_take(sig_s, ax, 0) > 0, 2.0 * A[ax] / h[ax] * _take(sig_s, ax, 0), 0.0)
-    gb_e = np.where(
-        _take(sig_e, ax, n_ax - 1) > 0, 2.0 * A[ax] / h[ax] * _take(sig_e, ax, n_ax - 1), 0.0
+    first_s = _take(sig_s, ax, 0)
+    last_s, last_e = _take(sig_s, ax, n_ax - 1), _take(sig_e, ax, n_ax - 1)
+    g_cc = 2.0 * areas[ax] / h[ax] * first_s
+    g_sep = 2.0 * areas[ax] / h[ax] * last_e
+    act_last = _take(active_phase, ax, n_ax - 1)
+    r_sep_ct = np.zeros(act_last.shape)
+    g_sep_rx = np.zeros(act_last.shape)
+    if gct > 0 and props.separator_porosity > 0:
+        r_sep_ct[act_last] = 1.0 / (gct * areas[ax] * props.separator_porosity)
+        g_sep_rx[act_last] = 1.0 / (
+            h[ax] / (2.0 * areas[ax] * last_s[act_last]) + r_sep_ct[act_last]
+        )
+    active_s, active_e = _coupled_components(
+        ks.classes > 0, ke.classes > 0, g_cc, g_sep, g_sep_rx, ax
     )
-    act_last = _take(act, ax, n_ax - 1)
-    sep_area = props.separator_porosity
-    r_b = np.zeros(act_last.shape)
-    if gct > 0 and sep_area > 0:
-        r_b[act_last] = 1.0 / (gct * A[ax] * sep_area)
-        half_s = h[ax] / (2.0 * A[ax] * _take(sig_s, ax, n_ax - 1)[act_last])
-        gb_sep_s = np.zeros(act_last.shape)
-        gb_sep_s[act_last] = 1.0 / (half_s + r_b[act_last])
-    else:
-        gb_sep_s = np.zeros(act_last.shape)
-    # unknowns: components of the coupled graph that hold a boundary value
-    active_s, active_e = _coupled_components(sig_s > 0, sig_e > 0, gb_s, gb_e, gb_sep_s, ax)
-    coupled = any(
-        (rx_lo[a][_sl(a, _LO)] * active_s[_sl(a, _LO)] * active_e[_sl(a, _HI)]).any()
-        or (rx_hi[a][_sl(a, _LO)] * active_e[_sl(a, _LO)] * active_s[_sl(a, _HI)]).any()
-        for a in range(3)
-        if lab.shape[a] > 1
+    keep = active_s.reshape(-1)[rx.solid] & active_e.reshape(-1)[rx.ionic]
+    rx = rx.where(keep)
+    bnd = _Boundary(
+        g_cc * _take(active_s, ax, 0),
+        g_sep * _take(active_e, ax, n_ax - 1),
+        g_sep_rx * _take(active_s, ax, n_ax - 1),
+        r_sep_ct,
     )
-    if not active_s.any() or not active_e.any() or not (coupled or gb_sep_s.any()):
+    if not active_s.any() or not active_e.any() or not (rx.g.size or bnd.g_sep_rx.any()):
         raise NotPercolatingError(
             "no current path from the current-collector face through the solid and the "
             "electrolyte to the separator face: check the segmentation (solid touching "
             "the collector side, electrolyte reaching the separator side)"
         )
-    diag_s = np.zeros(lab.shape)
-    diag_e = np.zeros(lab.shape)
+    n = lab.size
+    diag_s = np.bincount(rx.solid, weights=rx.g, minlength=n).reshape(lab.shape)
+    diag_e = np.bincount(rx.ionic, weights=rx.g, minlength=n).reshape(lab.shape)
     src_s = np.zeros(lab.shape)
-    diag_s[_sl(ax, 0)] += gb_s
-    src_s[_sl(ax, 0)] += gb_s * 1.0
-    diag_s[_sl(ax, n_ax - 1)] += gb_sep_s
-    diag_e[_sl(ax, n_ax - 1)] += gb_e
-    for a in range(3):
-        if lab.shape[a] < 2:
-            continue
-        lo, hi = _sl(a, _LO), _sl(a, _HI)
-        m1 = active_s[lo] & active_e[hi]
-        rx_lo[a][lo] *= m1
-        rx_hi[a][lo] *= active_e[lo] & active_s[hi]
-        diag_s[lo] += rx_lo[a][lo]
-        diag_e[hi] += rx_lo[a][lo]
-        diag_e[lo] += rx_hi[a][lo]
-        diag_s[hi] += rx_hi[a][lo]
+    diag_s[_sl(ax, 0)] += bnd.g_cc
+    src_s[_sl(ax, 0)] += bnd.g_cc * 1.0
+    diag_s[_sl(ax, n_ax - 1)] += bnd.g_sep_rx
+    diag_e[_sl(ax, n_ax - 1)] += bnd.g_sep
     S = build_system(
-        sig_s.astype(dtype), h, active=active_s, diagonal=diag_s, source=src_s, dtype=dtype
+        ks, h, active=active_s, diagonal=diag_s, source=src_s, dtype=dtype, compact=False
     )
-    E = build_system(sig_e.astype(dtype), h, active=active_e, diagonal=diag_e, dtype=dtype)
-    us, ue, iters = _solve_coupled(S, E, rx_lo, rx_hi, tol, method)
-    net_s = _Network(S, sig_s, us, gb_s * _take(active_s, ax, 0), 0, 1.0)
-    net_e = _Network(E, sig_e, ue, gb_e * _take(active_e, ax, n_ax - 1), n_ax - 1, 0.0)
-    # the active voxels at the separator face: electrons leave the solid there
-    net_s.boundary_series = np.where(_take(active_s, ax, n_ax - 1), gb_sep_s, 0.0)
-    rx = _Reaction(rx_lo, rx_hi, rct_lo, rct_hi)
-    current = float(np.sum(net_s.boundary_g * (1.0 - _take(us, ax, 0)), dtype=np.float64))
-    net_s.boundary_reaction = r_b
-    return net_s, net_e, rx, current, iters
+    E = build_system(ke, h, active=active_e, diagonal=diag_e, dtype=dtype, compact=False)
+    del diag_s, diag_e, src_s
+    g_in = bnd.g_cc
+
+    def current_in(us: np.ndarray) -> float:
+        return float(np.sum(g_in * (1.0 - _take(us, ax, 0)), dtype=np.float64))
+
+    us, ue, iters = _solve_coupled(S, E, rx, tol, method, ax, current_in)
+    return (
+        _Network(S, sig_s, us),
+        _Network(E, sig_e, ue),
+        rx,
+        bnd,
+        current_in(us),
+        iters,
+    )
+
+
+def _spread(current_in: float, layers: np.ndarray) -> float:
+    """Relative spread of the current through every plane between the held faces.
+
+    ``layers[m]`` is the residual summed over layer ``m``, so the current through the
+    plane after layer ``m`` is ``current_in - Σ_{l ≤ m} layers[l]`` (the stopping
+    measure of :mod:`microbat.transport`).
+    """
+    planes = current_in - np.concatenate(([0.0], np.cumsum(layers)))
+    mean = float(np.mean(planes))
+    return float((planes.max() - planes.min()) / abs(mean)) if mean != 0 else math.inf
 
 
 def _take(a: np.ndarray, axis: int, index: int) -> np.ndarray:
@@ -688,9 +771,9 @@ def _take(a: np.ndarray, axis: int, index: int) -> np.ndarray:
 def _coupled_components(
     solid: np.ndarray,
     ionic: np.ndarray,
-    gb_s: np.ndarray,
-    gb_e: np.ndarray,
-    gb_sep_s: np.ndarray,
+    g_cc: np.ndarray,
+    g_sep: np.ndarray,
+    g_sep_rx: np.ndarray,
     ax: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solid clusters touching the collector face, ionic clusters touching the separator face.
@@ -707,12 +790,12 @@ def _coupled_components(
     n_ax = solid.shape[ax]
     ls, ns = components(solid)
     keep = np.zeros(ns + 1, bool)
-    keep[np.unique(_take(ls, ax, 0)[gb_s > 0])] = True
-    keep[np.unique(_take(ls, ax, n_ax - 1)[gb_sep_s > 0])] = True
+    keep[np.unique(_take(ls, ax, 0)[g_cc > 0])] = True
+    keep[np.unique(_take(ls, ax, n_ax - 1)[g_sep_rx > 0])] = True
     keep[0] = False
     le, ne = components(ionic)
     keep_e = np.zeros(ne + 1, bool)
-    keep_e[np.unique(_take(le, ax, n_ax - 1)[gb_e > 0])] = True
+    keep_e[np.unique(_take(le, ax, n_ax - 1)[g_sep > 0])] = True
     keep_e[0] = False
     return keep[ls], keep_e[le]
 
@@ -720,56 +803,43 @@ def _coupled_components(
 def _solve_coupled(
     S: Any,
     E: Any,
-    rx_lo: Sequence[np.ndarray],
-    rx_hi: Sequence[np.ndarray],
+    rx: _Reaction,
     tol: float,
     method: str,
+    ax: int,
+    current_in: Any,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Solve the block system [[A_s, -C], [-Cᵀ, A_e]] [u_s, u_e] = [b_s, 0].
 
     Small systems: sparse LU of the assembled block matrix. Large ones: flexible
     CG on the stacked fields, preconditioned by one aggregation-multigrid cycle per
-    network (block Jacobi). A single hierarchy over both would merge solid and
-    electrolyte voxels into one aggregate across the weak charge-transfer faces
-    and force them to one correction: measured 247 iterations against 19 on a 64³
-    electrode. (A coarse correction on per-layer averages of each network, the
-    transmission-line mode, saved 4 of 36 iterations at 100³ and was dropped.)
+    network (block Jacobi), stopped when the total current through every plane
+    between the collector and separator faces agrees to ``tol`` (``current_in(u_s)``
+    is the current entering at the collector). A single hierarchy over both networks
+    would merge solid and electrolyte voxels into one aggregate across the weak
+    charge-transfer faces and force them to one correction: measured 247 iterations
+    against 19 on a 64³ electrode. (A coarse correction on per-layer averages of
+    each network, the transmission-line mode, saved 4 of 36 iterations at 100³ and
+    was dropped.)
     """
     import scipy.sparse as sp
 
     shape = S.shape
-    n = S.n_unknowns + E.n_unknowns
-    # coupling faces: solid voxel p, ionic voxel q, conductance g (flat indices)
-    ps, qe, gs = [], [], []
-    idx = np.arange(int(np.prod(shape))).reshape(shape)
-    for a in range(3):
-        if shape[a] < 2:
-            continue
-        lo, hi = _sl(a, _LO), _sl(a, _HI)
-        m1 = rx_lo[a][lo] > 0
-        ps.append(idx[lo][m1])
-        qe.append(idx[hi][m1])
-        gs.append(rx_lo[a][lo][m1])
-        m2 = rx_hi[a][lo] > 0
-        ps.append(idx[hi][m2])
-        qe.append(idx[lo][m2])
-        gs.append(rx_hi[a][lo][m2])
-    p_all = np.concatenate(ps)
-    q_all = np.concatenate(qe)
-    g_all = np.concatenate(gs)
-    del idx
+    n_vox = int(np.prod(shape))
     if method == "auto":
-        method = "direct" if n <= 60_000 else "mg"
+        method = "direct" if S.n_unknowns + E.n_unknowns <= 60_000 else "mg"
     if method == "direct":
         from microbat.fv.solvers import DirectSolver
 
         As, bs, ids = S.to_sparse()
         Ae, be, ide = E.to_sparse()
-        inv_s = np.full(int(np.prod(shape)), -1, np.int64)
+        inv_s = np.full(n_vox, -1, np.int64)
         inv_s[ids] = np.arange(ids.size)
-        inv_e = np.full(int(np.prod(shape)), -1, np.int64)
+        inv_e = np.full(n_vox, -1, np.int64)
         inv_e[ide] = np.arange(ide.size)
-        C = sp.coo_matrix((g_all, (inv_s[p_all], inv_e[q_all])), shape=(ids.size, ide.size)).tocsr()
+        C = sp.coo_matrix(
+            (rx.g, (inv_s[rx.solid], inv_e[rx.ionic])), shape=(ids.size, ide.size)
+        ).tocsr()
         A = sp.bmat([[As, -C], [-C.T, Ae]], format="csr")
         x = DirectSolver(A).solve(np.concatenate([bs, be]).astype(np.float64))
         return (
@@ -784,9 +854,9 @@ def _solve_coupled(
 
     n0 = shape[0]
     dtype = S.dtype
-    rows, ri = np.unique(p_all, return_inverse=True)
-    cols, cj = np.unique(q_all, return_inverse=True)
-    C = sp.csr_matrix((g_all.astype(np.float64), (ri, cj)), shape=(rows.size, cols.size))
+    rows, ri = np.unique(rx.solid, return_inverse=True)
+    cols, cj = np.unique(rx.ionic, return_inverse=True)
+    C = sp.csr_matrix((rx.g, (ri, cj)), shape=(rows.size, cols.size))
     Ct = C.T.tocsr()
     mg_s = S.multigrid()
     mg_e = E.multigrid()
@@ -805,15 +875,22 @@ def _solve_coupled(
         mg_s.apply(r[:n0], z[:n0])
         mg_e.apply(r[n0:], z[n0:])
 
+    def stop(it: int, v: np.ndarray, layers: np.ndarray, rnorm: float) -> bool:
+        if ax == 0:  # the stacked axis: solid layers, then electrolyte layers
+            layers = layers[:n0] + layers[n0:]
+        return _spread(current_in(v[:n0]), layers) <= tol
+
     b = np.concatenate([S.rhs, E.rhs], axis=0).astype(dtype)
     x = np.zeros(b.shape, dtype)
-    info = pcg(apply, precond, b, x, rtol=tol, maxiter=1000, flexible=True)
+    info = pcg(
+        apply, precond, b, x, rtol=1e-14, maxiter=1000, flexible=True, stop=stop, layer_axis=ax
+    )
     if not info.converged:
         raise ConvergenceError(
             f"the coupled potential solve did not converge in {info.iterations} iterations "
             f"(relative residual {info.residual_norm / max(info.rhs_norm, 1e-300):.2e}"
             + (f"; {info.breakdown}" if info.breakdown else "")
-            + "); loosen tol or use method='direct' for small images"
+            + "); raise tol (the current spread) or use method='direct' for small images"
         )
     us = np.where(S.active, x[:n0], 0).astype(np.float64)
     ue = np.where(E.active, x[n0:], 0).astype(np.float64)
@@ -821,148 +898,131 @@ def _solve_coupled(
 
 
 # ================================================================= heat
-def _face_heat(net: _Network, h: Sequence[float]) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Per-voxel ohmic heat (W) of a network's interior faces, and face currents per axis.
-
-    ``cur[a][p]`` is the current from ``p`` to ``p + e_a`` (full-grid arrays).
-    """
-    u = net.u
-    assert u is not None
-    heat = np.zeros(u.shape)
-    currents = []
-    sig = net.sigma
-    for a in range(3):
-        cur = np.zeros(u.shape)
-        if u.shape[a] > 1:
-            lo, hi = _sl(a, _LO), _sl(a, _HI)
-            g = np.asarray(net.system.conductance(a)[lo], np.float64)
-            du = u[lo] - u[hi]
-            Ia = g * du
-            w = Ia * du  # I² / g, the heat of the face
-            ssum = sig[lo] + sig[hi]
-            frac_lo = np.divide(sig[hi], ssum, out=np.zeros_like(ssum), where=ssum > 0)
-            heat[lo] += w * frac_lo
-            heat[hi] += w * (1.0 - frac_lo)
-            cur[lo] = Ia
-        currents.append(cur)
-    return heat, currents
-
-
-def _centre_current(
-    faces: Sequence[np.ndarray],
-    h: Sequence[float],
-    inflow: np.ndarray | None,
-    ax: int,
-    outflow: np.ndarray | None,
-) -> np.ndarray:
-    """|j| at voxel centres from face currents (mean of the two faces per axis), A/m²."""
-    from microbat.fv.grid import face_areas
-
-    A = face_areas(h)
-    j2 = np.zeros(faces[0].shape)
-    for a in range(3):
-        cur = faces[a]
-        minus = np.zeros(cur.shape)  # current entering through the lower face
-        if cur.shape[a] > 1:
-            minus[_sl(a, _HI)] = cur[_sl(a, _LO)]
-        if a == ax and inflow is not None:
-            minus[_sl(a, 0)] += inflow
-        plus = cur.copy()
-        if a == ax and outflow is not None:
-            plus[_sl(a, cur.shape[a] - 1)] += outflow
-        ja = 0.5 * (minus + plus) / A[a]
-        j2 += ja * ja
-    return np.sqrt(j2)
-
-
 @dataclass
 class _Heat:
-    """Per-voxel heat (W at 1 V applied) and face currents (A) of one solve."""
+    """Heat (W per voxel) and currents of one solve at 1 V applied.
+
+    ``jsq``: squared magnitude of the current density at the voxel centres (each
+    network's component per axis is the mean of the voxel's two faces; electronic
+    and ionic added in quadrature where a voxel carries both); ``face_abs``: per
+    axis, the absolute current through the face to the ``+1`` neighbour, both
+    networks and the charge-transfer faces together; ``inflow``/``outflow``:
+    absolute currents through the collector / separator faces.
+    """
 
     heat_s: np.ndarray
     heat_e: np.ndarray
     heat_rx: np.ndarray
-    face_s: list[np.ndarray]
-    face_e: list[np.ndarray]
-    face_rx: list[np.ndarray]
-    inflow_s: np.ndarray | None = None  # current entering the solid at the collector face
-    outflow_s: np.ndarray | None = None  # current leaving the solid at the separator face
-    outflow_e: np.ndarray | None = None  # current leaving the electrolyte there
+    jsq: np.ndarray
+    face_abs: list[np.ndarray]
+    inflow: np.ndarray
+    outflow: np.ndarray
+
+
+def _network_pass(
+    net: _Network, h: Sequence[float], extra: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Heat (W), |j|² and face currents of one network (one Numba pass)."""
+    from microbat.degradation import _heat_kernels as K
+    from microbat.fv.grid import face_areas
+
+    u = np.ascontiguousarray(net.u, np.float64)
+    g = [np.ascontiguousarray(net.system.conductance(a)) for a in range(3)]
+    heat = np.zeros(u.shape)
+    jsq = np.empty(u.shape)
+    face_abs = [np.empty(u.shape) for _ in range(3)]
+    inv_area = 1.0 / np.asarray(face_areas(h), np.float64)
+    ex = extra if extra is not None else np.zeros((3, 1, 1, 1), np.float32)
+    K.face_heat(u, *g, net.sigma, ex, extra is not None, inv_area, heat, jsq, *face_abs)
+    return heat, jsq, face_abs
 
 
 def _heat_solid(net: _Network, h: Sequence[float], ax: int) -> _Heat:
     """Heat of the electronic solve: interior faces and the two held half-cells."""
-    heat, faces = _face_heat(net, h)
-    zeros = [np.zeros(heat.shape) for _ in range(3)]
-    out = _Heat(heat, np.zeros(heat.shape), np.zeros(heat.shape), faces, zeros, zeros)
+    from microbat.fv.grid import face_areas
+
     u = net.u
     assert u is not None
-    for t, layer in ((net.system.boundaries[0], 0), (net.system.boundaries[1], heat.shape[ax] - 1)):
+    area = face_areas(h)[ax]
+    extra = np.zeros((3, *u.shape), np.float32)
+    planes = []
+    held_heat = []
+    for t, layer in ((net.system.boundaries[0], 0), (net.system.boundaries[1], u.shape[ax] - 1)):
         gb = np.asarray(t.conductance, np.float64)
-        ib = gb * (np.asarray(t.value) - _take(u, ax, layer))
-        heat[_sl(ax, layer)] += np.divide(ib * ib, gb, out=np.zeros_like(ib), where=gb > 0)
-        if layer == 0:
-            out.inflow_s = ib
-        else:
-            out.outflow_s = -ib
-    return out
+        ib = gb * (np.asarray(t.value) - _take(u, ax, layer))  # into the voxel
+        held_heat.append(np.divide(ib * ib, gb, out=np.zeros_like(ib), where=gb > 0))
+        extra[ax][_sl(ax, layer)] += 0.5 * np.abs(ib) / area
+        planes.append(np.abs(ib))
+    heat, jsq, face_abs = _network_pass(net, h, extra)
+    del extra
+    heat[_sl(ax, 0)] += held_heat[0]
+    heat[_sl(ax, u.shape[ax] - 1)] += held_heat[1]
+    zero = np.zeros(heat.shape)
+    return _Heat(heat, zero, zero, jsq, face_abs, planes[0], planes[1])
 
 
 def _heat_electrode(
-    net_s: _Network, net_e: _Network, rx: _Reaction, h: Sequence[float], ax: int
+    net_s: _Network, net_e: _Network, rx: _Reaction, bnd: _Boundary, h: Sequence[float], ax: int
 ) -> _Heat:
-    """Heat of the coupled solve: both networks, charge-transfer faces, boundaries.
+    """Heat of the coupled solve: both networks, charge-transfer faces, held faces.
 
-    A charge-transfer face is three resistors in series: the active voxel's
-    half-cell (its heat goes to the active voxel), ``1/(g_ct A)`` (the reaction
-    heat, counted at the active voxel) and the ionic voxel's half-cell.
+    A charge-transfer face's ``I² r_s`` goes to the active voxel, ``I² r_e`` to the
+    ionic voxel and ``I² r_ct`` (the irreversible reaction heat) to the active voxel.
     """
     from microbat.fv.grid import face_areas
 
     us, ue = net_s.u, net_e.u
     assert us is not None and ue is not None
-    heat_s, face_s = _face_heat(net_s, h)
-    heat_e, face_e = _face_heat(net_e, h)
-    heat_rx = np.zeros(us.shape)
-    face_rx = [np.zeros(us.shape) for _ in range(3)]
+    shape = us.shape
+    n = us.size
     areas = face_areas(h)
-    ss, se = net_s.sigma, net_e.sigma
-    for a in range(3):
-        if us.shape[a] < 2:
-            continue
-        lo, hi = _sl(a, _LO), _sl(a, _HI)
-        half = h[a] / (2.0 * areas[a])
-        for g, s_side, e_side, sign in (
-            (rx.axis[a][lo], lo, hi, 1.0),  # solid at lo, ionic at hi
-            (rx.axis_rev[a][lo], hi, lo, -1.0),  # ionic at lo, solid at hi
-        ):
-            cur = g * (us[s_side] - ue[e_side])  # from the solid into the electrolyte
-            on = g > 0
-            w = np.divide(cur * cur, g, out=np.zeros_like(cur), where=on)
-            r_s = np.divide(half, ss[s_side], out=np.zeros_like(cur), where=on)
-            r_e = np.divide(half, se[e_side], out=np.zeros_like(cur), where=on)
-            heat_s[s_side] += cur * cur * r_s
-            heat_e[e_side] += cur * cur * r_e
-            heat_rx[s_side] += np.maximum(w - cur * cur * (r_s + r_e), 0.0)
-            face_rx[a][lo] += sign * cur  # along +a
-    n_ax = us.shape[ax]
+    cur = rx.g * (us.reshape(-1)[rx.solid] - ue.reshape(-1)[rx.ionic])  # solid -> ionic
+    n_ax = shape[ax]
     last = _sl(ax, n_ax - 1)
-    gb = net_s.boundary_g
-    assert gb is not None and net_e.boundary_g is not None and net_s.boundary_series is not None
-    inflow = gb * (1.0 - _take(us, ax, 0))
-    heat_s[_sl(ax, 0)] += np.divide(inflow**2, gb, out=np.zeros_like(inflow), where=gb > 0)
-    ge = net_e.boundary_g
-    out_e = ge * _take(ue, ax, n_ax - 1)
-    heat_e[last] += np.divide(out_e**2, ge, out=np.zeros_like(out_e), where=ge > 0)
-    # active voxels touching the separator's electrolyte: half-cell + reaction
-    gsep = net_s.boundary_series
-    out_s = gsep * _take(us, ax, n_ax - 1)
-    wsep = np.divide(out_s**2, gsep, out=np.zeros_like(out_s), where=gsep > 0)
-    r_b = net_s.boundary_reaction
-    assert r_b is not None
-    heat_rx[last] += out_s**2 * r_b
-    heat_s[last] += np.maximum(wsep - out_s**2 * r_b, 0.0)
-    return _Heat(heat_s, heat_e, heat_rx, face_s, face_e, face_rx, inflow, out_s, out_e)
+    inflow = bnd.g_cc * (1.0 - _take(us, ax, 0))
+    out_e = bnd.g_sep * _take(ue, ax, n_ax - 1)
+    out_s = bnd.g_sep_rx * _take(us, ax, n_ax - 1)  # active voxels at the separator face
+    for net, side, plane_terms in (
+        (net_s, rx.solid, ((0, inflow), (n_ax - 1, out_s))),
+        (net_e, rx.ionic, ((n_ax - 1, out_e),)),
+    ):
+        extra = np.zeros((3, *shape), np.float32)
+        for a in range(3):
+            sel = rx.axis == a
+            if sel.any():
+                half_j = 0.5 * rx.sign[sel] * cur[sel] / areas[a]  # along +a
+                extra[a].reshape(-1)[:] += np.bincount(side[sel], weights=half_j, minlength=n)
+        for layer, plane in plane_terms:
+            extra[ax][_sl(ax, layer)] += 0.5 * plane / areas[ax]
+        heat, jsq, fab = _network_pass(net, h, extra)
+        del extra
+        if net is net_s:
+            heat_s, jsq_s, face_abs = heat, jsq, fab
+        else:
+            heat_e = heat
+            jsq_s += jsq
+            for a in range(3):
+                face_abs[a] += fab[a]
+    c2 = cur * cur
+    heat_s += np.bincount(rx.solid, weights=c2 * rx.r_s, minlength=n).reshape(shape)
+    heat_e += np.bincount(rx.ionic, weights=c2 * rx.r_e, minlength=n).reshape(shape)
+    heat_rx = np.bincount(rx.solid, weights=c2 * rx.r_ct, minlength=n).reshape(shape)
+    for a in range(3):
+        sel = rx.axis == a
+        if sel.any():
+            lo = np.where(rx.sign[sel] > 0, rx.solid[sel], rx.ionic[sel])
+            face_abs[a].reshape(-1)[:] += np.bincount(lo, weights=np.abs(cur[sel]), minlength=n)
+    g = bnd.g_cc
+    heat_s[_sl(ax, 0)] += np.divide(inflow**2, g, out=np.zeros_like(inflow), where=g > 0)
+    g = bnd.g_sep
+    heat_e[last] += np.divide(out_e**2, g, out=np.zeros_like(out_e), where=g > 0)
+    g = bnd.g_sep_rx
+    w = np.divide(out_s**2, g, out=np.zeros_like(out_s), where=g > 0)
+    heat_rx[last] += out_s**2 * bnd.r_sep_ct
+    heat_s[last] += np.maximum(w - out_s**2 * bnd.r_sep_ct, 0.0)
+    return _Heat(
+        heat_s, heat_e, heat_rx, jsq_s, face_abs, np.abs(inflow), np.abs(out_e) + np.abs(out_s)
+    )
 
 
 def joule_heating(
@@ -974,9 +1034,9 @@ def joule_heating(
     cooled: str = "collector",
     top_fraction: float = 0.01,
     n_necks: int = 10,
-    tol: float = 1e-10,
+    tol: float = 1e-7,
     method: str = "auto",
-    precision: str = "double",
+    precision: str = "auto",
 ) -> HeatResult:
     """Joule heat, carbon-binder bottlenecks and temperature rise (see module notes).
 
@@ -998,18 +1058,18 @@ def joule_heating(
         Share of the conducting voxels counted as hot (the bottleneck clusters).
     n_necks : int, default 10
         Clusters listed in :attr:`HeatResult.necks`.
-    tol : float, default 1e-10
-        Relative residual of the potential solve. The right-hand side holds the
-        collector's conductance times the applied potential, far larger than the
-        current it drives, so the residual must be small: the energy balance
-        ``|Q − I ΔV| / (I ΔV)`` is about 200 × ``tol`` (6e-8 at 1e-10 on a 40³
-        electrode; 20 multigrid iterations).
+    tol : float, default 1e-7
+        Convergence of the iterative potential solve: the relative spread of the
+        current through every plane between the collector and separator faces
+        (electronic and ionic together), as the transport solves stop. The energy
+        balance ``|Q − I ΔV| / (I ΔV)`` then holds to about ``tol`` (reported).
     method : {"auto", "direct", "mg"}, default "auto"
         Linear solver of the potential (``"auto"``: direct for small images).
-    precision : {"double", "single", "auto"}, default "double"
-        Floating type of the potential solve (``"auto"``: single above 2²¹
-        voxels). Single precision halves the memory but cannot reach a residual
-        below about 1e-6: ``tol`` is then raised to 1e-6.
+    precision : {"auto", "single", "double"}, default "auto"
+        Floating type of the potential and temperature solves (``"auto"``: single
+        above 2²¹ voxels, as the transport solves). Single precision halves the
+        memory and the bandwidth but its currents balance to about 1e-5 only:
+        ``tol`` is then raised to 1e-5 (said in :attr:`HeatResult.warnings`).
 
     Returns
     -------
@@ -1085,64 +1145,45 @@ def joule_heating(
             sets = {k: np.take(v, np.arange(crop), axis=ax) for k, v in sets.items()}
     shape = lab.shape
     dtype = _resolve_precision(precision, lab.size)
-    if dtype == np.float32 and tol < 1e-6:
-        tol = 1e-6
-        notes.append("single precision: the potential solve stops at a relative residual 1e-6")
+    if dtype == np.float32 and tol < 1e-5:
+        tol = 1e-5
+        notes.append("single precision: the currents through the planes balance to 1e-5")
     area = float(
         np.prod([n * hh for a, (n, hh) in enumerate(zip(shape, h, strict=True)) if a != ax])
     )
     volume = area * shape[ax] * h[ax]
     vvox = float(np.prod(h))
-    net_e = None
-    rx = None
+    net_e: _Network | None = None
     if through == "solid":
-        net_s, i_unit, iters = _solid_mode(lab, h, sets, props, ax, tol, dtype, method)
+        net_s, i_unit, iters = _solid_mode(ms, lab, h, props, ax, tol, dtype, method)
     else:
-        net_s, net_e, rx, i_unit, iters = _electrode_mode(
-            lab, h, sets, props, ax, tol, dtype, method
+        net_s, net_e, rx, bnd, i_unit, iters = _electrode_mode(
+            ms, lab, h, props, ax, tol, dtype, method
         )
     if not (i_unit > 0 and math.isfinite(i_unit)):
         raise NotPercolatingError("no current flows between the collector and separator faces")
     current = j_app * area
     scale = current / i_unit  # the potential difference that drives J
     # ------------------------------------------------------------ heat
-    if net_e is None:
-        parts = _heat_solid(net_s, h, ax)
-    else:
-        assert rx is not None
-        parts = _heat_electrode(net_s, net_e, rx, h, ax)
-    heat_s, heat_e, heat_rx = parts.heat_s, parts.heat_e, parts.heat_rx
-    I_s, I_e, I_rx = parts.face_s, parts.face_e, parts.face_rx
-    inflow_s, outflow_s, outflow_e = parts.inflow_s, parts.outflow_s, parts.outflow_e
+    parts = (
+        _heat_solid(net_s, h, ax)
+        if net_e is None
+        else _heat_electrode(net_s, net_e, rx, bnd, h, ax)
+    )
     s2 = scale * scale
-    heat_s *= s2
-    heat_e *= s2
-    heat_rx *= s2
-    heat = heat_s + heat_e + heat_rx  # W per voxel
+    kinds = {
+        "electronic": float(parts.heat_s.sum()) * s2,
+        "ionic": float(parts.heat_e.sum()) * s2,
+        "reaction": float(parts.heat_rx.sum()) * s2,
+    }
+    heat = (parts.heat_s + parts.heat_e + parts.heat_rx) * s2  # W per voxel
     total = float(heat.sum(dtype=np.float64))
     balance = abs(total - current * scale) / (current * scale)
     # ------------------------------------------------------ current density
-    inflow = None if inflow_s is None else scale * inflow_s
-    outflow = None if outflow_s is None else scale * outflow_s
-    js = _centre_current([scale * (I_s[a] + I_rx[a]) for a in range(3)], h, inflow, ax, outflow)
-    if net_e is not None and sets["cbd"].any():
-        # the solid side of a charge-transfer face is active material: in the
-        # carbon-binder those faces carry ions, which je counts
-        js_cbd = _centre_current([scale * I_s[a] for a in range(3)], h, inflow, ax, None)
-        js = np.where(sets["cbd"], js_cbd, js)
-    # conductors: every voxel of a conducting phase (0 heat where no current flows,
-    # e.g. dead ends; NaN only where nothing conducts)
-    conducting = net_s.sigma > 0
-    jmag = np.where(net_s.system.active, js, 0.0)
+    # (electronic and ionic magnitudes combined; the carbon-binder carries both)
+    jmag = scale * np.sqrt(parts.jsq)
+    conducting = net_s.sigma > 0  # NaN only where nothing conducts; 0 in dead ends
     if net_e is not None:
-        je = _centre_current(
-            [scale * (I_e[a] + I_rx[a]) for a in range(3)],
-            h,
-            None,
-            ax,
-            scale * outflow_e if outflow_e is not None else None,
-        )
-        jmag = np.sqrt(jmag**2 + np.where(net_e.system.active, je, 0.0) ** 2)
         conducting = conducting | (net_e.sigma > 0)
     # ----------------------------------------------------------- bottlenecks
     qd = heat / vvox
@@ -1154,36 +1195,33 @@ def joule_heating(
     # the clusters take every voxel tied with the threshold (to rounding): a uniform
     # neck is then one cluster across its whole section, not a few of its voxels
     hot = conducting & (qd >= thresh * (1.0 - 1e-9)) & (qd > 0)
-    face_abs = []
-    for a in range(3):
-        fa = np.abs(I_s[a]) + np.abs(I_rx[a])
-        if net_e is not None:
-            fa = fa + np.abs(I_e[a])
-        face_abs.append(scale * fa)
     necks, n_clusters = _necks(
         ms,
         lab,
         hot,
         heat,
         jmag,
-        face_abs,
+        [scale * f for f in parts.face_abs],
         h,
         ax,
         current,
         total,
         n_necks,
-        inflow=None if inflow_s is None else scale * np.abs(inflow_s),
-        outflow=_sum_planes(scale, outflow_s, outflow_e),
+        inflow=scale * parts.inflow,
+        outflow=scale * parts.outflow,
     )
+    del parts
     # ---------------------------------------------------------- depth profile
     other = tuple(a for a in range(3) if a != ax)
     layer_heat = heat.sum(axis=other)
     layer_vol = area * h[ax]
     depth = (np.arange(shape[ax]) + 0.5) * h[ax]
     # ----------------------------------------------------------- temperature
-    kth = _thermal_field(ms, lab, props)
+    kth = _thermal_field(ms, lab, props).astype(dtype)
     faces = {"collector": [(ax, 0)], "separator": [(ax, -1)], "both": [(ax, 0), (ax, -1)]}
-    dT, _ = temperature_rise(kth, heat, h, cooled=faces[cooled], tol=1e-10)
+    dT, _ = temperature_rise(
+        kth, heat, h, cooled=faces[cooled], tol=1e-5 if dtype == np.float32 else 1e-8
+    )
     layer_mean = dT.mean(axis=other, keepdims=True)
     local = float((dT - layer_mean).max())
     hottest = necks[0]["heat_W"] if necks else 0.0
@@ -1205,11 +1243,9 @@ def joule_heating(
         assert net_e.u is not None
         pot_e = np.where(net_e.system.active, scale * net_e.u, np.nan)
     if crop is not None:  # back to the image: NaN in the separator layers left out
-        full = lab.shape[ax] + (ms.shape[ax] - crop) if ms.ndim == 3 else None
         heat_nan, jfield, pot_s, dT = (
             _pad_nan(x, ax, ms.shape[ax] - crop) for x in (heat_nan, jfield, pot_s, dT)
         )
-        del full
     if ms.ndim == 2:
         heat_nan, jfield, pot_s, dT = (x[..., 0] for x in (heat_nan, jfield, pot_s, dT))
         pot_e = None if pot_e is None else pot_e[..., 0]
@@ -1227,11 +1263,7 @@ def joule_heating(
         energy_balance_error=float(balance),
         heat_per_area_W_per_m2=total / area,
         heat_per_volume_W_per_m3=total / volume,
-        heat_by_kind_W={
-            "electronic": float(heat_s.sum()),
-            "ionic": float(heat_e.sum()),
-            "reaction": float(heat_rx.sum()),
-        },
+        heat_by_kind_W=kinds,
         heat_by_phase_W=by_phase,
         heat_top1pct_fraction=top_frac,
         necks=necks,
@@ -1275,14 +1307,6 @@ def _pad_nan(a: np.ndarray, axis: int, n: int) -> np.ndarray:
     return np.pad(np.asarray(a, np.float64), width, constant_values=np.nan)
 
 
-def _sum_planes(scale: float, a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-    out = None
-    for x in (a, b):
-        if x is not None:
-            out = scale * np.abs(x) if out is None else out + scale * np.abs(x)
-    return out
-
-
 def _thermal_field(ms: Microstructure, lab: np.ndarray, props: HeatProperties) -> np.ndarray:
     lut = _role_lut(
         ms,
@@ -1322,13 +1346,15 @@ def _necks(
     cl, n = components(hot)
     if n == 0:
         return [], 0
-    flat = cl.reshape(-1)
     nb = n + 1
-    heat_c = np.bincount(flat, weights=heat.reshape(-1), minlength=nb)
+    sel = np.flatnonzero(cl)  # the hot voxels only (1 % of the grid)
+    flat = cl.reshape(-1)[sel]
+    heat_c = np.bincount(flat, weights=heat.reshape(-1)[sel], minlength=nb)
     vox_c = np.bincount(flat, minlength=nb)
-    jsum = np.bincount(flat, weights=jmag.reshape(-1), minlength=nb)
+    jv = jmag.reshape(-1)[sel]
+    jsum = np.bincount(flat, weights=jv, minlength=nb)
     jpeak = np.zeros(nb)
-    np.maximum.at(jpeak, flat, jmag.reshape(-1))
+    np.maximum.at(jpeak, flat, jv)
     # throughput: half the absolute current over the cluster's boundary faces
     through = np.zeros(nb)
     for a in range(3):
@@ -1347,14 +1373,14 @@ def _necks(
             _take(cl, ax, cl.shape[ax] - 1).ravel(), weights=outflow.ravel(), minlength=nb
         )
     through *= 0.5
-    idx = np.indices(cl.shape).reshape(3, -1)
-    cen = [np.bincount(flat, weights=idx[a], minlength=nb) for a in range(3)]
+    idx = np.unravel_index(sel, cl.shape)
+    cen = [np.bincount(flat, weights=idx[a].astype(np.float64), minlength=nb) for a in range(3)]
     names = {p.label: p.name for p in ms.phases.values()}
     order = np.argsort(-jpeak[1:], kind="stable")[: max(0, int(n_necks))] + 1
+    labs = lab.reshape(-1)[sel]
     out = []
     for c in order:
-        members = lab.reshape(-1)[flat == c]
-        phase_lab = int(np.bincount(members).argmax())
+        phase_lab = int(np.bincount(labs[flat == c]).argmax())
         centroid = [float((cen[a][c] / vox_c[c] + 0.5) * h[a]) for a in range(3)]
         out.append(
             {
