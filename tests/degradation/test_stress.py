@@ -230,9 +230,7 @@ def test_parameters_validation(tmp_path):
         MechanicalMaterial("x", young_modulus_Pa=1e9, poisson_ratio=0.5)
     p = MechanicsParameters(active="graphite")
     assert p.active is MATERIALS["graphite"]
-    assert p.active.critical_energy_release_rate_J_per_m2 == pytest.approx(
-        1e12 * (1 - 0.09) / 15e9
-    )
+    assert p.active.critical_energy_release_rate_J_per_m2 == pytest.approx(1e12 * (1 - 0.09) / 15e9)
     (tmp_path / "p.toml").write_text(
         'flaw_fraction = 0.1\n[active]\nbase = "graphite"\nyoung_modulus_Pa = 20e9\n'
     )

@@ -484,7 +484,7 @@ def diffusion_stress(
     s1s = s1[solid]
     summary: dict[str, Any] = {
         "max_principal_stress_Pa": float(np.nanmax(s1s)) if s1s.size else None,
-        "min_principal_stress_Pa": float(np.nanmin(principal_min(sol.stress)[solid])),
+        "min_principal_stress_Pa": float(np.nanmin(inv["min_principal"][solid])),
         "von_mises_p99_Pa": float(np.nanpercentile(vm, 99)) if vm.size else None,
         "von_mises_max_Pa": float(np.nanmax(vm)) if vm.size else None,
         "particles": int(n),
@@ -573,13 +573,6 @@ def _active_mask(ms: Microstructure) -> np.ndarray:
     if not ms.phases.with_role("active"):
         return np.zeros(ms.shape, bool)
     return ms.mask("active")
-
-
-def principal_min(stress: np.ndarray) -> np.ndarray:
-    """Smallest principal stress (float32) of a Voigt field."""
-    from microbat.fv.elasticity import principal_stresses
-
-    return principal_stresses(stress)[2]
 
 
 def _particle_max(labels: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -11,8 +11,12 @@ offset ``(a, b, c) ∈ {0, 1}³``; the 27 neighbour offsets of a node are number
 
 from __future__ import annotations
 
-import numba as nb
-import numpy as np
+from microbat.core.threads import prepare_numba
+
+prepare_numba()  # pool threads sleep, not spin, while they wait (core.threads)
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
 
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 

@@ -77,6 +77,7 @@ from typing import Any, Literal
 import numpy as np
 
 from microbat.core.errors import ConvergenceError, InvalidInputError
+from microbat.core.threads import serial_below
 
 __all__ = [
     "ElasticProblem",
@@ -384,9 +385,6 @@ class ElasticProblem:
         spring: float = 1e-8,
         theta: float = 0.0,
     ) -> None:
-        import scipy.sparse as sp
-
-        from microbat.fv import _elastic_kernels as kern
 
         t0 = time.perf_counter()
         phase = np.asarray(phase)
@@ -421,18 +419,37 @@ class ElasticProblem:
         self.theta = float(theta)
         ph = np.where(phase >= 0, phase, -1).astype(np.int32)
         self.mesh = _build_mesh(ph, self.voxel_size)
+        self._indptr32 = self.mesh.indptr.astype(np.int32)
         t1 = time.perf_counter()
-        mesh = self.mesh
-        el = hex_element(self.voxel_size)
-        data = np.zeros((mesh.indices.size, 3, 3))
-        kern.fill_bsr(
-            np.asarray(mesh.shape, np.int64), mesh.node_map, mesh.nodes, mesh.phase,
-            self.lam, self.mu, np.ascontiguousarray(el.kl), np.ascontiguousarray(el.km),
-            mesh.indptr, mesh.slot_of, data,
-        )  # fmt: skip
-        n = mesh.n_nodes
         self.fixed = self._fixed_dofs()
         self.floating = self._floating()
+        self.K = self._assemble()
+        self.timing = {"mesh_s": t1 - t0, "assembly_s": time.perf_counter() - t1}
+        self._ml: Any = None
+        self._cycle: _VCycle | None = None
+        self.amg_info: dict[str, Any] = {}
+        self.precision = np.float32
+
+    def _assemble(self, dtype: Any = np.float64, spring: float | None = None) -> Any:
+        """The constrained stiffness matrix (BSR, 3 × 3 blocks) on the fixed pattern.
+
+        ``spring`` (relative to the mean diagonal) overrides :attr:`spring` for the
+        floating DOFs (the single-precision preconditioner needs one it can represent).
+        """
+        import scipy.sparse as sp
+
+        from microbat.fv import _elastic_kernels as kern
+
+        mesh = self.mesh
+        el = hex_element(self.voxel_size)
+        data = np.zeros((mesh.indices.size, 3, 3), dtype=dtype)
+        with serial_below(int(mesh.indices.size)):
+            kern.fill_bsr(
+                np.asarray(mesh.shape, np.int64), mesh.node_map, mesh.nodes, mesh.phase,
+                self.lam, self.mu, np.ascontiguousarray(el.kl), np.ascontiguousarray(el.km),
+                mesh.indptr, mesh.slot_of, data,
+            )  # fmt: skip
+        n = mesh.n_nodes
         diag_blocks = self._diag_blocks()
         diag = np.einsum("bii->bi", data[diag_blocks]).copy()  # (n, 3)
         self.mean_diagonal = float(diag.mean())
@@ -443,19 +460,15 @@ class ElasticProblem:
             fr, fc = np.nonzero(self.fixed)
             data[diag_blocks[fr], fc, fc] = diag[fr, fc]
             del row
-        self.spring_N_per_m = self.spring * self.mean_diagonal
-        if self.spring > 0 and self._float_nodes.any():
+        k = (self.spring if spring is None else spring) * self.mean_diagonal
+        if spring is None:
+            self.spring_N_per_m = k
+        if k > 0 and self._float_nodes.any():
             fn = np.flatnonzero(self._float_nodes)
             for c in range(3):
                 free = ~self.fixed[fn, c]
-                data[diag_blocks[fn[free]], c, c] += self.spring_N_per_m
-        self.K = sp.bsr_matrix(
-            (data, mesh.indices, mesh.indptr.astype(np.int32)), shape=(3 * n, 3 * n)
-        )
-        self.timing = {"mesh_s": t1 - t0, "assembly_s": time.perf_counter() - t1}
-        self._ml: Any = None
-        self._cycle: _VCycle | None = None
-        self.precision = np.float32
+                data[diag_blocks[fn[free]], c, c] += k
+        return sp.bsr_matrix((data, mesh.indices, self._indptr32), shape=(3 * n, 3 * n))
 
     # ----------------------------------------------------------- constraints
     def _diag_blocks(self) -> np.ndarray:
@@ -550,9 +563,20 @@ class ElasticProblem:
 
             pyamg = require("pyamg")
             t0 = time.perf_counter()
+            # The hierarchy is built in single precision (it only preconditions; its
+            # products read half the bytes) while the double-precision operator is
+            # released and rebuilt afterwards: the setup's peak memory is then the
+            # single-precision operator plus PyAMG's temporaries.
+            # Its springs are at least 1e-5 of the diagonal, which single precision
+            # can hold (1e-8 is below its rounding): a preconditioner may differ from
+            # the operator, the near-rigid modes it treats stiffer carry no load.
+            self.K = None
+            k32 = self._assemble(
+                np.float32, spring=max(self.spring, 1e-5) if self.spring > 0 else 0.0
+            )
             self._ml = pyamg.smoothed_aggregation_solver(
-                self.K,
-                B=self.rigid_body_modes(),
+                k32,
+                B=self.rigid_body_modes().astype(np.float32),
                 symmetry="symmetric",
                 strength=("symmetric", {"theta": self.theta}),
                 smooth=("jacobi", {"omega": 4.0 / 3.0, "weighting": "local"}),
@@ -562,7 +586,14 @@ class ElasticProblem:
                 max_coarse=500,
                 coarse_solver="splu",
             )
+            del k32
+            self.K = self._assemble()
             self.timing["setup_s"] = time.perf_counter() - t0
+            self.amg_info = {
+                "levels": len(self._ml.levels),
+                "operator_complexity": float(self._ml.operator_complexity()),
+                "unknowns_per_level": [int(lv.A.shape[0]) for lv in self._ml.levels],
+            }
         return self._ml
 
     def preconditioner(self) -> _VCycle:
@@ -621,7 +652,9 @@ class ElasticProblem:
             else:
                 cycle = self.preconditioner()
                 t0 = time.perf_counter()
-                with _threads(self.mesh.n_nodes):
+                # small grids run on one thread (core.threads.serial_below: a parallel
+                # colour sweep synchronises its threads eight times)
+                with serial_below(int(self.mesh.indices.size)):
                     u, it, conv = _pcg(self.K, f, cycle, rtol, maxiter, hist)
         t1 = time.perf_counter()
         self.timing["solve_s"] = t1 - t0
@@ -636,10 +669,7 @@ class ElasticProblem:
             u = self._remove_rigid(u)
         stress, energy, work = self._recover(u, e)
         self.timing["stress_s"] = time.perf_counter() - t1
-        details: dict[str, Any] = {"residual_history": hist}
-        if self._ml is not None:
-            details["levels"] = len(self._ml.levels)
-            details["operator_complexity"] = float(self._ml.operator_complexity())
+        details: dict[str, Any] = {"residual_history": hist, **self.amg_info}
         return ElasticSolution(
             stress=stress,
             strain_energy=energy,
@@ -699,33 +729,6 @@ class ElasticProblem:
         return stress.reshape((6, *mesh.shape)), energy.reshape(mesh.shape), work
 
 
-#: Below this many nodes the Numba kernels run on one thread: a parallel colour
-#: sweep synchronises its threads eight times, which costs more than the sweep on a
-#: small grid (and far more on a machine shared with other jobs).
-PARALLEL_MIN_NODES = 200_000
-
-
-class _threads:
-    """Limit Numba's threads to one for small problems (restored on exit)."""
-
-    def __init__(self, n_nodes: int) -> None:
-        self.serial = n_nodes < PARALLEL_MIN_NODES
-        self.old = 0
-
-    def __enter__(self) -> None:
-        if self.serial:
-            import numba
-
-            self.old = numba.get_num_threads()
-            numba.set_num_threads(1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.serial:
-            import numba
-
-            numba.set_num_threads(self.old)
-
-
 class _VCycle:
     """One V-cycle of a smoothed-aggregation hierarchy, as the CG preconditioner.
 
@@ -745,11 +748,8 @@ class _VCycle:
         from pyamg.util.utils import get_block_diag
 
         self.dtype = np.dtype(dtype)
-        self.A0 = (
-            A.indptr.astype(np.int64),
-            A.indices.astype(np.int64),
-            np.ascontiguousarray(A.data, dtype=self.dtype),
-        )
+        a0 = ml.levels[0].A  # the single-precision operator the hierarchy was built on
+        self.A0 = (a0.indptr, a0.indices, np.ascontiguousarray(a0.data, dtype=self.dtype))
         diag = (mesh.indptr[:-1] + mesh.slot_of[:, 13]).astype(np.int64)
         self.diag0 = diag
         self.dinv0 = np.linalg.inv(A.data[diag]).astype(self.dtype)
@@ -760,31 +760,34 @@ class _VCycle:
         self.rows0 = order.astype(np.int64)
         self.starts0 = np.searchsorted(colour[order], np.arange(9)).astype(np.int64)
         self.levels: list[tuple[Any, Any, Any, np.ndarray, int]] = []
+        # the transfers are PyAMG's own (block) matrices: a copy would cost as much memory
+        # as they do and read as many bytes; the coarse operators become single-precision
+        # copies and PyAMG's double-precision ones are dropped (the cycle does not use
+        # them; ``ml.solve`` is not called on this hierarchy)
         for k, lv in enumerate(ml.levels[:-1]):
-            P = lv.P.tocsr().astype(self.dtype)
-            R = lv.R.tocsr().astype(self.dtype)
+            P, R = lv.P, lv.R
             if k == 0:
                 self.levels.append((None, P, R, np.empty(0), 3))
                 continue
-            Ak = lv.A.tobsr() if sp.issparse(lv.A) else lv.A
+            Ak = lv.A.tobsr()
             bs = Ak.blocksize[0]
-            Ak = sp.bsr_matrix(
-                (np.ascontiguousarray(Ak.data, dtype=self.dtype), Ak.indices, Ak.indptr),
-                shape=Ak.shape,
-            )
+            if Ak.data.dtype != self.dtype:
+                Ak = sp.bsr_matrix((Ak.data.astype(self.dtype), Ak.indices, Ak.indptr),
+                                   shape=Ak.shape)  # fmt: skip
             Ak.sort_indices()
             dinv = np.ascontiguousarray(get_block_diag(Ak, blocksize=bs, inv_flag=True), self.dtype)
             self.levels.append((Ak, P, R, dinv, bs))
+            lv.A = None
         Ac = ml.levels[-1].A
         if Ac.shape[0] <= 3000:
             import scipy.linalg as sla
 
-            lu = sla.lu_factor(Ac.toarray(), check_finite=False)
+            lu = sla.lu_factor(Ac.toarray().astype(np.float64), check_finite=False)
             self.coarse = lambda b: sla.lu_solve(lu, b, check_finite=False)
         else:  # pragma: no cover - max_coarse keeps the coarsest level small
             import scipy.sparse.linalg as spla
 
-            self.coarse = spla.splu(Ac.tocsc()).solve
+            self.coarse = spla.splu(Ac.tocsc().astype(np.float64)).solve
 
     def __call__(self, r: np.ndarray) -> np.ndarray:
         from pyamg.amg_core import block_gauss_seidel
@@ -803,23 +806,23 @@ class _VCycle:
         kern.bsr3_residual(ip, ix, dat, x0, b0, r0)
         xs: list[np.ndarray] = [x0]
         bs: list[np.ndarray] = [b0.reshape(-1)]
-        bk = self.levels[0][2] @ r0.reshape(-1)
+        bk = (self.levels[0][2] @ r0.reshape(-1)).astype(dt)
         for Ak, _P, R, dinv, blk in self.levels[1:]:
             bs.append(bk)
             x = np.zeros_like(bk)
             block_gauss_seidel(Ak.indptr, Ak.indices, Ak.data.reshape(-1), x, bk,
                                dinv.reshape(-1), 0, x.size // blk, 1, blk)  # fmt: skip
             xs.append(x)
-            bk = R @ (bk - Ak @ x)
+            bk = (R @ (bk - Ak @ x)).astype(dt)
         xc = self.coarse(bk.astype(np.float64)).astype(dt)
         for lvl in range(len(self.levels) - 1, 0, -1):
             Ak, P, _R, dinv, blk = self.levels[lvl]
             x = xs[lvl]
-            x += P @ xc
+            x += (P @ xc).astype(dt)
             block_gauss_seidel(Ak.indptr, Ak.indices, Ak.data.reshape(-1), x, bs[lvl],
                                dinv.reshape(-1), x.size // blk - 1, -1, -1, blk)  # fmt: skip
             xc = x
-        x0 += (self.levels[0][1] @ xc).reshape(-1, 3)
+        x0 += (self.levels[0][1] @ xc).astype(dt).reshape(-1, 3)
         kern.colored_block_gs(ip, ix, dat, self.diag0, self.dinv0, x0, b0, self.rows0,
                               self.starts0, False)  # fmt: skip
         return x0.reshape(-1).astype(np.float64)
@@ -834,9 +837,7 @@ def _pcg(
     """
     from microbat.fv import _elastic_kernels as kern
 
-    ip = A.indptr.astype(np.int64)
-    ix = A.indices.astype(np.int64)
-    data = A.data
+    ip, ix, data = A.indptr, A.indices, A.data
     x = np.zeros_like(b)
     r = b.copy()
     bnorm = float(np.linalg.norm(b))
@@ -950,15 +951,18 @@ def stress_invariants(stress: np.ndarray) -> dict[str, np.ndarray]:
     -------
     dict
         ``von_mises`` ``√(½[(σ00−σ11)² + (σ11−σ22)² + (σ22−σ00)²] + 3(σ12² + σ02² + σ01²))``,
-        ``max_principal`` (largest eigenvalue), ``hydrostatic`` (``tr σ / 3``).
+        ``max_principal`` and ``min_principal`` (largest and smallest eigenvalue),
+        ``hydrostatic`` (``tr σ / 3``).
     """
     s = np.asarray(stress, np.float64)
     vm = np.sqrt(
         0.5 * ((s[0] - s[1]) ** 2 + (s[1] - s[2]) ** 2 + (s[2] - s[0]) ** 2)
         + 3.0 * (s[3] ** 2 + s[4] ** 2 + s[5] ** 2)
     )
+    p = principal_stresses(s)
     return {
         "von_mises": vm.astype(np.float32),
-        "max_principal": principal_stresses(s)[0],
+        "max_principal": p[0],
+        "min_principal": p[2],
         "hydrostatic": ((s[0] + s[1] + s[2]) / 3.0).astype(np.float32),
     }
