@@ -407,9 +407,10 @@ def temperature_rise(
 
     Parameters
     ----------
-    conductivity : ndarray, 3D
-        Thermal conductivity per voxel, W/(m K) (positive everywhere); its floating
-        type (float32 or float64) is that of the solve.
+    conductivity : ndarray, 3D, or CoefficientClasses
+        Thermal conductivity per voxel, W/(m K) (positive everywhere), or as classes
+        (:func:`microbat.fv.coefficient_classes`, faster to assemble); the floating
+        type of the array (of ``heat_W`` for classes) is that of the solve.
     heat_W : ndarray, 3D
         Heat generated in each voxel, W (not per volume).
     voxel_size : sequence of 3 float
@@ -441,21 +442,33 @@ def temperature_rise(
     >>> bool(np.allclose(dT[:, 0, 0], x * (16 - x) / 2 + 1 / 8))
     True
     """
+    from microbat.fv.grid import CoefficientClasses
     from microbat.fv.solvers import solve
     from microbat.fv.system import Dirichlet, build_system
 
-    k = np.asarray(conductivity)
-    if k.dtype not in (np.float32, np.float64):
-        k = k.astype(np.float64)
-    if k.ndim != 3 or np.any(~np.isfinite(k)) or np.any(k <= 0):
-        raise InvalidInputError("thermal conductivities must be positive and finite on every voxel")
-    q = np.asarray(heat_W, np.float64)
+    dtype = None
+    if isinstance(conductivity, CoefficientClasses):
+        k: Any = conductivity
+        if np.any(k.values[1:] <= 0) or (k.classes == 0).any():
+            raise InvalidInputError("thermal conductivities must be positive on every voxel")
+        dtype = np.float32 if np.asarray(heat_W).dtype == np.float32 else np.float64
+    else:
+        k = np.asarray(conductivity)
+        if k.dtype not in (np.float32, np.float64):
+            k = k.astype(np.float64)
+        if k.ndim != 3 or np.any(~np.isfinite(k)) or np.any(k <= 0):
+            raise InvalidInputError(
+                "thermal conductivities must be positive and finite on every voxel"
+            )
+    q = np.asarray(heat_W)
     if q.shape != k.shape:
         raise InvalidInputError(f"heat shape {q.shape} != conductivity shape {k.shape}")
     bcs = [Dirichlet(int(a), int(s), 0.0) for a, s in cooled]
     if not bcs:
         raise InvalidInputError("give at least one cooled face: a fully adiabatic body heats up")
-    system = build_system(k, voxel_size, dirichlet=bcs, source=np.nan_to_num(q))
+    system = build_system(
+        k, voxel_size, dirichlet=bcs, source=np.nan_to_num(q), dtype=dtype, compact=False
+    )
     sol = solve(system, method=method, rtol=tol)  # type: ignore[arg-type]
     return np.asarray(sol.x, np.float64), int(sol.iterations)
 
@@ -1217,10 +1230,14 @@ def joule_heating(
     layer_vol = area * h[ax]
     depth = (np.arange(shape[ax]) + 0.5) * h[ax]
     # ----------------------------------------------------------- temperature
-    kth = _thermal_field(ms, lab, props).astype(dtype)
+    kth = _thermal_classes(ms, lab, props)
     faces = {"collector": [(ax, 0)], "separator": [(ax, -1)], "both": [(ax, 0), (ax, -1)]}
     dT, _ = temperature_rise(
-        kth, heat, h, cooled=faces[cooled], tol=1e-5 if dtype == np.float32 else 1e-8
+        kth,
+        heat.astype(dtype),
+        h,
+        cooled=faces[cooled],
+        tol=1e-4 if dtype == np.float32 else 1e-6,
     )
     layer_mean = dT.mean(axis=other, keepdims=True)
     local = float((dT - layer_mean).max())
@@ -1249,10 +1266,11 @@ def joule_heating(
     if ms.ndim == 2:
         heat_nan, jfield, pot_s, dT = (x[..., 0] for x in (heat_nan, jfield, pot_s, dT))
         pot_e = None if pot_e is None else pot_e[..., 0]
-    by_phase = {}
-    for p in ms.phases.values():
-        m = lab == p.label
-        by_phase[p.name] = float(heat[m].sum())
+    per_label = np.bincount(lab.reshape(-1), weights=heat.reshape(-1))
+    by_phase = {
+        p.name: float(per_label[p.label]) if p.label < per_label.size else 0.0
+        for p in ms.phases.values()
+    }
     return HeatResult(
         mode=through,
         current_density_A_per_m2=j_app,
@@ -1307,8 +1325,10 @@ def _pad_nan(a: np.ndarray, axis: int, n: int) -> np.ndarray:
     return np.pad(np.asarray(a, np.float64), width, constant_values=np.nan)
 
 
-def _thermal_field(ms: Microstructure, lab: np.ndarray, props: HeatProperties) -> np.ndarray:
-    lut = _role_lut(
+def _thermal_classes(ms: Microstructure, lab: np.ndarray, props: HeatProperties) -> Any:
+    """Thermal conductivity of every phase by role, class-coded."""
+    return _classes(
+        lab,
         ms,
         {
             PhaseRole.ACTIVE: props.active_thermal_conductivity,
@@ -1321,7 +1341,6 @@ def _thermal_field(ms: Microstructure, lab: np.ndarray, props: HeatProperties) -
             PhaseRole.OTHER: props.other_thermal_conductivity,
         },
     )
-    return lut[lab]
 
 
 def _necks(
