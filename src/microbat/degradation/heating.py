@@ -895,6 +895,10 @@ def _solve_coupled(
 
     b = np.concatenate([S.rhs, E.rhs], axis=0).astype(dtype)
     x = np.zeros(b.shape, dtype)
+    # initial guess: the solid at the collector's potential, the electrolyte at the
+    # separator's (most of the drop is across the interface): 15 instead of 21
+    # iterations on a 128³ electrode
+    x[:n0][S.active] = 1.0
     info = pcg(
         apply, precond, b, x, rtol=1e-14, maxiter=1000, flexible=True, stop=stop, layer_axis=ax
     )
