@@ -314,6 +314,7 @@ def test_cli_concentration_file_and_free(electrode_file, electrode, tmp_path):
         (["--concentration", "NAN"], "NaN"),
         (["--material", "unobtainium"], "material"),
         (["--params", "MISSING"], "diffusivity"),
+        (["--params", "BARE"], "lacks max_concentration_mol_per_m3"),
     ],
 )
 def test_cli_bad_input_one_line_nothing_written(electrode_file, electrode, tmp_path, args, match):
@@ -322,8 +323,9 @@ def test_cli_bad_input_one_line_nothing_written(electrode_file, electrode, tmp_p
     c[tuple(np.argwhere(electrode.mask("active"))[0])] = np.nan
     np.save(tmp_path / "nan.npy", c)
     (tmp_path / "p.toml").write_text('[active]\nbase = "nmc811"\ndiffusivity_m2_per_s = -1\n')
+    (tmp_path / "bare.toml").write_text("[active]\nyoung_modulus_Pa = 1e9\npoisson_ratio = 0.3\n")
     sub = {"WRONG": tmp_path / "wrong.npy", "NAN": tmp_path / "nan.npy",
-           "MISSING": tmp_path / "p.toml"}  # fmt: skip
+           "MISSING": tmp_path / "p.toml", "BARE": tmp_path / "bare.toml"}  # fmt: skip
     args = [sub.get(a, a) for a in args]
     out = tmp_path / "out"
     r = _run("stress", electrode_file, *args, "--out", out, "-q")

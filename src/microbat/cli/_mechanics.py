@@ -350,4 +350,5 @@ def register(app: typer.Typer) -> None:
             for k, v in outputs.items():
                 typer.echo(f"{k}: {v}")
 
-        emit(data, as_json=json, human=None if quiet else human)
+        if json or not quiet:  # --quiet: errors only (and the JSON with --json)
+            emit(data, as_json=json, human=human)

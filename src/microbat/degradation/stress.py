@@ -478,7 +478,9 @@ def diffusion_stress(
     if load.source == "galvanostatic" and kic is not None:
         rate = float(load.info["c_rate"])
         with np.errstate(divide="ignore", invalid="ignore"):
-            table["critical_c_rate_fe"] = np.where(kI > 0, rate * kic / kI, np.inf)
+            crit_fe = np.where(kI > 0, rate * kic / kI, np.inf)
+        # the same search range as the closed-form screening (above 1e4 C: never)
+        table["critical_c_rate_fe"] = np.where(crit_fe <= 1e4, crit_fe, np.inf)
     # ----------------------------------------------------------- summary
     vm = inv["von_mises"][solid]
     s1s = s1[solid]
