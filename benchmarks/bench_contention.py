@@ -32,6 +32,15 @@ Conditions, measured back to back for each workload and repetition:
     ``MICROBAT_THREADS=1`` (and ``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``,
     ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1, so that a checkout without the
     thread policy runs on one thread too), alone.
+``load, 1 thread`` (with ``--load-one-thread``)
+    One thread beside the two busy processes: whether threads help or hurt under load.
+
+Where the busy processes run matters on Linux with ``sched_autogroup`` (one CPU
+group per session, shared fairly between sessions first): ``--busy-session same``
+(default) keeps them in this session, like two jobs started from the same shell, so
+a one-thread workload gets a third of the session's share and a two-thread one half
+of it; ``--busy-session own`` starts them in a session of their own, like another
+user's jobs.
 
 Prints, per workload: the times, ``load / alone`` (goal ≤ 2: two busy processes on
 two cores leave a fair share of about half the machine), ``alone / 1 thread`` (goal ≤
@@ -151,13 +160,22 @@ WORKLOADS = {"resolved": _resolved, "tortuosity": _tortuosity, "eis": _eis}
 
 
 # ------------------------------------------------------------------- driver
-def _run(name: str, n: int, env: dict[str, str], src: str | None, busy: int, limit: float):
+def _run(
+    name: str,
+    n: int,
+    env: dict[str, str],
+    src: str | None,
+    busy: int,
+    limit: float,
+    own_session: bool = False,
+) -> dict:
     """One timed run in a fresh process, optionally beside ``busy`` busy processes."""
     full = {**os.environ, **env}
     if src:
         full["PYTHONPATH"] = src + os.pathsep + full.get("PYTHONPATH", "")
     procs = [
-        subprocess.Popen([sys.executable, "-c", _BUSY, str(limit)]) for _ in range(busy)
+        subprocess.Popen([sys.executable, "-c", _BUSY, str(limit)], start_new_session=own_session)
+        for _ in range(busy)
     ]
     try:
         if procs:
@@ -184,6 +202,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--src", default=None, help="put this src folder first on PYTHONPATH")
     ap.add_argument("--busy-limit", type=float, default=900.0)
+    ap.add_argument("--busy-session", choices=("same", "own"), default="same")
+    ap.add_argument("--load-one-thread", action="store_true", help="also one thread under load")
     ap.add_argument("--json", default=None, help="write every run to this file")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, default=None, help=argparse.SUPPRESS)
@@ -195,28 +215,28 @@ def main() -> None:
     names = [w.strip() for w in a.workloads.split(",") if w.strip()]
     print(
         f"cores available: {len(os.sched_getaffinity(0))}; load average at start: "
-        + " ".join(f"{v:.2f}" for v in os.getloadavg()),
+        + " ".join(f"{v:.2f}" for v in os.getloadavg())
+        + f"; busy processes in {'their own' if a.busy_session == 'own' else 'this'} session",
         flush=True,
     )
     runs: list[dict] = []
     table = []
     for name in names:
         n = sizes[name]
-        times: dict[str, list[float]] = {"alone": [], "load": [], "1 thread": []}
+        conds = [("alone", {}, 0), ("load", {}, 2), ("1 thread", ONE_THREAD, 0)]
+        if a.load_one_thread:
+            conds.append(("load, 1 thread", ONE_THREAD, 2))
+        times: dict[str, list[float]] = {c[0]: [] for c in conds}
         loads: dict[str, list[float]] = {k: [] for k in times}
         for rep in range(a.repeat):
-            for cond, env, busy in (
-                ("alone", {}, 0),
-                ("load", {}, 2),
-                ("1 thread", ONE_THREAD, 0),
-            ):
-                r = _run(name, n, env, a.src, busy, a.busy_limit)
+            for cond, env, busy in conds:
+                r = _run(name, n, env, a.src, busy, a.busy_limit, a.busy_session == "own")
                 r.update(workload=name, size=n, condition=cond, repeat=rep)
                 runs.append(r)
                 times[cond].append(r["wall_s"])
                 loads[cond].append(r["load1"])
                 print(
-                    f"  {name} {n}^3 {cond:<9} {r['wall_s']:8.2f} s wall, "
+                    f"  {name} {n}^3 {cond:<14} {r['wall_s']:8.2f} s wall, "
                     f"{r['cpu_s']:8.2f} s CPU, load {r['load1']:.2f}",
                     flush=True,
                 )
@@ -234,6 +254,12 @@ def main() -> None:
             f"{med['alone'] / med['1 thread']:>10.2f}{med['load'] / med['1 thread']:>9.2f}"
             f"   {ld['alone']:.1f}, {ld['load']:.1f}, {ld['1 thread']:.1f}"
         )
+        if "load, 1 thread" in med:
+            print(
+                f"{'':<12}load, 1 thread {med['load, 1 thread']:.1f}s "
+                f"(load avg {ld['load, 1 thread']:.1f}): 2 threads under load "
+                f"{med['load'] / med['load, 1 thread']:.2f}x its time"
+            )
     if a.json:
         Path(a.json).write_text(json.dumps(runs, indent=1))
 
