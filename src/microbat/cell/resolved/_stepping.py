@@ -17,7 +17,7 @@ checkpoint) is always a consistent accepted step.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -74,6 +74,7 @@ def run_discharge(
     checkpoint: Checkpointer | None = None,
     capacity_Ah: float = 1.0,
     loss_maps: bool = True,
+    on_fields: Callable[[float, Mapping[str, np.ndarray]], None] | None = None,
 ) -> RunRecord:
     """Advance ``rec`` by backward-Euler steps to the end of discharge (internal).
 
@@ -99,6 +100,9 @@ def run_discharge(
         OCP-limited capacity (for ``StepProgress.capacity_fraction``).
     loss_maps : bool, default True
         Add the per-voxel loss maps (:mod:`._lossmap`) to every snapshot.
+    on_fields : callable, optional
+        Called after every accepted step (after ``on_step``) with the step's end time
+        (s) and :meth:`HalfCell.step_fields` of the new state.
 
     Returns
     -------
@@ -213,6 +217,8 @@ def run_discharge(
                         new.t - state.t,
                     )
                 )
+            if on_fields is not None:
+                on_fields(new.t, cell.step_fields(new, info.reaction))
             if end is not None:
                 break
             if checkpoint is not None and checkpoint.due(rec.steps):

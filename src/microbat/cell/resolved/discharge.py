@@ -68,7 +68,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -368,6 +368,7 @@ def simulate_discharge(
     resume: bool = False,
     checkpoint_every: int | None = None,
     checkpoint_interval_s: float | None = 60.0,
+    on_fields: Callable[[float, Mapping[str, np.ndarray]], None] | None = None,
 ) -> ResolvedDischargeResult:
     """Discharge a resolved electrode against lithium metal at constant current.
 
@@ -411,6 +412,15 @@ def simulate_discharge(
         Accepted steps between checkpoints.
     checkpoint_interval_s : float or None, default 60
         Wall time between checkpoints (None: only by steps and at the end).
+    on_fields : callable, optional
+        Per-step field hook: called after every accepted step (after ``on_step``) with
+        the step's end time (s) and a mapping of float64 arrays of the image's shape,
+        NaN outside each field's phase (as :attr:`Snapshot.fields`): ``phi_s``,
+        ``phi_e`` (V), ``c_e``, ``c_s`` (mol/m³), ``stoichiometry`` (-) and
+        ``reaction_current`` (A/m³, cathodic < 0). The arrays are fresh copies the
+        hook may keep. No loss maps are computed for it. Not called for the rest
+        state; on the last step the time is the step's end, not the interpolated
+        cut-off crossing of the curve.
 
     Returns
     -------
@@ -532,6 +542,7 @@ def simulate_discharge(
             on_step=step_hook if (progress or on_step) else None,
             checkpoint=ckpt,
             capacity_Ah=one_c,
+            on_fields=on_fields,
         )
     except KeyboardInterrupt as exc:
         raise DischargeInterrupted(build()) from exc
