@@ -265,6 +265,28 @@ def solve(
         raise InvalidInputError(f"unknown solver {method!r}; use auto, mg, amg or direct")
     if n == 0:
         return FVSolution(np.zeros(system.shape, system.dtype), method)
+    from microbat.core.threads import single_threaded_blas
+
+    with single_threaded_blas("blas"):  # SuperLU and short vectors only (core.threads)
+        return _solve(
+            system, method, n, is_complex, rtol, maxiter, x0, stop, layer_axis,
+            raise_on_failure, options,
+        )  # fmt: skip
+
+
+def _solve(
+    system: StructuredSystem,
+    method: str,
+    n: int,
+    is_complex: bool,
+    rtol: float,
+    maxiter: int,
+    x0: np.ndarray | None,
+    stop: Callable[[int, np.ndarray, np.ndarray, float], bool] | None,
+    layer_axis: int,
+    raise_on_failure: bool,
+    options: dict[str, Any],
+) -> FVSolution:
     if method == "mg":
         return _solve_mg(system, rtol, maxiter, x0, stop, layer_axis, raise_on_failure, options)
     A, b, index = system.to_sparse()
