@@ -137,3 +137,73 @@ def test_two_dimensional_tensor_and_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tortuosity_tensor(ms, phase="pore", method="periodic")
+
+
+def test_tensor_reuses_given_directional_solves(monkeypatch):
+    import microbat.transport.diffusion as diffusion
+
+    ms = Microstructure(_spheres((20, 20, 20), 0.5, 2.5, seed=3).astype(np.uint8),
+                        voxel_size=1e-6, phases="active=0,pore=1")  # fmt: skip
+    fresh = tortuosity_tensor(ms, phase="pore", tol=1e-4)
+    diag = tortuosity(ms, phase="pore", axis="all", tol=1e-4, porosity_definition="percolating")
+    calls = []
+    real = diffusion.directional_solve
+    monkeypatch.setattr(
+        diffusion, "directional_solve", lambda *a, **k: calls.append(a) or real(*a, **k)
+    )
+    again = tortuosity_tensor(ms, phase="pore", tol=1e-4, diagonal=diag)
+    assert calls == []  # no directional solve made again
+    assert np.array_equal(again.deff_over_d0, fresh.deff_over_d0)
+    assert np.array_equal(again.tau, fresh.tau)
+    assert again.epsilon == fresh.epsilon  # the whole image's ε whatever the diagonal's
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"axis": 0}, "every axis"),
+        ({"axis": "all", "boundary": "layer"}, "boundary"),
+        ({"axis": "all", "relative_diffusivity": {"cbd": 0.5}}, "phases"),
+    ],
+)
+def test_tensor_refuses_a_diagonal_that_does_not_fit(kwargs, match):
+    ms = _stripes(n=8)
+    diag = tortuosity(ms, phase="pore", **kwargs)
+    with pytest.raises(InvalidInputError, match=match):
+        tortuosity_tensor(ms, phase="pore", diagonal=diag)
+    with pytest.raises(InvalidInputError, match="TortuosityResult"):
+        tortuosity_tensor(ms, phase="pore", diagonal=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("axis", ["all", "1"])
+def test_cli_solves_each_direction_once(tmp_path, monkeypatch, axis):
+    import json
+
+    from typer.testing import CliRunner
+
+    import microbat.transport.diffusion as diffusion
+    from microbat.cli import app
+
+    lab = _spheres((16, 16, 16), 0.5, 2.0, seed=1).astype(np.uint8)
+    np.save(tmp_path / "s.npy", lab)
+    calls = []
+    real = diffusion.directional_solve
+    monkeypatch.setattr(
+        diffusion, "directional_solve", lambda *a, **k: calls.append(a[2]) or real(*a, **k)
+    )
+    args = ["tortuosity", str(tmp_path / "s.npy"), "--phases", "active=0,pore=1",
+            "--phase", "pore", "--axis", axis, "--tensor", "--json"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert sorted(calls) == [0, 1, 2]
+    data = json.loads(res.stdout)
+    ref_ms = Microstructure(lab, voxel_size="unknown", phases="active=0,pore=1")
+    ref = tortuosity(ref_ms, phase="pore", axis="all")
+    ten = tortuosity_tensor(ref_ms, phase="pore")
+    for a in range(3):
+        if axis == "all" or a == int(axis):
+            assert data["tau"][a] == pytest.approx(ref.tau[a], rel=1e-12)
+            assert data["tensor"][a][a] == pytest.approx(ref.tau[a], rel=1e-12)
+        else:
+            assert data["tau"][a] is None  # the asked axis only, as without --tensor
+            assert data["tensor"][a][a] == pytest.approx(ten.tau[a, a], rel=1e-12)

@@ -127,6 +127,20 @@ def _num(v: Any) -> Any:
     return v
 
 
+def _one_axis(res: Any, axis: int) -> Any:
+    """``res`` of every axis reduced to one, as ``tortuosity(axis=axis)`` gives it."""
+    import dataclasses
+
+    per_axis = (
+        "tau", "deff_over_d0", "macmullin", "percolating", "porosity_percolating", "epsilon",
+        "length_m", "flux_spread", "flux_mismatch", "iterations", "concentration",
+    )  # fmt: skip
+    kept = {
+        k: tuple(v if i == axis else None for i, v in enumerate(getattr(res, k))) for k in per_axis
+    }
+    return dataclasses.replace(res, **kept)
+
+
 @with_option_groups
 def tortuosity(
     file: InPath,
@@ -167,18 +181,21 @@ def tortuosity(
             f"solving steady diffusion in {phase} along {which} "
             f"({' x '.join(map(str, ms.shape))} voxels)"
         )
+        # the tensor needs every direction: solve them once and reuse them (below)
         res = _tortuosity(
-            ms, phase=phase, axis=ax, boundary=boundary, relative_diffusivity=rel,  # type: ignore[arg-type]
-            porosity_definition=porosity_definition, tol=tol, solver=solver,  # type: ignore[arg-type]
-            precision=precision, keep_field=False,  # type: ignore[arg-type]
+            ms, phase=phase, axis="all" if want_tensor else ax, boundary=boundary,  # type: ignore[arg-type]
+            relative_diffusivity=rel, porosity_definition=porosity_definition, tol=tol,
+            solver=solver, precision=precision, keep_field=False,  # type: ignore[arg-type]
         )  # fmt: skip
         ten = None
         if want_tensor:
             progress.stage("solving the periodic cell problems (tortuosity tensor)")
             ten = tortuosity_tensor(
                 ms, phase=phase, boundary=boundary, relative_diffusivity=rel,  # type: ignore[arg-type]
-                tol=tol, solver=solver, precision=precision,  # type: ignore[arg-type]
+                tol=tol, solver=solver, precision=precision, diagonal=res,  # type: ignore[arg-type]
             )  # fmt: skip
+            if ax != "all":  # report the asked axis as before; the tensor holds the others
+                res = _one_axis(res, ms.thickness_axis if ax is None else int(ax))
     for w in caught:
         if issubclass(w.category, PercolationWarning) and str(w.message) not in notes:
             notes.append(str(w.message))

@@ -69,7 +69,9 @@ from microbat.transport._steady import (
     Solver,
     resolve_coefficients,
     resolve_precision,
+    weighted_fraction,
 )
+from microbat.transport.diffusion import TortuosityResult, tortuosity
 
 __all__ = ["TensorResult", "periodic_deff", "tortuosity_tensor"]
 
@@ -240,6 +242,7 @@ def tortuosity_tensor(
     tol: float = 1e-3,
     solver: Solver = "auto",
     precision: Precision = "auto",
+    diagonal: TortuosityResult | None = None,
 ) -> TensorResult:
     """Full tortuosity tensor of a phase (see module notes for the method).
 
@@ -263,10 +266,23 @@ def tortuosity_tensor(
         Linear solver.
     precision : {"auto", "single", "double"}, default "auto"
         Floating-point type of the solves.
+    diagonal : TortuosityResult, optional
+        The directional solves already made by
+        :func:`~microbat.transport.diffusion.tortuosity` on the same image with
+        ``axis="all"`` and the same phase, boundary and relative diffusivities
+        (e.g. by a caller that reports them too): reused instead of solving the
+        ``d`` directions again. Its ``porosity_definition`` does not matter (the
+        tensor's ``ε`` is always the whole image's).
 
     Returns
     -------
     TensorResult
+
+    Raises
+    ------
+    InvalidInputError
+        A ``diagonal`` that is not every axis of this image, phase set and
+        boundary.
 
     Warns
     -----
@@ -275,7 +291,8 @@ def tortuosity_tensor(
 
     Notes
     -----
-    Cost: ``d`` directional solves plus ``d`` periodic solves.
+    Cost: ``d`` directional solves (none when ``diagonal`` is given) plus ``d``
+    periodic solves.
 
     Examples
     --------
@@ -287,16 +304,19 @@ def tortuosity_tensor(
     >>> np.round(np.diag(t.deff_over_d0), 4).tolist()   # arithmetic, arithmetic, harmonic
     [0.625, 0.625, 0.4]
     """
-    from microbat.transport.diffusion import tortuosity
-
     t0 = time.perf_counter()
     if method not in ("dirichlet", "periodic"):
         raise InvalidInputError(f"method={method!r}; use 'dirichlet' or 'periodic'")
-    diag = tortuosity(
-        ms, phase=phase, axis="all", boundary=boundary, relative_diffusivity=relative_diffusivity,
-        tol=tol, solver=solver, precision=precision, keep_field=False,
-    )  # fmt: skip
     values = resolve_coefficients(ms, phase, 1.0, relative_diffusivity, "relative diffusivity")
+    if diagonal is None:
+        diag = tortuosity(
+            ms, phase=phase, axis="all", boundary=boundary,
+            relative_diffusivity=relative_diffusivity, tol=tol, solver=solver,
+            precision=precision, keep_field=False,
+        )  # fmt: skip
+    else:
+        diag = _check_diagonal(diagonal, ms, values, boundary)
+    eps = weighted_fraction(ms, values)[1]
     dtype = resolve_precision(precision, ms.n_voxels)
     nd = ms.ndim
     dper, spread = periodic_deff(ms, values, tol=tol / 10, solver=solver, dtype=dtype)
@@ -327,7 +347,6 @@ def tortuosity_tensor(
                 stacklevel=2,
             )
     conducts = tuple(bool(deff[a, a] > 0) for a in range(nd))
-    eps = float(diag.epsilon[0]) if diag.epsilon[0] is not None else 0.0
     evals, evecs = np.linalg.eigh(deff)
     order = np.argsort(evals)[::-1]
     evals = np.clip(evals[order], 0.0, None)
@@ -368,6 +387,31 @@ def tortuosity_tensor(
             },
         ),
     )
+
+
+def _check_diagonal(
+    diag: Any, ms: Microstructure, values: Mapping[int, float], boundary: str
+) -> TortuosityResult:
+    """The caller's directional solves, if they are those this tensor needs."""
+    if not isinstance(diag, TortuosityResult):
+        raise InvalidInputError(
+            f"diagonal must be the TortuosityResult of tortuosity(..., axis='all'), "
+            f"got {type(diag).__name__}"
+        )
+    rel = {p.name: float(values[p.label]) for p in ms.phases.values() if values.get(p.label, 0) > 0}
+    shape = diag.provenance.inputs.get("shape")
+    problems = []
+    if len(diag.tau) != ms.ndim or any(t is None for t in diag.tau):
+        problems.append("it does not hold every axis (use axis='all')")
+    if shape is not None and list(shape) != list(ms.shape):
+        problems.append(f"it was solved on a {shape} image, this one is {list(ms.shape)}")
+    if diag.boundary != boundary:
+        problems.append(f"its boundary is {diag.boundary!r}, not {boundary!r}")
+    if diag.relative_diffusivity != rel:
+        problems.append(f"its phases are {diag.relative_diffusivity}, not {rel}")
+    if problems:
+        raise InvalidInputError("diagonal does not fit this tensor: " + "; ".join(problems))
+    return diag
 
 
 def _tau_tensor(deff: np.ndarray, eps: float, perc: Sequence[bool]) -> np.ndarray:

@@ -145,8 +145,8 @@ def _run(ctx: StageContext) -> StageOutput:
         tr = optional(
             notes,
             "tortuosity tensor",
-            lambda: tortuosity_tensor(
-                ms, phase=cfg.phase, method="periodic", boundary=cfg.boundary
+            lambda: tortuosity_tensor(  # reuses the directional solves above
+                ms, phase=cfg.phase, method="periodic", boundary=cfg.boundary, diagonal=res
             ),
         )
         if tr is not None:
