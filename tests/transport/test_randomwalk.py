@@ -11,6 +11,7 @@ import pytest
 from microbat import Microstructure
 from microbat.core.errors import InvalidInputError, PhaseError
 from microbat.transport import RandomWalkResult, random_walk
+from microbat.transport.diffusion import PercolationWarning
 from microbat.transport.randomwalk import _build_grid, _spanning_clusters
 
 H = 1e-6  # voxel edge [m]
@@ -18,7 +19,7 @@ H = 1e-6  # voxel edge [m]
 
 def _walk(ms, **kw):
     """random_walk, silencing the expected non-percolation warning."""
-    with pytest.warns(RuntimeWarning, match="does not percolate"):
+    with pytest.warns(PercolationWarning, match="does not percolate"):
         return random_walk(ms, **kw)
 
 
@@ -155,7 +156,7 @@ def test_isolated_pores_divide_by_the_whole_porosity():
 
 
 # ------------------------------------------------------- reflection rule
-@pytest.mark.filterwarnings("ignore:phase pore does not percolate:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:phase pore does not percolate")
 @pytest.mark.parametrize(
     ("boundary", "step", "h"),
     [("mirror", 0.5, (H, H, H)), ("periodic", 0.9, (H, 2 * H, H)), ("mirror", 2.5, (H, H, H))],
@@ -468,7 +469,7 @@ def test_phase_errors():
         random_walk(ms)
     lab[2:4, 2:4, 2:4] = 0  # an isolated pore
     ms = Microstructure(lab, H, phases="pore=0,active=1")
-    with pytest.warns(RuntimeWarning, match="release='phase'"):  # nothing to release
+    with pytest.warns(PercolationWarning, match="release='phase'"):  # nothing to release
         r = random_walk(ms, release="percolating")
     assert r.tau == (math.inf,) * 3 and r.percolating == (False,) * 3 and r.n_walkers == 0
     with pytest.raises(InvalidInputError, match="Microstructure"):

@@ -311,7 +311,7 @@ class MicroProperties(BaseModel):
                 # checked below (τ = inf → NotPercolatingError), the others do not matter
                 with warnings.catch_warnings():
                     warnings.filterwarnings(
-                        "ignore", message=".*does not percolate along axis", category=RuntimeWarning
+                        "ignore", message=".*does not percolate along axis", category=UserWarning
                     )
                     return walk(ms, phase=phase, seed=seed, **opts)
         else:

@@ -93,6 +93,7 @@ def randomwalk(
     import warnings
 
     from microbat.core.errors import InvalidInputError
+    from microbat.transport._steady import PercolationWarning
     from microbat.transport.randomwalk import random_walk
 
     progress = Progress("randomwalk", quiet=quiet).start()
@@ -111,7 +112,7 @@ def randomwalk(
                 f"({', '.join(map(str, range(ms.ndim)))}) or all"
             ) from None
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
+        warnings.simplefilter("always", PercolationWarning)
         progress.stage(
             f"walking {walkers} walkers x {steps} steps in {phase}"
             + (f" (doubling up to {max_steps} steps until the plateau)" if max_steps else "")

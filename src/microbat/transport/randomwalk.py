@@ -41,6 +41,7 @@ import numpy as np
 from microbat.core.errors import InvalidInputError, PhaseError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result
+from microbat.transport._steady import PercolationWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -277,8 +278,9 @@ def random_walk(
 
     Warns
     -----
-    RuntimeWarning
-        Along an axis in which the phase does not percolate (``tau = inf``). With
+    PercolationWarning
+        Along an axis in which the phase does not percolate (``tau = inf``), as
+        :func:`~microbat.transport.diffusion.tortuosity` does. With
         ``release="percolating"`` and no percolating cluster nothing is walked:
         ``tau = inf`` and ``percolating = False`` along every axis,
         ``released_fraction = 0``.
@@ -422,7 +424,7 @@ def random_walk(
                 f"{list(range(ndim))} with {mode_name} images: no cluster to release "
                 "walkers in, tau = inf along every axis (release='phase' walks the "
                 "isolated pores anyway)",
-                RuntimeWarning,
+                PercolationWarning,
                 stacklevel=2,
             )
             return _no_walk(ms, names, walk, opts, seed, mode_name, t_start)
@@ -534,7 +536,7 @@ def random_walk(
         warnings.warn(
             f"phase {', '.join(names)} does not percolate along axis {blocked} with "
             f"{mode_name} images: no walker can get arbitrarily far, tau = inf there",
-            RuntimeWarning,
+            PercolationWarning,
             stacklevel=2,
         )
     traj = np.concatenate(track_parts, axis=1) if n_tracked else np.zeros((0, n_rec, 3))
