@@ -394,6 +394,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _probe_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Open and close a TCP connection to a ``tcp://``/``tls://`` scheduler address.
+
+    ``distributed.Client`` retries a refused connection until its timeout (20 s);
+    a port nobody listens on is refused at once, so the probe turns that case into
+    an immediate error. Other transports are left to the client.
+    """
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, loc = parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return
+    host, port = parse_host_port(loc, 8786)
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
 @contextlib.contextmanager
 def _dask_context(scale: Any) -> Iterator[None]:
     """The Dask scheduler of the chunked stages: a distributed cluster, or local threads."""
@@ -402,13 +421,17 @@ def _dask_context(scale: Any) -> Iterator[None]:
 
         distributed = require("distributed", extra="dask", package="distributed")
         log.info("connecting to the Dask scheduler at %s", scale.scheduler)
+        advice = (
+            "start one with `dask scheduler` (and workers with `dask worker ADDRESS`) or "
+            "leave scale.scheduler out to run on local threads"
+        )
         try:
+            _probe_scheduler(scale.scheduler)
             client = distributed.Client(scale.scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
             raise FileFormatError(
-                f"cannot reach the Dask scheduler at {scale.scheduler} ({exc}); start one with "
-                "`dask scheduler` (and workers with `dask worker ADDRESS`) or leave "
-                "scale.scheduler out to run on local threads"
+                f"cannot reach the Dask scheduler at {scale.scheduler} ({why}); {advice}"
             ) from None
         with client:
             yield
