@@ -14,16 +14,12 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from microbat._version import __version__
-from microbat.core import (
+from microbat.core.errors import (
     FileFormatError,
     InvalidInputError,
     MicrobatError,
-    Microstructure,
     NotPercolatingError,
-    Phase,
     PhaseError,
-    PhaseRole,
-    PhaseTable,
     VoxelSizeError,
 )
 
@@ -59,13 +55,27 @@ __all__ = [
     *_SUBMODULES,
 ]
 
+#: Names re-exported from the core that need NumPy: loaded on first access.
+_LAZY = {
+    "Microstructure": "microbat.core.microstructure",
+    "Phase": "microbat.core.phases",
+    "PhaseRole": "microbat.core.phases",
+    "PhaseTable": "microbat.core.phases",
+}
+
 if TYPE_CHECKING:  # pragma: no cover
     from microbat import imaging, io, synth  # noqa: F401
+    from microbat.core.microstructure import Microstructure
+    from microbat.core.phases import Phase, PhaseRole, PhaseTable
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"microbat.{name}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'microbat' has no attribute {name!r}")
 
 

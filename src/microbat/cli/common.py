@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar, get_type_hints
 import typer
 
 from microbat.core.errors import MicrobatError
-from microbat.core.results import to_jsonable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -367,6 +366,8 @@ def emit(
         data = result.to_dict() if hasattr(result, "to_dict") else result
         if isinstance(data, dict) and _INPUT:
             data = {**data, **_INPUT["json"]}
+        from microbat.core.results import to_jsonable
+
         sys.stdout.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
         return
     if quiet:
@@ -377,6 +378,8 @@ def emit(
         human()
     else:
         from rich.pretty import pprint
+
+        from microbat.core.results import to_jsonable
 
         pprint(to_jsonable(result.to_dict() if hasattr(result, "to_dict") else result))
 

@@ -1,4 +1,10 @@
-"""Core objects: Microstructure, phases, units, results, errors."""
+"""Core objects: Microstructure, phases, units, results, errors.
+
+The error classes load with the package; the rest (``Microstructure`` and what
+needs NumPy) on first access, so that ``import microbat`` stays light.
+"""
+
+from typing import TYPE_CHECKING
 
 from microbat.core.errors import (
     ConvergenceError,
@@ -10,11 +16,14 @@ from microbat.core.errors import (
     PhaseError,
     VoxelSizeError,
 )
-from microbat.core.microstructure import Microstructure
-from microbat.core.phases import Phase, PhaseRole, PhaseTable, default_phase_table
-from microbat.core.results import Provenance, Result
-from microbat.core.threads import set_threads, thread_budget
-from microbat.core.units import parse_length, parse_voxel_size
+from microbat.core.lazy import lazy_exports
+
+if TYPE_CHECKING:  # pragma: no cover
+    from microbat.core.microstructure import Microstructure
+    from microbat.core.phases import Phase, PhaseRole, PhaseTable, default_phase_table
+    from microbat.core.results import Provenance, Result
+    from microbat.core.threads import set_threads, thread_budget
+    from microbat.core.units import parse_length, parse_voxel_size
 
 __all__ = [
     "ConvergenceError",
@@ -37,3 +46,11 @@ __all__ = [
     "set_threads",
     "thread_budget",
 ]
+
+__getattr__, _dir = lazy_exports(
+    __name__, ("microstructure", "phases", "results", "threads", "units", "errors")
+)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | set(_dir()))
