@@ -50,6 +50,8 @@ RUN_CONTROL_OPTIONS = (
     "jacobian_reuse",
 )
 _STATE_KEYS = ("ce", "pe", "ps", "cs")
+_HISTORY_KEYS = ("time_s", "voltage_V", "li_error", "charge_error", "newton")
+_OPTIONAL_HISTORY = ("current_A", "hold_V")
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -86,6 +88,7 @@ def problem_fingerprint(
     cutoff: float,
     electrode: str,
     snapshot_times: list[float],
+    protocol: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Hashes of everything that defines a discharge, one per part.
 
@@ -95,6 +98,8 @@ def problem_fingerprint(
         Microstructure, resolved parameters and options of the run.
     c_rate, cutoff, electrode, snapshot_times
         The remaining inputs of :func:`~microbat.cell.resolved.simulate_discharge`.
+    protocol : dict, optional
+        A charge's protocol (direction, CV hold, end stoichiometry), part of ``run``.
 
     Returns
     -------
@@ -134,17 +139,15 @@ def problem_fingerprint(
     )
     opts = {k: v for k, v in dataclasses.asdict(opt).items() if k not in RUN_CONTROL_OPTIONS}
     options = _digest(json.dumps(opts, sort_keys=True, default=repr))
-    run = _digest(
-        json.dumps(
-            {
-                "c_rate": float(c_rate),
-                "cutoff_V": float(cutoff),
-                "electrode": electrode,
-                "snapshot_times": [float(t) for t in snapshot_times],
-            },
-            sort_keys=True,
-        )
-    )
+    run_inputs: dict[str, Any] = {
+        "c_rate": float(c_rate),
+        "cutoff_V": float(cutoff),
+        "electrode": electrode,
+        "snapshot_times": [float(t) for t in snapshot_times],
+    }
+    if protocol is not None:
+        run_inputs["protocol"] = protocol
+    run = _digest(json.dumps(run_inputs, sort_keys=True))
     out = {"image": image, "parameters": parameters, "options": options, "run": run}
     out["all"] = _digest(*(out[k] for k in ("image", "parameters", "options", "run")))
     return out
@@ -154,7 +157,7 @@ _PART_TEXT = {
     "image": "the image (labels, voxel size, phases or thickness axis)",
     "parameters": "the parameter set",
     "options": "the model/solver options",
-    "run": "the C-rate, cut-off voltage, electrode or snapshot times",
+    "run": "the C-rate, cut-off voltage, electrode, snapshot times or charge protocol",
 }
 
 
@@ -228,8 +231,9 @@ def write_checkpoint(
         for k in _STATE_KEYS:
             arrays[f"{name}_{k}"] = getattr(st, k)
     hist = rec.history
-    for k in ("time_s", "voltage_V", "li_error", "charge_error", "newton"):
-        arrays[f"history_{k}"] = np.asarray(hist[k], dtype=float)
+    for k in (*_HISTORY_KEYS, *_OPTIONAL_HISTORY):
+        if k in hist:
+            arrays[f"history_{k}"] = np.asarray(hist[k], dtype=float)
     loss_keys = list(rec.losses[0]) if rec.losses else []
     arrays["history_losses"] = np.array(
         [[s[k] for k in loss_keys] for s in rec.losses], dtype=float
@@ -255,6 +259,7 @@ def write_checkpoint(
         "dt": cur.dt,
         "steps": cur.steps,
         "next_snapshot": cur.next_snapshot,
+        "phase": cur.phase,
         "loss_keys": loss_keys,
         "snapshots": snaps,
         "status": rec.status,
@@ -322,10 +327,10 @@ def _read(path: Path, fingerprint: dict[str, str]) -> tuple[RunRecord, list[str]
                     float(s["V"]),
                 )
             )
-        history = {
-            k: [float(v) for v in data[f"history_{k}"]]
-            for k in ("time_s", "voltage_V", "li_error", "charge_error", "newton")
-        }
+        history = {k: [float(v) for v in data[f"history_{k}"]] for k in _HISTORY_KEYS}
+        for k in _OPTIONAL_HISTORY:  # written since the charge (CV) protocol
+            if f"history_{k}" in data:
+                history[k] = [float(v) for v in data[f"history_{k}"]]
         history["newton"] = [int(v) for v in history["newton"]]
         keys = meta["loss_keys"]
         losses = [
@@ -367,6 +372,7 @@ def _read(path: Path, fingerprint: dict[str, str]) -> tuple[RunRecord, list[str]
             int(meta["next_snapshot"]),
             len(snaps),
             str(meta["status"]) if meta["finished"] else None,
+            str(meta.get("phase", "cc")),
         ),
         history=history,
         losses=losses,

@@ -264,6 +264,7 @@ class HalfCell:
         self._lin_dt = 0.0
         self._lin: tuple[Any, Any, Any] = (None, None, None)
         self._ds_const: float | None = None
+        self._hold_V: float | None = None
         ds_test = par.solid_diffusivity(np.array([0.3, 0.6]), self.T)
         if np.ptp(ds_test) == 0:
             self._ds_const = float(ds_test[0])
@@ -378,8 +379,14 @@ class HalfCell:
         dI_dpe = -k * self.f * (a * np.exp(xa) + (1 - a) * np.exp(-xc))
         return cur, eta, dI_dpe
 
-    def residual(self, x, old: State, dt, I_app, blocks, *, jacobian: bool):
-        """Residuals (charge rows in A, lithium rows in mol/s) and optionally the Jacobian."""
+    def residual(self, x, old: State, dt, I_app, blocks, *, jacobian: bool, hold_V=None):
+        """Residuals (charge rows in A, lithium rows in mol/s) and optionally the Jacobian.
+
+        ``hold_V``: potentiostatic step (the constant-voltage phase of a charge): the
+        last row becomes ``G_cc (V_hold − V)`` (in A, ``G_cc`` the collector's total
+        conductance) instead of the galvanostatic condition, on the same sparsity
+        pattern; ``I_app`` is then only the current scale of the run.
+        """
         L_kappa, L_de, L_ds = blocks
         d = self.dom
         tp = self.par.transference_number
@@ -401,7 +408,11 @@ class HalfCell:
         R_cs = (
             self.store_a * (cs - old.cs) / dt + L_ds @ cs + np.bincount(d.face_a, cur, nA) / FARADAY
         )
-        R_V = float(np.sum(self.G_cc * (ps[d.cc_s] - V))) - I_app
+        G_tot = float(np.sum(self.G_cc))
+        if hold_V is None:
+            R_V = float(np.sum(self.G_cc * (ps[d.cc_s] - V))) - I_app
+        else:
+            R_V = G_tot * (float(hold_V) - V)
         R = np.concatenate([R_ce, R_pe, R_ps, R_cs, [R_V]])
         if not jacobian:
             return R, None
@@ -426,8 +437,8 @@ class HalfCell:
         parts += [
             (cc, cc, self.G_cc),
             (cc, vcol, -self.G_cc),
-            (vcol, cc, self.G_cc),
-            (np.array([oV]), np.array([oV]), np.array([-float(np.sum(self.G_cc))])),
+            (vcol, cc, self.G_cc if hold_V is None else np.zeros_like(self.G_cc)),
+            (np.array([oV]), np.array([oV]), np.array([-G_tot])),
         ]
         diag_e, diag_a = np.arange(nE), np.arange(nA)
         parts += [
@@ -449,8 +460,22 @@ class HalfCell:
         return R, self._pattern.matrix(parts)
 
     # ----------------------------------------------------------------- Newton
-    def newton(self, old: State, dt: float, I_app: float, guess: State) -> tuple[State, int]:
+    def newton(
+        self,
+        old: State,
+        dt: float,
+        I_app: float,
+        guess: State,
+        *,
+        hold_V: float | None = None,
+        I_scale: float | None = None,
+    ) -> tuple[State, int]:
         """Backward-Euler step ``old → old.t + dt`` by Newton's method.
+
+        ``hold_V``: hold the terminal voltage there instead of the current ``I_app``
+        (which then only scales the residual rows). ``I_scale``: the current the rows
+        are scaled by and the tolerance is relative to (default ``|I_app|``; needed
+        for a step at zero current).
 
         Raises
         ------
@@ -458,9 +483,12 @@ class HalfCell:
             No convergence within ``max_newton`` iterations (or a non-finite state).
         """
         blocks = self.linear_blocks(old, dt)
+        if hold_V != self._hold_V:  # another last row: a kept factorisation is stale
+            self._hold_V = hold_V
+            self._factors = None
         x = guess.pack()
         nE, nS, nA = self.nE, self.nS, self.nA
-        I_ref = abs(I_app) or 1.0
+        I_ref = I_scale or abs(I_app) or 1.0
         # row scaling: charge rows / I_ref, lithium rows / (I_ref / F)
         rs = np.concatenate(
             [
@@ -484,7 +512,7 @@ class HalfCell:
             self._krylov.new_step()
         for k in range(self.opt.max_newton + 1):
             t_res = time.perf_counter()
-            R, J = self.residual(x, old, dt, I_app, blocks, jacobian=fresh)
+            R, J = self.residual(x, old, dt, I_app, blocks, jacobian=fresh, hold_V=hold_V)
             self.timing.assembly_s += time.perf_counter() - t_res
             if not np.all(np.isfinite(R)):
                 raise ConvergenceError("non-finite residual in the Newton iteration")
@@ -669,20 +697,38 @@ class HalfCell:
         return self._factors(b)
 
     # ------------------------------------------------------------ diagnostics
-    def diagnose(self, old: State, new: State, dt: float, I_app: float, k: int) -> StepInfo:
-        """Conservation errors and dissipation breakdown of an accepted step."""
+    def diagnose(
+        self,
+        old: State,
+        new: State,
+        dt: float,
+        I_app: float,
+        k: int,
+        *,
+        I_scale: float | None = None,
+    ) -> StepInfo:
+        """Conservation errors and dissipation breakdown of an accepted step.
+
+        ``I_app``: the step's current (lithiation of the working electrode positive);
+        the losses are dissipation over ``|I_app|`` (positive for either sign) and the
+        solid-diffusion term is signed so that ``sign(I)(U(θ̄) − V)`` = their sum.
+        ``I_scale``: the current the conservation errors are relative to (default
+        ``|I_app|``; the constant-voltage phase of a charge uses the CC current).
+        """
         L_kappa, _, _ = self.linear_blocks(old, dt)
         d = self.dom
         cur, eta, U = self.reaction(new.ce, new.pe, new.ps, new.cs, derivatives=False)
         li, li_eta = self.li_current(new.pe, derivatives=False)
         I_ref = abs(I_app) or 1.0
+        I_err = I_scale if I_scale is not None else I_ref
+        sgn = -1.0 if I_app < 0 else 1.0
         dN_s = float(np.sum(self.store_a * (new.cs - old.cs)))
         dN_e = float(np.sum(self.store_e * (new.ce - old.ce)))
         I_li = float(np.sum(li))
         I_cc = float(np.sum(self.G_cc * (new.ps[d.cc_s] - new.V)))
         I_rxn = float(np.sum(cur))
-        li_error = abs(dN_s + dN_e - I_li * dt / FARADAY) / (I_ref * dt / FARADAY)
-        charge_error = max(abs(I_rxn + I_cc), abs(I_li - I_cc)) / I_ref
+        li_error = abs(dN_s + dN_e - I_li * dt / FARADAY) / (I_err * dt / FARADAY)
+        charge_error = max(abs(I_rxn + I_cc), abs(I_li - I_cc)) / I_err
         lnc = np.log(new.ce)
         w = new.pe - self.beta * lnc
         # on φ_s − V (the Laplacian's rows sum to zero): millivolt differences instead
@@ -706,14 +752,21 @@ class HalfCell:
             "concentration_electrolyte": P_conc / I_ref,
             "ohmic_solid": P_el / I_ref,
             "reaction": (P_kin + P_li) / I_ref,
-            "solid_diffusion": ocv - U_surf,
+            "solid_diffusion": sgn * (ocv - U_surf),
             "reaction_positive": P_kin / I_ref,
             "reaction_counter": P_li / I_ref,
             "ocv": ocv,
         }
         main = ("ohmic_electrolyte", "concentration_electrolyte", "ohmic_solid", "reaction")
-        losses["residual"] = ocv - new.V - sum(losses[c] for c in main) - losses["solid_diffusion"]
+        losses["residual"] = (
+            sgn * (ocv - new.V) - sum(losses[c] for c in main) - losses["solid_diffusion"]
+        )
         return StepInfo(k, li_error, charge_error, losses, cur)
+
+    def collector_current(self, state: State) -> float:
+        """Current through the collector (A; lithiation of the working electrode > 0)."""
+        d = self.dom
+        return float(np.sum(self.G_cc * (state.ps[d.cc_s] - state.V)))
 
     def surface_stoichiometry(self, state: State) -> float:
         """Reaction-area-weighted mean stoichiometry of the interface active voxels."""
@@ -925,3 +978,37 @@ def initial_state(cell: HalfCell) -> State:
         np.full(cell.nA, p.c_s0),
         U0,
     )
+
+
+def rest_guess(cell: HalfCell, rest: State, I_app: float) -> State:
+    """Newton's first guess for the first step from rest at current ``I_app``.
+
+    The rest state has zero overpotential; at a low exchange current (e.g. graphite
+    near the end of its window) the linearised Butler–Volmer step from there
+    overshoots by tenths of a volt and Newton oscillates. This guess shifts the solid
+    and the terminal voltage by the overpotential that carries ``I_app`` uniformly over
+    the reaction area at the rest concentrations (Butler–Volmer inverted by bisection;
+    transport losses are left to Newton).
+    """
+    p = cell.par
+    d = cell.dom
+    A = cell.face_area
+    j0 = p.exchange_current(rest.ce[d.face_e], rest.cs[d.face_a], p.c_max, cell.T)
+    a = p.alpha
+    target = -I_app  # anodic positive: lithiation (I_app > 0) is cathodic
+
+    def total(eta: float) -> float:
+        return float(np.sum(A * j0 * (np.exp(a * cell.f * eta) - np.exp(-(1 - a) * cell.f * eta))))
+
+    lo, hi = -2.0, 2.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if total(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    eta = 0.5 * (lo + hi)
+    g = rest.copy()
+    g.ps = g.ps + eta
+    g.V = g.V + eta
+    return g

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from microbat.cell.resolved._model import HalfCell, State, initial_state
+from microbat.cell.resolved._model import HalfCell, State, initial_state, rest_guess
 
 __all__ = ["Cursor", "RunRecord", "SnapshotData"]
 
@@ -48,6 +48,7 @@ class Cursor:
     next_snapshot: int
     n_snapshots: int
     end: str | None = None  # why the run ended at this step (None: it goes on)
+    phase: str = "cc"  # "cc" constant current, "cv" constant voltage (a charge's hold)
 
 
 @dataclass
@@ -71,16 +72,23 @@ class RunRecord:
     resumed_at_step: int | None = None
 
     @classmethod
-    def start(cls, cell: HalfCell, dt: float) -> RunRecord:
-        """The record of a run at rest."""
+    def start(cls, cell: HalfCell, dt: float, *, I_guess: float | None = None) -> RunRecord:
+        """The record of a run at rest.
+
+        ``I_guess``: Newton's first guess for the first step carries this current
+        (:func:`~._model.rest_guess`) instead of being the rest state.
+        """
         s = initial_state(cell)
-        rec = cls(Cursor(s, None, s, dt, 0, 0, 0))
+        guess = s if I_guess is None else rest_guess(cell, s, I_guess)
+        rec = cls(Cursor(s, None, guess, dt, 0, 0, 0))
         rec.history = {
             "time_s": [s.t],
             "voltage_V": [s.V],
             "li_error": [0.0],
             "charge_error": [0.0],
             "newton": [0],
+            "current_A": [0.0],
+            "hold_V": [float("nan")],
         }
         rec.timing = dict.fromkeys(_TIMING_KEYS, 0.0)
         return rec

@@ -467,26 +467,7 @@ def simulate_discharge(
         raise InvalidInputError("resume=True needs checkpoint= (the file or folder to resume)")
     par = _resolve_params(params, electrode)
     cutoff = opt.cutoff_V if opt.cutoff_V is not None else par.lower_cutoff
-    dom = build_domain(
-        ms,
-        separator_thickness=par.separator_thickness,
-        separator_layers=opt.separator_layers,
-        cbd_porosity=opt.cbd_porosity,
-    )
-    area_scale = 1.0
-    if opt.reaction_area == "metrics":
-        from microbat.imaging.metrics import specific_surface_area
-
-        electrolyte = [
-            p.name for p in ms.phases.values() if p.role in ("electrolyte", "carbon_binder")
-        ]
-        active = [p.name for p in ms.phases_with_role("active")]
-        measured = specific_surface_area(ms, active, electrolyte) * ms.voxel_volume * ms.n_voxels
-        if measured > 0 and dom.face_area_geometric > 0:
-            area_scale = measured / dom.face_area_geometric
-    cell = HalfCell(dom, par, opt, area_scale)
-    q_theory = theoretical_capacity_Ah(ms, par.c_max)
-    n_active_all = round(q_theory * 3600.0 / (dom.voxel_volume * par.c_max * FARADAY))
+    cell, area_scale, q_theory, n_active_all = _build_cell(ms, par, opt)
     th_max = par.max_stoichiometry(cutoff)
     th0 = par.c_s0 / par.c_max
     one_c = q_theory * max(th_max - th0, 1e-3)  # A (capacity in A·h over one hour)
@@ -554,6 +535,33 @@ def simulate_discharge(
     return build()
 
 
+def _build_cell(
+    ms: Microstructure, par: ResolvedParameters, opt: ResolvedOptions
+) -> tuple[HalfCell, float, float, int]:
+    """The half cell, its reaction-area scale, capacity (A·h) and active voxel count."""
+    dom = build_domain(
+        ms,
+        separator_thickness=par.separator_thickness,
+        separator_layers=opt.separator_layers,
+        cbd_porosity=opt.cbd_porosity,
+    )
+    area_scale = 1.0
+    if opt.reaction_area == "metrics":
+        from microbat.imaging.metrics import specific_surface_area
+
+        electrolyte = [
+            p.name for p in ms.phases.values() if p.role in ("electrolyte", "carbon_binder")
+        ]
+        active = [p.name for p in ms.phases_with_role("active")]
+        measured = specific_surface_area(ms, active, electrolyte) * ms.voxel_volume * ms.n_voxels
+        if measured > 0 and dom.face_area_geometric > 0:
+            area_scale = measured / dom.face_area_geometric
+    cell = HalfCell(dom, par, opt, area_scale)
+    q_theory = theoretical_capacity_Ah(ms, par.c_max)
+    n_active_all = round(q_theory * 3600.0 / (dom.voxel_volume * par.c_max * FARADAY))
+    return cell, area_scale, q_theory, n_active_all
+
+
 class DischargeInterrupted(KeyboardInterrupt):
     """Ctrl-C (``KeyboardInterrupt``) during :func:`simulate_discharge`.
 
@@ -591,6 +599,47 @@ def _result(
     setup_s: float,
 ) -> ResolvedDischargeResult:
     """Assemble the result from the run record."""
+    return ResolvedDischargeResult(
+        **_result_fields(
+            ms,
+            par,
+            opt,
+            cell,
+            rec,
+            ckpt,
+            c_rate=c_rate,
+            I_app=I_app,
+            one_c=one_c,
+            q_theory=q_theory,
+            n_active_all=n_active_all,
+            area_scale=area_scale,
+            cutoff=cutoff,
+            electrode=electrode,
+            setup_s=setup_s,
+        )
+    )
+
+
+def _result_fields(
+    ms: Microstructure,
+    par: ResolvedParameters,
+    opt: ResolvedOptions,
+    cell: HalfCell,
+    rec: RunRecord,
+    ckpt: Checkpointer | None,
+    *,
+    c_rate: float,
+    I_app: float,
+    one_c: float,
+    q_theory: float,
+    n_active_all: int,
+    area_scale: float,
+    cutoff: float,
+    electrode: str,
+    setup_s: float,
+    function: str = "simulate_discharge",
+) -> dict[str, Any]:
+    """The fields of a result from the run record (constant-current bookkeeping)."""
     dom = cell.dom
     arr = record_arrays(rec)
     t = arr["time_s"]
@@ -634,7 +683,7 @@ def _result(
     if ckpt is not None:
         timing["checkpoint_s"] = ckpt.seconds
         timing["checkpoints"] = rec.checkpoints_written
-    return ResolvedDischargeResult(
+    return dict(
         c_rate=c_rate,
         current_A=I_app,
         one_c_current_A=one_c,
@@ -657,7 +706,7 @@ def _result(
         timing=timing,
         grid=grid,
         provenance=Provenance(
-            "microbat.cell.resolved.simulate_discharge",
+            f"microbat.cell.resolved.{function}",
             parameters={
                 "c_rate": c_rate,
                 "params": par.name,
