@@ -57,10 +57,12 @@ from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance, Result, to_jsonable
 
 __all__ = [
+    "DFNPlatingResult",
     "Hotspot",
     "PlatingFaces",
     "PlatingMonitor",
     "PlatingResult",
+    "dfn_plating",
     "plating_faces",
     "plating_map",
 ]
@@ -223,8 +225,10 @@ class PlatingResult(Result):
     min_plating_overpotential_V : float
         Lowest η_pl of the whole run.
     onset_time_s, onset_soc : float
-        First time (and SOC) at which any face went below zero (NaN: never). The
-        onset lies between the last monitored step without risk and this step.
+        First time (and SOC) at which any face goes below zero (NaN: never): the
+        zero crossing of the minimum overpotential, interpolated linearly between the
+        last monitored step without risk and the first with it (the onset map keeps
+        the step times).
     onset_time_map_s, onset_soc_map : ndarray (image shape, float32)
         Per active voxel with interface faces: the first time / SOC one of its faces
         went below zero (NaN: never, or not an interface voxel).
@@ -593,10 +597,11 @@ class PlatingMonitor:
         n_t = self._n_layers
         h_t = self.ms.voxel_size[f.thickness_axis]
         depth = (n_t - (np.arange(n_t) + 0.5)) * h_t
-        first = np.nanmin(self._onset_t) if np.any(self._ever) else math.nan
+        tt = np.asarray(self.times)
+        first = _first_crossing(tt, np.asarray(self.min_eta), self.threshold_V)
         first_soc = math.nan
-        if np.any(self._ever):
-            first_soc = float(np.nanmin(self._onset_soc[self._onset_t == first]))
+        if math.isfinite(first):
+            first_soc = float(np.interp(first, tt, np.asarray(self.soc)))
         prov = provenance or Provenance(
             "microbat.degradation.PlatingMonitor",
             parameters={"threshold_V": self.threshold_V},
@@ -780,6 +785,11 @@ def plating_map(
         "steps": int(getattr(run, "steps", mon.calls)),
         "monitor_s": mon.seconds,
         "monitor_calls": mon.calls,
+        "initial_stoichiometry": float(getattr(run, "initial_stoichiometry", math.nan)),
+        "end_stoichiometry": getattr(run, "end_stoichiometry", None),
+        "final_mean_stoichiometry": float(getattr(run, "final_mean_stoichiometry", math.nan)),
+        "one_c_current_A": float(getattr(run, "one_c_current_A", math.nan)),
+        "wall_s": float(getattr(run, "timing", {}).get("total_s", math.nan)),
     }
     notes = []
     if not charge["complete"]:
@@ -965,3 +975,265 @@ def draw_hotspot_slices(fig: Any, res: PlatingResult) -> None:
         else "no plating risk (slices through the centre)",
         fontsize=10,
     )
+
+
+# --------------------------------------------------------------------------- DFN
+@dataclass(frozen=True)
+class DFNPlatingResult(Result):
+    """The same charge in PyBaMM's DFN (graphite vs lithium metal, homogenised).
+
+    Attributes
+    ----------
+    onset_time_s : float
+        First time at which ``φ_s − φ_e`` falls below zero anywhere in the electrode
+        (linear interpolation between output times; NaN: never).
+    onset_soc : float
+        Volume-mean stoichiometry of the electrode at the onset.
+    time_s, voltage_V, min_overpotential_V, soc : ndarray
+        The run: time, cell voltage, lowest ``φ_s − φ_e`` over the electrode, mean
+        stoichiometry.
+    plated_lithium_mol : float or None
+        Lithium plated by PyBaMM's plating side reaction (None when the model ran
+        without it).
+    current_A : float
+        Applied charge current (through the image's cross-section).
+    end_status : str
+        How the DFN run ended (PyBaMM's termination).
+    inputs : dict
+        The homogenised inputs (thickness, porosity, active fraction, area per
+        volume, radius, τ, σ_eff) and the options used.
+    solve_time_s : float
+    provenance : Provenance
+    """
+
+    onset_time_s: float
+    onset_soc: float
+    time_s: np.ndarray
+    voltage_V: np.ndarray
+    min_overpotential_V: np.ndarray
+    soc: np.ndarray
+    plated_lithium_mol: float | None
+    current_A: float
+    end_status: str
+    inputs: dict[str, Any]
+    solve_time_s: float
+    provenance: Provenance = field(default_factory=lambda: Provenance("microbat"))
+
+
+def _first_crossing(t: np.ndarray, y: np.ndarray, level: float = 0.0) -> float:
+    """First time a sampled curve goes below ``level`` (linear interpolation)."""
+    below = np.flatnonzero(y < level)
+    if below.size == 0:
+        return math.nan
+    k = int(below[0])
+    if k == 0:
+        return float(t[0])
+    y0, y1 = y[k - 1] - level, y[k] - level
+    return float(t[k - 1] + (t[k] - t[k - 1]) * y0 / (y0 - y1))
+
+
+def dfn_plating(
+    ms: Microstructure,
+    params: Any = "chen2020",
+    *,
+    current_A: float,
+    initial_stoichiometry: float | None = None,
+    cutoff_V: float = 0.0,
+    end_time_s: float | None = None,
+    electrode: str = "negative",
+    options: Any = None,
+    particle_radius_m: float | None = None,
+    plating: str = "none",
+    mesh_points: Mapping[str, int] | None = None,
+) -> DFNPlatingResult:
+    """Charge the homogenised electrode in PyBaMM's DFN and find the plating onset.
+
+    PyBaMM's half cell has a *positive* working electrode only (its ``"negative"``
+    working electrode was removed), so the image's electrode (graphite by default)
+    is put in the working-electrode slot against lithium metal: every
+    ``Negative electrode ...`` / ``negative particle`` parameter of the set moves to
+    the positive keys, and charging the graphite is a positive ("discharge") current
+    of that half cell. Both models then solve the same half cell at the same current
+    through the same cross-section: the same current density at the electrode.
+
+    The homogenised inputs come from the image through
+    :func:`microbat.cell.resolved.homogenise` (porosity, active fraction, the
+    resolved model's reaction area per volume, τ from the tortuosity tensor, σ_eff by
+    a conduction solve); the measured area enters through the exchange-current
+    scale (``a_meas / (3 ε_act / r)``) and τ through the Bruggeman exponent, as the
+    micro-informed bridge (:mod:`microbat.cell.micro`) does.
+
+    Parameters
+    ----------
+    ms : Microstructure
+        The electrode image.
+    params : str or CellParameters, default "chen2020"
+    current_A : float
+        Charge current through the image's cross-section (A, positive).
+    initial_stoichiometry : float, optional
+        Start stoichiometry (default: the set's initial one).
+    cutoff_V : float, default 0
+        End of the charge: the working electrode's potential against lithium.
+    end_time_s : float, optional
+        Stop at this time.
+    electrode : {"negative", "positive"}
+        Which electrode of the set the image is.
+    options : ResolvedOptions, optional
+        The resolved model's options (carbon-binder porosity, reaction-area mode,
+        solid conductivity, lithium exchange current) so that both models see the
+        same electrode.
+    particle_radius_m : float, optional
+        DFN particle radius (default: half the d50 of the active phase).
+    plating : {"none", "irreversible", "reversible", "partially reversible"}
+        PyBaMM's lithium-plating submodel on the working electrode.
+    mesh_points : mapping, optional
+        PyBaMM ``var_pts`` overrides (default ``x_s`` 10, ``x_p`` 30, ``r_p`` 30).
+
+    Returns
+    -------
+    DFNPlatingResult
+
+    Raises
+    ------
+    InvalidInputError
+        A non-positive current, an unknown electrode or plating option.
+    ConvergenceError
+        The DFN failed without a partial solution.
+    """
+    from microbat.cell._pybamm import import_pybamm
+    from microbat.cell.parameters import bruggeman_from_tau
+    from microbat.cell.resolved import ResolvedOptions, homogenise
+    from microbat.cell.resolved.compare import _cell_parameters
+    from microbat.core.errors import ConvergenceError
+
+    if not (current_A > 0 and math.isfinite(current_A)):
+        raise InvalidInputError(f"current_A = {current_A!r}; give a positive charge current")
+    if electrode not in ("negative", "positive"):
+        raise InvalidInputError(f"electrode must be 'negative' or 'positive', got {electrode!r}")
+    if plating not in ("none", "irreversible", "reversible", "partially reversible"):
+        raise InvalidInputError(f"unknown plating option {plating!r}")
+    pybamm = import_pybamm()
+    t0 = time.perf_counter()
+    p = _cell_parameters(params)
+    el = p.electrode(electrode)
+    opt = options or ResolvedOptions()
+    opt_h = ResolvedOptions(
+        cbd_porosity=opt.cbd_porosity,
+        cbd_bruggeman=opt.cbd_bruggeman,
+        cbd_conductivity_S_per_m=opt.cbd_conductivity_S_per_m,
+        reaction_area=opt.reaction_area,
+        separator_layers=opt.separator_layers,
+        solid_conductivity_S_per_m=opt.solid_conductivity_S_per_m or el.conductivity_S_per_m,
+    )
+    h = homogenise(ms, p, options=opt_h, particle_radius_m=particle_radius_m)
+    pv = p.to_pybamm()
+    src = "Negative" if electrode == "negative" else "Positive"
+    moved = {}
+    for key in list(pv.keys()):
+        if key.startswith(src + " electrode") or key.startswith(src + " particle"):
+            moved["Positive" + key[len(src) :]] = pv[key]
+        elif f"in {src.lower()} electrode" in key:
+            moved[key.replace(f"in {src.lower()} electrode", "in positive electrode")] = pv[key]
+    pv.update(moved, check_already_exists=False)
+    c_max = float(pv["Maximum concentration in positive electrode [mol.m-3]"])
+    th0 = (
+        float(initial_stoichiometry)
+        if initial_stoichiometry is not None
+        else float(pv["Initial concentration in positive electrode [mol.m-3]"]) / c_max
+    )
+    if not (0.0 < th0 < 1.0):
+        raise InvalidInputError(f"initial stoichiometry {th0!r} is outside (0, 1)")
+    a_dfn = 3.0 * h.active_fraction / h.particle_radius_m
+    j0_scale = h.specific_surface_area_per_m / a_dfn
+    j0 = pv["Positive electrode exchange-current density [A.m-2]"]
+
+    def j0_scaled(c_e: Any, c_s_surf: Any, c_s_max: Any, T: Any) -> Any:
+        return j0_scale * j0(c_e, c_s_surf, c_s_max, T)
+
+    side = math.sqrt(h.area_m2)
+    pv.update(
+        {
+            "Positive electrode thickness [m]": h.thickness_m,
+            "Positive electrode porosity": h.porosity,
+            "Positive electrode active material volume fraction": h.active_fraction,
+            "Positive particle radius [m]": h.particle_radius_m,
+            "Positive electrode exchange-current density [A.m-2]": j0_scaled,
+            "Positive electrode Bruggeman coefficient (electrolyte)": bruggeman_from_tau(
+                h.porosity, max(h.tau_electrolyte_micro, 1.0)
+            ),
+            "Positive electrode Bruggeman coefficient (electrode)": 0.0,
+            "Positive electrode conductivity [S.m-1]": h.solid_conductivity_micro_S_per_m,
+            "Initial concentration in positive electrode [mol.m-3]": th0 * c_max,
+            "Electrode height [m]": side,
+            "Electrode width [m]": side,
+            "Number of electrodes connected in parallel to make a cell": 1.0,
+            "Current function [A]": float(current_A),
+            "Lower voltage cut-off [V]": float(cutoff_V),
+            "Upper voltage cut-off [V]": 5.0,
+            "Exchange-current density for lithium metal electrode [A.m-2]": (
+                opt.li_exchange_current_A_per_m2
+            ),
+            "Lithium metal partial molar volume [m3.mol-1]": 1.3e-5,
+            "Negative electrode conductivity [S.m-1]": 1e8,
+        },
+        check_already_exists=False,
+    )
+    model_opts: dict[str, Any] = {"working electrode": "positive"}
+    if plating != "none":
+        model_opts["lithium plating"] = plating
+    model = pybamm.lithium_ion.DFN(model_opts)
+    var_pts = dict(model.default_var_pts)
+    var_pts.update(
+        {k: int(v) for k, v in {"x_s": 10, "x_p": 30, "r_p": 30, **(mesh_points or {})}.items()}
+    )
+    cap_s = (1.0 - th0) * h.active_fraction * h.thickness_m * h.area_m2 * c_max * 96485.33212
+    t_end = float(end_time_s) if end_time_s is not None else 1.2 * cap_s / current_A
+    solver = pybamm.IDAKLUSolver(rtol=1e-7, atol=1e-9, on_failure="ignore")
+    sim = pybamm.Simulation(model, parameter_values=pv, solver=solver, var_pts=var_pts)
+    t_eval = np.linspace(0.0, t_end, 801)
+    try:
+        sol = sim.solve([0.0, t_end], t_interp=t_eval)
+    except pybamm.SolverError as exc:
+        raise ConvergenceError(f"the DFN charge failed: {str(exc).splitlines()[0]}") from None
+    tt = np.asarray(sol.t, float)
+    ps = np.asarray(sol["Positive electrode potential [V]"].entries, float)
+    pe = np.asarray(sol["Positive electrolyte potential [V]"].entries, float)
+    m = np.min(ps - pe, axis=0)
+    v = np.asarray(sol["Voltage [V]"].entries, float)
+    soc = (
+        np.asarray(sol["Average positive particle concentration [mol.m-3]"].entries, float) / c_max
+    )
+    onset = _first_crossing(tt, m)
+    onset_soc = float(np.interp(onset, tt, soc)) if math.isfinite(onset) else math.nan
+    plated = None
+    if plating != "none":
+        for name in (
+            "Loss of lithium to positive lithium plating [mol]",
+            "Loss of lithium to lithium plating [mol]",
+        ):
+            try:
+                plated = float(sol[name].entries[-1])
+                break
+            except KeyError:
+                continue
+    return DFNPlatingResult(
+        onset_time_s=onset,
+        onset_soc=onset_soc,
+        time_s=tt,
+        voltage_V=v,
+        min_overpotential_V=m,
+        soc=soc,
+        plated_lithium_mol=plated,
+        current_A=float(current_A),
+        end_status=str(sol.termination),
+        inputs={**h.to_dict(), "initial_stoichiometry": th0, "j0_scale": j0_scale,
+                "cutoff_V": cutoff_V, "plating": plating},
+        solve_time_s=time.perf_counter() - t0,
+        provenance=Provenance(
+            "microbat.degradation.plating.dfn_plating",
+            parameters={"params": p.name, "current_A": float(current_A), "electrode": electrode,
+                        "plating": plating},
+            wall_time_s=time.perf_counter() - t0,
+            inputs={"shape": list(ms.shape), "voxel_size": list(ms.voxel_size)},
+        ),
+    )  # fmt: skip
