@@ -1,0 +1,175 @@
+"""Figures and files of the aging model (``AgingResult.plot``/``save``, the CLI, the twin).
+
+The drawing functions take plain arrays and a Matplotlib ``Figure`` made by the
+caller, so the twin's report and the ``--out`` writer share them; every file is
+written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from microbat.degradation._output import _csv, _figure, _json, _png
+
+if TYPE_CHECKING:
+    from microbat.degradation.aging import AgingResult
+
+__all__ = ["draw_curves", "draw_maps", "plot_maps", "plot_summary", "save_result"]
+
+
+def draw_curves(fig: Any, c: Mapping[str, np.ndarray]) -> None:
+    """Four panels: retention and resistance, lithium lost by mechanism, CoV, cracks.
+
+    ``c`` holds ``cycle``, ``capacity_retention``, ``resistance_growth``,
+    ``li_sei_original``, ``li_sei_cracks``, ``li_plating`` (mol), ``heterogeneity_cov``,
+    ``mean_crack_length_m``.
+    """
+    axs = fig.subplots(2, 2)
+    n = c["cycle"]
+    a = axs[0, 0]
+    a.plot(n, 100 * c["capacity_retention"], color="#4c72b0", label="capacity retention")
+    a.set_xlabel("cycle")
+    a.set_ylabel("capacity retention [%]", color="#4c72b0")
+    b = a.twinx()
+    b.plot(n, c["resistance_growth"], color="#c44e52", ls="--", label="resistance")
+    b.set_ylabel("resistance / initial", color="#c44e52")
+    a.set_title("fade and resistance growth", fontsize=9.5)
+    a = axs[0, 1]
+    parts = [
+        (c["li_sei_original"], "SEI, original surface", "#4c72b0"),
+        (c["li_sei_cracks"], "SEI, crack faces", "#dd8452"),
+        (c["li_plating"], "plating", "#55a868"),
+    ]
+    a.stackplot(n, *[1e3 * p for p, _, _ in parts], labels=[lab for _, lab, _ in parts],
+                colors=[col for _, _, col in parts])  # fmt: skip
+    a.set_xlabel("cycle")
+    a.set_ylabel("lithium lost [mmol]")
+    a.legend(fontsize=7.5, loc="upper left")
+    a.set_title("loss split", fontsize=9.5)
+    a = axs[1, 0]
+    a.plot(n[1:], c["heterogeneity_cov"][1:], color="#8172b2")
+    a.set_xlabel("cycle")
+    a.set_ylabel("CoV of the local degradation rate")
+    a.set_title("aging heterogeneity (area-weighted)", fontsize=9.5)
+    a = axs[1, 1]
+    a.plot(n, 1e9 * c["mean_crack_length_m"], color="#937860")
+    a.set_xlabel("cycle")
+    a.set_ylabel("mean crack length [nm]")
+    a.set_title("cracks", fontsize=9.5)
+
+
+def draw_maps(
+    fig: Any,
+    labels_mid: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    *,
+    title: str = "",
+) -> None:
+    """One panel per entry: the per-particle value painted on the mid-plane labels.
+
+    ``values`` maps a panel title to an array of one value per particle (index
+    ``k − 1`` for particle ``k``); the thickness runs down, the collector at the top.
+    """
+    import matplotlib as mpl
+
+    axs = np.atleast_1d(fig.subplots(1, len(values)))
+    lab = np.asarray(labels_mid)
+    for ax, (name, v) in zip(axs, values.items(), strict=True):
+        lut = np.concatenate(([np.nan], np.asarray(v, float)))
+        img = lut[np.clip(lab, 0, len(lut) - 1)]
+        img[lab == 0] = np.nan
+        fin = img[np.isfinite(img)]
+        lo, hi = (float(np.min(fin)), float(np.max(fin))) if fin.size else (0.0, 1.0)
+        cmap = mpl.colormaps["viridis"].with_extremes(bad="#e8e8e8")
+        vmax = hi if hi > lo else lo + 1
+        im = ax.imshow(np.ma.masked_invalid(img), cmap=cmap, vmin=lo, vmax=vmax,
+                       interpolation="nearest")  # fmt: skip
+        ax.set_title(name, fontsize=8.5)
+        ax.set_xlabel("in-plane [voxels]")
+        ax.set_ylabel("thickness [voxels] (collector at 0)")
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+
+
+_PARTICLE_FIELDS = (
+    "sei_thickness_m",
+    "crack_sei_thickness_m",
+    "crack_length_m",
+    "lithium_lost_mol",
+    "degradation_rate",
+    "current_share",
+)
+
+
+def _curves(res: AgingResult) -> dict[str, np.ndarray]:
+    return {
+        "cycle": res.cycle,
+        "capacity_retention": res.capacity_retention,
+        "resistance_growth": res.resistance_growth,
+        "li_sei_original": res.lithium_lost_curve_mol["sei_original"],
+        "li_sei_cracks": res.lithium_lost_curve_mol["sei_cracks"],
+        "li_plating": res.lithium_lost_curve_mol["plating"],
+        "heterogeneity_cov": res.heterogeneity_cov,
+        "mean_crack_length_m": res.mean_crack_length_m,
+    }
+
+
+def plot_summary(res: AgingResult) -> Any:
+    """Figure with the fade, loss split, heterogeneity and crack curves."""
+    fig = _figure(10.0, 7.0, hspace=0.4, wspace=0.45, left=0.08, right=0.92, top=0.94, bottom=0.08)
+    draw_curves(fig, _curves(res))
+    return fig
+
+
+def _map_values(res: AgingResult, i: int) -> dict[str, np.ndarray]:
+    m = res.maps
+    return {
+        "SEI, original [nm]": 1e9 * m["sei_thickness_m"][i],
+        "crack length [nm]": 1e9 * m["crack_length_m"][i],
+        "Li lost [nmol]": 1e9 * m["lithium_lost_mol"][i],
+    }
+
+
+def plot_maps(res: AgingResult, index: int = -1) -> Any:
+    """Per-particle maps (SEI thickness, crack length, lithium lost) at a map cycle."""
+    fig = _figure(12.0, 4.2, wspace=0.45, left=0.06, right=0.97, top=0.85, bottom=0.12)
+    if len(res.map_cycles) == 0:
+        return fig
+    cyc = int(res.map_cycles[index])
+    draw_maps(fig, res.labels_mid, _map_values(res, index), title=f"particles at cycle {cyc}")
+    return fig
+
+
+def save_result(res: AgingResult, out: Path) -> dict[str, Path]:
+    """Write ``result.json``, ``curves.csv``, ``particles.csv``, ``aging.png``, ``maps_*.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    c = _curves(res)
+    keys = list(c)
+    rows = [
+        [(c[k][i].item() if np.isfinite(c[k][i]) else None) for k in keys]
+        for i in range(len(res.cycle))
+    ]
+    files["curves"] = _csv(out / "curves.csv", keys, rows)
+    header = ["particle", "radius_m", "volume_m3", "area_m2", "depth_m"]
+    cols = [res.particles[k] for k in header[1:]]
+    for i, cyc in enumerate(res.map_cycles):
+        for name in _PARTICLE_FIELDS:
+            header.append(f"{name}@{int(cyc)}")
+            cols.append(res.maps[name][i])
+    n = len(res.particles["radius_m"])
+    prow = [
+        [k + 1, *[(float(col[k]) if np.isfinite(col[k]) else None) for col in cols]]
+        for k in range(n)
+    ]
+    files["particles"] = _csv(out / "particles.csv", header, prow)
+    files["plot"] = _png(plot_summary(res), out / "aging.png")
+    for i, cyc in enumerate(res.map_cycles):
+        files[f"maps_{int(cyc)}"] = _png(plot_maps(res, i), out / f"maps_cycle{int(cyc)}.png")
+    files["result"] = _json(out / "result.json", res.to_dict())
+    return files
