@@ -18,7 +18,14 @@ from microbat.degradation._output import _csv, _figure, _json, _png
 if TYPE_CHECKING:
     from microbat.degradation.aging import AgingResult
 
-__all__ = ["draw_curves", "draw_maps", "plot_maps", "plot_summary", "save_result"]
+__all__ = [
+    "draw_curves",
+    "draw_maps",
+    "lithium_per_area",
+    "plot_maps",
+    "plot_summary",
+    "save_result",
+]
 
 
 def draw_curves(fig: Any, c: Mapping[str, np.ndarray]) -> None:
@@ -126,17 +133,24 @@ def plot_summary(res: AgingResult) -> Any:
     return fig
 
 
+def lithium_per_area(maps: Mapping[str, np.ndarray], i: int) -> np.ndarray:
+    """Lithium lost per unit interface area (mol/m²) of each particle at map ``i``."""
+    area = maps["interface_area_m2"][i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(area > 0, maps["lithium_lost_mol"][i] / area, np.nan)
+
+
 def _map_values(res: AgingResult, i: int) -> dict[str, np.ndarray]:
     m = res.maps
     return {
         "SEI, original [nm]": 1e9 * m["sei_thickness_m"][i],
         "crack length [nm]": 1e9 * m["crack_length_m"][i],
-        "Li lost [nmol]": 1e9 * m["lithium_lost_mol"][i],
+        "Li lost per area [µmol/m²]": 1e6 * lithium_per_area(m, i),
     }
 
 
 def plot_maps(res: AgingResult, index: int = -1) -> Any:
-    """Per-particle maps (SEI thickness, crack length, lithium lost) at a map cycle."""
+    """Per-particle maps (SEI thickness, crack length, lithium lost per area) at a map cycle."""
     fig = _figure(12.0, 4.2, wspace=0.45, left=0.06, right=0.97, top=0.85, bottom=0.12)
     if len(res.map_cycles) == 0:
         return fig

@@ -1,0 +1,222 @@
+"""CLI verb ``age``: cycle aging of an electrode image (SEI, cracks, the feedback loop).
+
+JSON keys (``--json``): ``cycles``, ``c_rate``, ``mechanisms``, ``cycle`` (cycle number of
+each curve point), ``capacity_retention`` (list), ``resistance_growth`` (list),
+``lithium_lost_mol`` (``sei_original``, ``sei_cracks``, ``plating``, ``total``),
+``lithium_lost_curve_mol``, ``heterogeneity_cov`` (list; null at cycle 0),
+``capacity_fade``, ``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
+``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``solver``, ``parameters``,
+``provenance``, ``outputs`` (written files with ``--out``), ``resumed``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from microbat.cli.common import (
+    InPath,
+    InputOptions,
+    JsonOpt,
+    Progress,
+    QuietOpt,
+    check_writable,
+    emit,
+    guarded,
+    with_option_groups,
+)
+
+CHECKPOINT_NAME = "aging_checkpoint.npz"
+
+
+def _map_cycles(text: str | None, cycles: int) -> list[int] | None:
+    from microbat.core.errors import InvalidInputError
+
+    if text is None or not text.strip():
+        return None
+    try:
+        out = [int(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"cannot read --map-cycles {text!r}; write e.g. 0,500,1000"
+        ) from None
+    bad = [c for c in out if not 0 <= c <= cycles]
+    if bad:
+        raise InvalidInputError(f"--map-cycles {bad[0]} lies outside 0..{cycles}")
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    """Register this module's verbs on ``app``."""
+
+    @app.command("age")
+    @guarded
+    @with_option_groups
+    def age_cmd(
+        file: InPath,
+        cycles: Annotated[
+            int, typer.Option("--cycles", help="Number of full cycles (> 0).")
+        ] = 1000,
+        c_rate: Annotated[
+            float, typer.Option("--c-rate", help="C-rate of charge and discharge (1/h).")
+        ] = 1.0,
+        mechanisms: Annotated[
+            str,
+            typer.Option(
+                "--mechanisms",
+                help="Parts of the loop, comma separated: sei, cracks, plating (plating needs "
+                "plating_rate_mol_per_m2_s in --params).",
+            ),
+        ] = "sei,cracks",
+        sei_law: Annotated[
+            str | None,
+            typer.Option(
+                "--sei-law", help="SEI growth: solvent-diffusion (default), reaction or mixed."
+            ),
+        ] = None,
+        material: Annotated[
+            str | None,
+            typer.Option("--material", help="Active material: graphite (default) or nmc811."),
+        ] = None,
+        params_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--params",
+                help="TOML/JSON parameter file: [sei], [cracks] tables, material, "
+                "exchange_current_density_A_per_m2, electrolyte_conductivity_S_per_m, ... "
+                "(docs/aging.md).",
+            ),
+        ] = None,
+        tortuosity: Annotated[
+            float | None,
+            typer.Option(
+                "--tortuosity",
+                help="Electrolyte tortuosity factor along the thickness (default: computed "
+                "from the image).",
+            ),
+        ] = None,
+        no_jump: Annotated[
+            bool, typer.Option("--no-jump", help="Cycle by cycle (no cycle-jumping).")
+        ] = False,
+        tolerance: Annotated[
+            float,
+            typer.Option(
+                "--tolerance",
+                help="Cycle-jumping: largest relative change of a particle's stress or SEI "
+                "rate within a block.",
+            ),
+        ] = 0.01,
+        map_cycles: Annotated[
+            str | None,
+            typer.Option(
+                "--map-cycles",
+                help="Cycles of the per-particle maps (default: 0, half-way, last).",
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                help="Folder for result.json, curves.csv, particles.csv, aging.png, "
+                f"maps_cycle*.png and {CHECKPOINT_NAME}.",
+            ),
+        ] = None,
+        resume: Annotated[
+            bool,
+            typer.Option("--resume", help=f"Continue from OUT/{CHECKPOINT_NAME} (same inputs)."),
+        ] = False,
+        *,
+        inputs: InputOptions,
+        quiet: QuietOpt = False,
+        json: JsonOpt = False,
+    ) -> None:
+        """Cycle aging: capacity fade, resistance growth and lithium lost per particle."""
+        import dataclasses
+
+        from microbat.core.errors import InvalidInputError
+        from microbat.degradation._aging_network import aging_geometry
+        from microbat.degradation.aging import AgingParameters, age, parse_mechanisms
+        from microbat.degradation.parameters import MATERIALS
+        from microbat.degradation.particles import label_particles
+
+        check_writable(out)
+        if cycles <= 0:
+            raise InvalidInputError(f"--cycles must be > 0, got {cycles}")
+        if not c_rate > 0:
+            raise InvalidInputError(f"--c-rate must be > 0, got {c_rate}")
+        if resume and out is None:
+            raise InvalidInputError("--resume needs --out (the folder of the checkpoint)")
+        mech = parse_mechanisms(mechanisms)
+        params = AgingParameters.from_file(params_file) if params_file else AgingParameters()
+        if material:
+            key = material.strip().lower()
+            if key not in MATERIALS:
+                raise InvalidInputError(
+                    f"unknown --material {material!r}; use one of {', '.join(MATERIALS)}"
+                )
+            params = dataclasses.replace(params, material=MATERIALS[key])
+        if sei_law:
+            params = dataclasses.replace(params, sei=params.sei.replace(law=sei_law.strip()))
+        params.require(mech)
+        maps = _map_cycles(map_cycles, cycles)
+        ck = out / CHECKPOINT_NAME if out is not None else None
+        resumed = bool(resume and ck is not None and ck.is_file())
+        with Progress("age", quiet=quiet) as progress:
+            progress.stage(f"reading {file}")
+            ms = inputs.load(file)
+            if ms.ndim != 3:
+                raise InvalidInputError("age needs a 3D image")
+            progress.stage("labelling particles, interface areas, electrolyte tortuosity")
+            geom = aging_geometry(ms, label_particles(ms), tortuosity=tortuosity)
+            progress.stage(f"aging {geom.n} particles over {cycles} cycles", total=cycles)
+
+            def tick(done: int, total: int) -> None:
+                progress.step(f"cycle {done}/{total}", done=done)
+
+            res = age(
+                ms, cycles=cycles, c_rate=c_rate, mechanisms=mech, params=params,
+                geometry=geom, jump=not no_jump, tolerance=tolerance, map_cycles=maps,
+                checkpoint=ck, resume=resume, progress=tick,
+            )  # fmt: skip
+            outputs: dict[str, str] = {}
+            if out is not None:
+                progress.stage(f"writing {out}")
+                outputs = {k: str(v) for k, v in res.save(out).items()}
+                if ck is not None:
+                    outputs["checkpoint"] = str(ck)
+        data: dict[str, Any] = res.to_dict()
+        data["outputs"] = outputs
+        data["resumed"] = resumed
+
+        def human() -> None:
+            lost = res.lithium_lost_mol
+            typer.echo(
+                f"{geom.n} particles, {res.cycles} cycles at {res.c_rate:g}C "
+                f"({', '.join(res.mechanisms)}): capacity retention "
+                f"{100 * res.capacity_retention[-1]:.3f} % of {res.capacity_Ah * 1e3:.4g} mAh, "
+                f"resistance x{res.resistance_growth[-1]:.4f}"
+            )
+            pl = lost["plating"]
+            typer.echo(
+                f"lithium lost: SEI on original surface {lost['sei_original']:.4g} mol, on "
+                f"cracks {lost['sei_cracks']:.4g} mol, plating "
+                + ("off" if pl is None else f"{pl:.4g} mol")
+            )
+            typer.echo(
+                f"heterogeneity (area-weighted CoV of the degradation rate): "
+                f"{res.heterogeneity_cov[-1]:.4g}; fractured particles "
+                f"{100 * res.fractured_fraction[-1]:.1f} %"
+            )
+            s = res.solver
+            typer.echo(
+                f"solver: {s['blocks']} blocks ({s['rejected_blocks']} rejected), "
+                f"{s['network_solves']} network solves, {s['wall_time_s']:.3g} s"
+                + (" (resumed)" if resumed else "")
+            )
+            for k, v in outputs.items():
+                typer.echo(f"{k}: {v}")
+
+        if json or not quiet:
+            emit(data, as_json=json, human=human)

@@ -1,0 +1,262 @@
+"""Twin stage ``aging``: cycle aging with the loop cracks → new surface → SEI → current → stress.
+
+Every active particle of the image (:func:`microbat.degradation.label_particles`)
+carries its SEI on the original and on the crack surfaces, its crack length and the
+lithium it has lost; the electrode is cycled ``aging.cycles`` times at
+``aging.c_rate`` with cycle-jumping (:func:`microbat.degradation.aging.age`): the
+current share of each particle from a depth-resolved network with the films'
+resistances, its free-sphere stress, Paris-law cracks, SEI on old and new surface.
+Report section "Cycle aging": retention and resistance curves, the loss split, the
+heterogeneity index, per-particle maps and the depth profile. Diagnosis: a finding
+on the fade and on where the electrode ages first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from microbat.degradation._aging_network import aging_geometry
+from microbat.degradation._aging_output import draw_curves, draw_maps, lithium_per_area
+from microbat.degradation.aging import MECHANISMS, AgingParameters, age
+from microbat.degradation.parameters import MATERIALS
+from microbat.degradation.particles import label_particles
+from microbat.pipeline.base import (
+    Finding,
+    Stage,
+    StageContext,
+    StageOutput,
+    StageSettings,
+    finite_or_none,
+)
+from microbat.pipeline.reportkit import ReportSection, ReportView, esc, img, notes_list, num, pct
+
+__all__ = ["STAGE", "AgingSettings"]
+
+
+class AgingSettings(StageSettings):
+    """Cycle aging (``microbat.degradation.aging``)."""
+
+    enabled: bool = Field(True, description="Run the aging stage.")
+    cycles: int = Field(
+        200, gt=0, description="Full cycles to simulate.", json_schema_extra={"unit": "cycles"}
+    )
+    c_rate: float = Field(
+        1.0, gt=0, description="C-rate of charge and discharge.", json_schema_extra={"unit": "1/h"}
+    )
+    mechanisms: list[str] = Field(
+        ["sei", "cracks"],
+        description="Parts of the loop: sei, cracks (plating needs a plating rate, not "
+        "settable here).",
+    )
+    material: Literal["graphite", "nmc811"] = Field(
+        "graphite",
+        description="Active material (graphite: the negative electrode of O'Kane et al. "
+        "2022, whose SEI and crack constants are the defaults).",
+    )
+    sei_law: Literal["solvent-diffusion", "reaction", "mixed"] = Field(
+        "solvent-diffusion", description="SEI growth law (docs/aging.md)."
+    )
+    tolerance: float = Field(
+        0.01,
+        gt=0,
+        description="Cycle-jumping: largest relative change of a particle's stress or SEI "
+        "rate within a block.",
+    )
+
+    @field_validator("mechanisms")
+    @classmethod
+    def _mech(cls, v: list[str]) -> list[str]:
+        names = [str(s).strip().lower() for s in v]
+        bad = [s for s in names if s not in MECHANISMS]
+        if bad or not names:
+            raise ValueError(f"mechanisms must be among {', '.join(MECHANISMS)}, got {v}")
+        if "plating" in names:
+            raise ValueError(
+                "the plating mechanism needs a plating rate: use microbat age --params"
+            )
+        return names
+
+
+def _active(ctx: StageContext) -> str | None:
+    if not ctx.config.aging.enabled:
+        return "the aging stage is switched off (aging.enabled = false)"
+    return None
+
+
+def _run(ctx: StageContext) -> StageOutput:
+    cfg = ctx.config.aging
+    ms = ctx.microstructure()
+    params = AgingParameters(material=MATERIALS[cfg.material], sei={"law": cfg.sei_law})
+    ctx.step("labelling the active particles, interface areas, electrolyte tortuosity")
+    geom = aging_geometry(ms, label_particles(ms))
+    ctx.step(f"aging {geom.n} particles over {cfg.cycles} cycles at {cfg.c_rate:g}C")
+    res = age(
+        ms, cycles=cfg.cycles, c_rate=cfg.c_rate, mechanisms=cfg.mechanisms, params=params,
+        geometry=geom, tolerance=cfg.tolerance,
+    )  # fmt: skip
+    last = -1
+    li = res.lithium_lost_curve_mol
+    prof = res.depth_profile[last] if res.depth_profile.size else np.full(geom.n_layers, np.nan)
+    fin = np.isfinite(prof)
+    third = max(1, geom.n_layers // 3)
+    summary: dict[str, Any] = {
+        "material": cfg.material,
+        "sei_law": cfg.sei_law,
+        "cycles": res.cycles,
+        "c_rate": res.c_rate,
+        "mechanisms": list(res.mechanisms),
+        "particles": geom.n,
+        "capacity_Ah": res.capacity_Ah,
+        "capacity_retention": float(res.capacity_retention[-1]),
+        "resistance_growth": float(res.resistance_growth[-1]),
+        "lithium_lost_mol": res.lithium_lost_mol,
+        "heterogeneity_cov": finite_or_none(float(res.heterogeneity_cov[-1])),
+        "fractured_fraction": float(res.fractured_fraction[-1]),
+        "mean_crack_length_m": float(res.mean_crack_length_m[-1]),
+        "mean_sei_thickness_m": float(res.mean_sei_thickness_m[-1]),
+        "collector_third_rate": finite_or_none(
+            float(np.nanmean(prof[:third])) if fin[:third].any() else None
+        ),
+        "separator_third_rate": finite_or_none(
+            float(np.nanmean(prof[-third:])) if fin[-third:].any() else None
+        ),
+        "tortuosity": geom.tortuosity,
+        "solver": res.solver,
+        "notes": [],
+    }
+    arrays: dict[str, np.ndarray] = {
+        "cycle": res.cycle.astype(float),
+        "capacity_retention": res.capacity_retention,
+        "resistance_growth": res.resistance_growth,
+        "li_sei_original": li["sei_original"],
+        "li_sei_cracks": li["sei_cracks"],
+        "li_plating": li["plating"],
+        "heterogeneity_cov": res.heterogeneity_cov,
+        "mean_crack_length_m": res.mean_crack_length_m,
+        "labels_mid": res.labels_mid,
+        "depth_profile": prof,
+        "depth_m": res.depth_m,
+    }
+    if len(res.map_cycles):
+        m = res.maps
+        arrays["map_sei_nm"] = 1e9 * m["sei_thickness_m"][last]
+        arrays["map_crack_nm"] = 1e9 * m["crack_length_m"][last]
+        arrays["map_li_per_area"] = 1e6 * lithium_per_area(m, last)
+    return StageOutput(summary=summary, arrays=arrays)
+
+
+# ========================================================================= report
+def _report(view: ReportView) -> list[ReportSection]:
+    s = view.summary("aging")
+    if not s:
+        return [ReportSection("aging", "Cycle aging", view.status_line("aging"))]
+    arr = view.arrays("aging")
+    lost = s.get("lithium_lost_mol") or {}
+    total = lost.get("total") or 0.0
+    crack_share = (lost.get("sei_cracks") or 0.0) / total if total else None
+    mech = ", ".join(s.get("mechanisms") or [])
+    body = (
+        f"<p>{s.get('particles')} particles of {esc(s.get('material'))}, {s.get('cycles')} "
+        f"full cycles at {num(s.get('c_rate'), '.3g')}C with {esc(mech)} "
+        f"({esc(s.get('sei_law'))} SEI, O'Kane et al. 2022 constants). Capacity retention "
+        f"{pct(s.get('capacity_retention'))} (lithium inventory: the electrode's "
+        f"{num(1e3 * (s.get('capacity_Ah') or 0), '.4g')} mAh less F × lithium lost), "
+        f"resistance × {num(s.get('resistance_growth'), '.4f')}; "
+        f"{pct(crack_share)} of the lost lithium went into SEI on crack faces. Mean crack "
+        f"{num(1e9 * (s.get('mean_crack_length_m') or 0), '.4g')} nm, fractured "
+        f"{pct(s.get('fractured_fraction'))}. Heterogeneity index (area-weighted CoV of the "
+        f"lithium consumed per unit interface area per cycle across the particles): "
+        f"{num(s.get('heterogeneity_cov'), '.3g')}.</p>"
+    )
+    if "cycle" in arr:
+        fig = view.figures.new(10.0, 7.0, hspace=0.4, wspace=0.45, left=0.08, right=0.92,
+                               top=0.94, bottom=0.08)  # fmt: skip
+        draw_curves(fig, arr)
+        body += img(
+            view.figures.png(fig),
+            "capacity retention, resistance, loss split, heterogeneity and cracks vs cycle",
+            "Fade (lithium inventory) and network resistance; lithium lost to SEI on the "
+            "original surface and on crack faces; CoV of the local degradation rate; "
+            "mean crack length.",
+        )
+    if "map_sei_nm" in arr:
+        fig = view.figures.new(12.0, 4.2, wspace=0.45, left=0.06, right=0.97, top=0.85, bottom=0.12)
+        draw_maps(
+            fig,
+            arr["labels_mid"],
+            {
+                "SEI, original [nm]": arr["map_sei_nm"],
+                "crack length [nm]": arr["map_crack_nm"],
+                "Li lost per area [µmol/m²]": arr["map_li_per_area"],
+            },
+            title=f"particles at cycle {s.get('cycles')} (mid-plane; collector at the top)",
+        )
+        body += img(view.figures.png(fig), "per-particle aging maps")
+    prof = arr.get("depth_profile")
+    if prof is not None and np.isfinite(prof).any():
+        fig = view.figures.new(6.0, 3.4, left=0.13, bottom=0.16)
+        ax = fig.subplots()
+        ax.plot(1e6 * arr["depth_m"], prof, "o-", ms=3)
+        ax.axhline(1.0, color="#888888", lw=0.8)
+        ax.set_xlabel("depth from the collector [µm]")
+        ax.set_ylabel("degradation rate / mean")
+        ax.set_title("where the electrode ages (last block)", fontsize=9.5)
+        body += img(view.figures.png(fig), "depth profile of the degradation rate")
+    body += notes_list(s.get("notes") or [])
+    return [ReportSection("aging", "Cycle aging", body)]
+
+
+# ====================================================================== diagnosis
+def _diagnose(results: Mapping[str, Any]) -> Iterator[Finding]:
+    s = results.get("aging") or {}
+    if not s or s.get("capacity_retention") is None:
+        return
+    fade = 1.0 - float(s["capacity_retention"])
+    lost = s.get("lithium_lost_mol") or {}
+    total = lost.get("total") or 0.0
+    crack = (lost.get("sei_cracks") or 0.0) / total if total else 0.0
+    c_rate, cycles = s.get("c_rate"), s.get("cycles")
+    text = (
+        f"Cycle aging ({cycles} cycles at {c_rate:g}C): {pct(fade)} capacity fade, "
+        f"resistance × {num(s.get('resistance_growth'), '.3f')}; "
+        f"{pct(crack)} of the lithium lost went to SEI on crack faces"
+    )
+    near, far = s.get("collector_third_rate"), s.get("separator_third_rate")
+    if near is not None and far is not None:
+        where = "separator side" if far > near else "collector side"
+        text += (
+            f"; the {where} ages faster (rate per area {num(max(near, far), '.3g')}× vs "
+            f"{num(min(near, far), '.3g')}× the mean)"
+        )
+    text += "."
+    if crack > 0.5:
+        text += " Crack faces dominate: smaller or tougher particles slow the fade."
+    yield Finding(35 if fade > 0.05 else 85, text)
+
+
+def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
+    s = results.get("aging") or {}
+    return {
+        "aging_capacity_retention": s.get("capacity_retention"),
+        "aging_resistance_growth": s.get("resistance_growth"),
+        "aging_cycles": s.get("cycles"),
+    }
+
+
+STAGE = Stage(
+    "aging",
+    "Cycle aging (SEI, cracks, feedback)",
+    ("input", "segment"),
+    ("aging",),
+    _run,
+    active=_active,
+    n_steps=2,
+    settings=(("aging", AgingSettings),),
+    report=_report,
+    diagnose=_diagnose,
+    headline=_headline,
+)
