@@ -457,6 +457,14 @@ def evaluate_design(
         metrics["active_fraction"] = float(fr.get("active", ms.fraction("active")))
         g = evaluate_constraints(cons, p, ms, metrics)
         needs = {OBJECTIVES[n].needs for n in names}
+        blocked = [
+            k.split(":", 1)[1] for k, v in g.items() if k.startswith("percolation:") and v > 0
+        ]
+        if blocked and "cell" in needs:
+            raise _EvalError(
+                f"not evaluated: the {', '.join(blocked)} phase does not connect the current "
+                "collector to the separator"
+            )
         if "cell" in needs:
             if fid == "resolved":
                 _resolved(ms, ev, metrics)
@@ -475,7 +483,7 @@ def evaluate_design(
     objs = {n: float(metrics.get(n, math.nan)) for n in names}
     violated = tuple(k for k, v in g.items() if not v <= 0.0)
     computed = all(math.isfinite(v) for v in objs.values())
-    status = "failed" if error or not computed else "infeasible" if violated else "ok"
+    status = "infeasible" if violated else "failed" if error or not computed else "ok"
     if status == "failed" and error is None:
         error = "an objective could not be computed"
     wall = time.perf_counter() - t0

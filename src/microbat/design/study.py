@@ -260,15 +260,36 @@ def _space_key(space: DesignSpace) -> str:
     return json.dumps(space.model_dump(mode="json"), sort_keys=True)
 
 
+def _fast_sqlite(engine: Any) -> None:
+    """Write-ahead log, commits without a disk flush each (about 15 per trial).
+
+    The file stays consistent whatever happens (WAL commits are atomic); after a
+    power cut, the last trials committed may be lost and are then run again.
+    """
+    from sqlalchemy import event
+
+    def pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # pooled connections made before the listener reconnect with it
+
+
 def _open_study(optuna: Any, space: DesignSpace, storage: str | None) -> Any:
     directions = list(space.directions.values())
-    url = None
-    if storage is not None:
-        url = storage if "://" in storage else f"sqlite:///{Path(storage).resolve()}"
+    rdb = None
     try:
+        if storage is not None:
+            url = storage if "://" in storage else f"sqlite:///{Path(storage).resolve()}"
+            rdb = optuna.storages.RDBStorage(url)
+            if url.startswith("sqlite"):
+                _fast_sqlite(rdb.engine)
         study = optuna.create_study(
             study_name=space.name,
-            storage=url,
+            storage=rdb,
             directions=directions,
             load_if_exists=True,
         )
@@ -548,6 +569,8 @@ def run_study(
         raise InvalidInputError(f"--trials must be at least 1, got {n_trials}")
     if seed is not None and int(seed) != space.seed:
         space = space.with_changes(seed=int(seed))
+    if scheduler:
+        _probe(scheduler)  # before the storage is touched
     optuna = _optuna()
     cnames = constraint_names(space.constraints)
     names = list(space.objectives)
