@@ -268,3 +268,74 @@ def test_homogeneous_limit_against_pybamm_okane2022() -> None:
     # lithium-inventory fade (capacity lost = F x lithium lost) within 10 %
     fade_pybamm = 96485.33212 * (li_sei + li_cr) / 3600.0 / (q1[-1] - q1[0])
     assert 1 - res.capacity_retention[-1] == pytest.approx(fade_pybamm, rel=0.1)
+
+
+# ------------------------------------------------------------------ impedance
+def _planes(n: int, length: float = 40e-6, area_per_plane: float = 1e-9):
+    from microbat.degradation._aging_network import AgingGeometry
+
+    return AgingGeometry(
+        n=n,
+        volume_m3=np.full(n, 1e-16),
+        radius_m=np.full(n, 3e-6),
+        area_m2=np.full(n, area_per_plane),
+        layer=np.arange(n),
+        n_layers=n,
+        layer_thickness_m=length / n,
+        cross_section_m2=1e-8,
+        porosity=np.full(n, 0.3),
+        solid_fraction=np.full(n, 0.7),
+        tortuosity=2.0,
+        labels_mid=np.zeros((n, 1), np.int32),
+    )
+
+
+def test_network_impedance_single_branch_closed_form() -> None:
+    from microbat.degradation._aging_network import network_impedance
+
+    g = _planes(1)
+    w = 2 * np.pi * np.logspace(-2, 5, 15)
+    rct, cdl, rf, cf, area = 0.07, 0.2, 1e-3, 9e-3, 1e-9
+    z_branch = (1 / (1 / rct + 1j * w * cdl) + rf / (1 + 1j * w * rf * cf)) / area
+    kap, sig = 0.95 * 0.3 / 2.0, 215.0 * 0.7**1.5
+    dz, ax = 40e-6, 1e-8
+    # solid: collector to the node (half plane); electrolyte: node to the separator (half plane)
+    expected = z_branch + 0.5 * dz / (sig * ax) + 0.5 * dz / (kap * ax)
+    z = network_impedance(g, (1 / z_branch)[:, None], electrolyte_conductivity=0.95,
+                          solid_conductivity=215.0)  # fmt: skip
+    np.testing.assert_allclose(z, expected, rtol=1e-12)
+
+
+def test_network_impedance_converges_to_the_transmission_line() -> None:
+    """Uniform planes: second-order convergence to de Levie's two-rail line."""
+    from microbat.cell.eis.analytic import transmission_line
+    from microbat.degradation._aging_network import network_impedance
+
+    length, ax, a_total = 40e-6, 1e-8, 4e-7  # interface area of the whole electrode
+    w = 2 * np.pi * np.logspace(-1, 3, 9)  # 0.1 Hz .. 1 kHz (resolved penetration)
+    y_area = 1 / 0.07 + 1j * w * 0.2
+    kap, sig = 0.95 * 0.3 / 2.0, 215.0 * 0.7**1.5
+    zeta = 1 / (y_area * a_total / length)  # Ω m: 1/(Y a_s A)
+    exact = transmission_line(1 / (kap * ax), 1 / (sig * ax), zeta, length)
+    errs = []
+    for n in (16, 32, 64):
+        g = _planes(n, length, a_total / n)
+        y = np.repeat((y_area * a_total / n)[:, None], n, axis=1)
+        z = network_impedance(g, y, electrolyte_conductivity=0.95, solid_conductivity=215.0)
+        errs.append(np.max(np.abs(z - exact) / np.abs(exact)))
+    rates = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    assert errs[-1] < 1e-3
+    assert np.all(rates > 1.9)
+
+
+def test_sei_arc_grows_with_cycling(electrode) -> None:
+    ms, geom = electrode
+    res = age(ms, cycles=300, geometry=geom, map_cycles=[0, 300])
+    z = res.impedance_ohm
+    assert z.shape == (2, res.impedance_frequency_Hz.size)
+    # high-frequency intercept (electrolyte + film) grows with the film; arcs capacitive
+    assert z[1, 0].real > z[0, 0].real
+    assert np.all(z.imag <= 0)
+    off = age(ms, cycles=300, geometry=geom, map_cycles=[0, 300],
+              params=AgingParameters(film_resistance=False))  # fmt: skip
+    assert off.impedance_ohm[1, 0].real < z[1, 0].real

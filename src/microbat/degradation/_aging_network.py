@@ -72,6 +72,7 @@ __all__ = [
     "Distribution",
     "aging_geometry",
     "distribute",
+    "network_impedance",
     "sphere_geometry",
 ]
 
@@ -304,6 +305,53 @@ class Distribution:
     resistance_ohm: float
 
 
+def _solve(
+    geom: AgingGeometry, g_layer: np.ndarray, kap: np.ndarray, sig: np.ndarray
+) -> np.ndarray:
+    """Node potentials ``[s0, e0, s1, e1, ...]`` for 1 A into the solid at the collector.
+
+    ``g_layer`` may be complex (small-signal admittances); the banded system is
+    solved in its dtype.
+    """
+    from scipy.linalg import solve_banded
+
+    nl = geom.n_layers
+    dz, ax_area = geom.layer_thickness_m, geom.cross_section_m2
+    ge = ax_area / dz * 2.0 / (1.0 / kap[:-1] + 1.0 / kap[1:])
+    gs = ax_area / dz * 2.0 / (1.0 / sig[:-1] + 1.0 / sig[1:])
+    g_sep = 2.0 * ax_area * kap[-1] / dz  # half a plane to the separator face (0 V)
+    dtype = np.result_type(g_layer.dtype, np.float64)
+    # unknowns interleaved [s0, e0, s1, e1, ...]: (l, u) = (2, 2) band, A[i, j] at ab[2+i-j, j]
+    m = 2 * nl
+    ab = np.zeros((5, m), dtype)
+    ab[2, 0::2] += g_layer
+    ab[2, 1::2] += g_layer
+    ab[2, 0:-2:2] += gs
+    ab[2, 2::2] += gs
+    ab[2, 1:-2:2] += ge
+    ab[2, 3::2] += ge
+    ab[2, -1] += g_sep
+    ab[1, 1::2] = -g_layer  # A[2i, 2i+1]
+    ab[3, 0::2] = -g_layer  # A[2i+1, 2i]
+    ab[0, 2::2] = -gs  # A[2i, 2i+2]
+    ab[0, 3::2] = -ge  # A[2i+1, 2i+3]
+    ab[4, 0:-2:2] = -gs  # A[2i+2, 2i]
+    ab[4, 1:-2:2] = -ge  # A[2i+3, 2i+1]
+    rhs = np.zeros(m, dtype)
+    rhs[0] = 1.0
+    return solve_banded((2, 2), ab, rhs)
+
+
+def _rails(
+    geom: AgingGeometry, electrolyte_conductivity: float, solid_conductivity: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    kap = electrolyte_conductivity * np.maximum(geom.porosity, 1e-6) / geom.tortuosity
+    sig = solid_conductivity * np.maximum(geom.solid_fraction, 1e-6) ** 1.5
+    # the collector is half a plane away from the first solid node
+    r_half = 0.5 * geom.layer_thickness_m / (sig[0] * geom.cross_section_m2)
+    return kap, sig, r_half
+
+
 def distribute(
     geom: AgingGeometry,
     conductance_S: np.ndarray,
@@ -325,48 +373,49 @@ def distribute(
     -------
     Distribution
     """
-    from scipy.linalg import solve_banded
-
-    nl = geom.n_layers
-    g_layer = np.bincount(geom.layer, weights=conductance_S, minlength=nl)
-    dz, ax_area = geom.layer_thickness_m, geom.cross_section_m2
-    kap = electrolyte_conductivity * np.maximum(geom.porosity, 1e-6) / geom.tortuosity
-    sig = solid_conductivity * np.maximum(geom.solid_fraction, 1e-6) ** 1.5
-    ge = ax_area / dz * 2.0 / (1.0 / kap[:-1] + 1.0 / kap[1:])
-    gs = ax_area / dz * 2.0 / (1.0 / sig[:-1] + 1.0 / sig[1:])
-    g_sep = 2.0 * ax_area * kap[-1] / dz  # half a plane to the separator face (0 V)
-    # unknowns interleaved [s0, e0, s1, e1, ...]: bandwidth 2 on each side
-    m = 2 * nl
-    ab = np.zeros((5, m))  # solve_banded layout, (l, u) = (2, 2)
-    diag = np.zeros(m)
-    diag[0::2] += g_layer
-    diag[1::2] += g_layer
-    diag[0:-2:2] += gs
-    diag[2::2] += gs
-    diag[1:-2:2] += ge
-    diag[3::2] += ge
-    diag[-1] += g_sep
-    ab[2] = diag
-    # s_i–e_i coupling (offset 1 between 2i and 2i+1)
-    up1 = np.zeros(m)
-    up1[1::2] = -g_layer  # A[2i, 2i+1] stored at ab[1, 2i+1]
-    ab[1] = up1
-    lo1 = np.zeros(m)
-    lo1[0::2] = -g_layer  # A[2i+1, 2i] stored at ab[3, 2i]
-    ab[3] = lo1
-    # neighbours (offset 2): s_i–s_{i+1}, e_i–e_{i+1}
-    up2 = np.zeros(m)
-    up2[2::2] = -gs
-    up2[3::2] = -ge
-    ab[0] = up2
-    lo2 = np.zeros(m)
-    lo2[0:-2:2] = -gs
-    lo2[1:-2:2] = -ge
-    ab[4] = lo2
-    rhs = np.zeros(m)
-    rhs[0] = 1.0
-    x = solve_banded((2, 2), ab, rhs)
+    kap, sig, r_half = _rails(geom, electrolyte_conductivity, solid_conductivity)
+    g_layer = np.bincount(geom.layer, weights=conductance_S, minlength=geom.n_layers)
+    x = _solve(geom, g_layer, kap, sig)
     dphi = x[0::2] - x[1::2]
     pk = dphi[geom.layer]
     share = conductance_S * pk
-    return Distribution(share=share, potential_V=pk, resistance_ohm=float(x[0]))
+    return Distribution(share=share, potential_V=pk, resistance_ohm=float(x[0]) + r_half)
+
+
+def network_impedance(
+    geom: AgingGeometry,
+    admittance_S: np.ndarray,
+    *,
+    electrolyte_conductivity: float,
+    solid_conductivity: float,
+) -> np.ndarray:
+    """Small-signal impedance (Ω) of the network, one column of branch admittances each.
+
+    Parameters
+    ----------
+    geom : AgingGeometry
+    admittance_S : ndarray of complex (n_freq, n)
+        Branch admittance of every particle at each frequency.
+    electrolyte_conductivity, solid_conductivity : float
+        Bulk ``κ`` and ``σ_s`` in S/m (purely resistive rails).
+
+    Returns
+    -------
+    ndarray of complex (n_freq,)
+        ``Z = V_collector / I``.
+
+    Notes
+    -----
+    With uniform planes this is the cell-centred discretisation of the two-rail
+    transmission line (de Levie 1963; ``microbat.cell.eis.analytic.transmission_line``),
+    second-order accurate in the plane spacing.
+    """
+    kap, sig, r_half = _rails(geom, electrolyte_conductivity, solid_conductivity)
+    y = np.atleast_2d(np.asarray(admittance_S, np.complex128))
+    out = np.empty(y.shape[0], np.complex128)
+    for i, row in enumerate(y):
+        g_layer = np.bincount(geom.layer, weights=row.real, minlength=geom.n_layers) + 1j * (
+            np.bincount(geom.layer, weights=row.imag, minlength=geom.n_layers)
+        )
+        out[i] = _solve(geom, g_layer, kap, sig)[0] + r_half
+    return out

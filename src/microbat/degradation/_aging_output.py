@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "draw_curves",
     "draw_maps",
+    "draw_nyquist",
     "lithium_per_area",
     "plot_maps",
     "plot_summary",
@@ -67,6 +68,20 @@ def draw_curves(fig: Any, c: Mapping[str, np.ndarray]) -> None:
     a.set_xlabel("cycle")
     a.set_ylabel("mean crack length [nm]")
     a.set_title("cracks", fontsize=9.5)
+
+
+def draw_nyquist(fig: Any, z: np.ndarray, cycles: np.ndarray) -> None:
+    """Nyquist plot of the spectra ``z`` (one row per cycle in ``cycles``)."""
+    ax = fig.subplots()
+    z = np.atleast_2d(z)
+    scale, unit = (1e-3, "kΩ") if np.nanmax(np.abs(z.real)) > 1e4 else (1.0, "Ω")
+    for row, c in zip(z, cycles, strict=True):
+        ax.plot(scale * row.real, -scale * row.imag, "o-", ms=2.5, label=f"cycle {int(c)}")
+    ax.set_xlabel(f"Re Z [{unit}]")
+    ax.set_ylabel(f"−Im Z [{unit}]")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(fontsize=8)
+    ax.set_title("impedance of the imaged electrode (SEI arc at high frequency)", fontsize=9.5)
 
 
 def draw_maps(
@@ -160,7 +175,11 @@ def plot_maps(res: AgingResult, index: int = -1) -> Any:
 
 
 def save_result(res: AgingResult, out: Path) -> dict[str, Path]:
-    """Write ``result.json``, ``curves.csv``, ``particles.csv``, ``aging.png``, ``maps_*.png``."""
+    """Write the result's files to ``out`` (atomic each).
+
+    ``result.json``, ``curves.csv``, ``particles.csv``, ``aging.png``, ``maps_*.png``,
+    ``impedance.png`` and ``impedance.csv``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     c = _curves(res)
@@ -185,5 +204,16 @@ def save_result(res: AgingResult, out: Path) -> dict[str, Path]:
     files["plot"] = _png(plot_summary(res), out / "aging.png")
     for i, cyc in enumerate(res.map_cycles):
         files[f"maps_{int(cyc)}"] = _png(plot_maps(res, i), out / f"maps_cycle{int(cyc)}.png")
+    if res.impedance_ohm.size:
+        fig = _figure(6.5, 5.0, left=0.13, bottom=0.11)
+        draw_nyquist(fig, res.impedance_ohm, res.map_cycles)
+        files["impedance"] = _png(fig, out / "impedance.png")
+        rows = []
+        for i, cyc in enumerate(res.map_cycles):
+            for f, zz in zip(res.impedance_frequency_Hz, res.impedance_ohm[i], strict=True):
+                rows.append([int(cyc), float(f), float(zz.real), float(zz.imag)])
+        files["impedance_csv"] = _csv(
+            out / "impedance.csv", ["cycle", "frequency_Hz", "z_real_ohm", "z_imag_ohm"], rows
+        )
     files["result"] = _json(out / "result.json", res.to_dict())
     return files

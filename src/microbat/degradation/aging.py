@@ -200,6 +200,9 @@ class AgingParameters:
         the shares of cycle 0 throughout, no feedback).
     isolate_fractured : bool
         A fractured particle loses electronic contact (capacity and current).
+    double_layer_F_per_m2 : float
+        Double-layer capacitance per interface area of the impedance spectra
+        (0.2 F/m², the EIS module's default after Bard & Faulkner).
     plating_rate_mol_per_m2_s : float or None
         Lithium plated per unit interface area and second of charge; needed by the
         ``plating`` mechanism (the hook for a plating model's rate).
@@ -219,6 +222,7 @@ class AgingParameters:
     film_resistance: bool = True
     redistribute: bool = True
     isolate_fractured: bool = False
+    double_layer_F_per_m2: float = 0.2
     plating_rate_mol_per_m2_s: float | None = None
     stress_profile: Literal["end", "steady"] = "end"
 
@@ -244,6 +248,7 @@ class AgingParameters:
             "electrolyte_conductivity_S_per_m",
             "solid_conductivity_S_per_m",
             "temperature_K",
+            "double_layer_F_per_m2",
         ):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
         r = float(self.rest_s)
@@ -471,6 +476,38 @@ class _Loop:
             self._fixed = out
         return out
 
+    def impedance(self, s: Mapping[str, np.ndarray], freqs: np.ndarray) -> np.ndarray:
+        """Small-signal impedance (Ω) of the electrode in state ``s`` at ``freqs`` (Hz).
+
+        Every particle branch: its original surface and its crack faces, each an SEI
+        film (``R_f ∥ C_f``) in series with the interface (double layer ∥ charge
+        transfer; solid diffusion left out), on the depth network's rails.
+        """
+        from microbat.cell.eis.parameters import EISParameters
+        from microbat.degradation._aging_network import network_impedance
+        from microbat.degradation.sei import film_impedance
+
+        p = self.p
+        eis = EISParameters(
+            electrolyte_conductivity_S_per_m=p.electrolyte_conductivity_S_per_m,
+            double_layer_F_per_m2=p.double_layer_F_per_m2,
+            exchange_current_A_per_m2=p.exchange_current_density_A_per_m2,
+            temperature_K=p.temperature_K,
+            ocp_slope_V_m3_per_mol=0.0,
+        )
+        w = 2.0 * np.pi * np.asarray(freqs, float)[:, None]
+        z_int = 1.0 / eis.admittance(w)  # (nf, 1) Ω m²
+        on = 1.0 if p.film_resistance else 0.0
+        z_o = z_int + on * film_impedance(s["d_o"][None, :], w, p.sei)
+        z_c = z_int + on * film_impedance(s["d_cr"][None, :], w, p.sei)
+        y = self.g.area_m2[None, :] / z_o + self.crack_area(s)[None, :] / z_c
+        y = np.where(self.alive(s)[None, :], y, 0.0)
+        return network_impedance(
+            self.g, y,
+            electrolyte_conductivity=p.electrolyte_conductivity_S_per_m,
+            solid_conductivity=p.solid_conductivity_S_per_m,
+        )  # fmt: skip
+
     # --------------------------------------------------------------- advance
     def advance(
         self, s: Mapping[str, np.ndarray], n: int, drv: Mapping[str, np.ndarray]
@@ -617,6 +654,13 @@ class AgingResult(Result):
         ``radius_m``, ``volume_m3``, ``area_m2``, ``depth_m`` of each particle.
     labels_mid : ndarray (2D)
         Particle labels on a mid-plane (thickness first), for the maps.
+    impedance_frequency_Hz : ndarray (f,)
+        Frequencies of the spectra (empty without ``impedance``).
+    impedance_ohm : ndarray of complex (m, f)
+        Small-signal impedance of the electrode at each map cycle: SEI films
+        (``R_f ∥ C_f``) in series with double layer ∥ charge transfer on every
+        particle's original and crack surface, on the depth network (no solid
+        diffusion).
     solver : dict
         Blocks, rejected blocks, network solves and their mean cost, wall time.
     parameters : dict
@@ -644,6 +688,8 @@ class AgingResult(Result):
     depth_m: np.ndarray
     particles: dict[str, np.ndarray]
     labels_mid: np.ndarray
+    impedance_frequency_Hz: np.ndarray
+    impedance_ohm: np.ndarray
     solver: dict[str, Any]
     parameters: dict[str, Any]
     provenance: Provenance = field(default_factory=lambda: Provenance("age"))
@@ -675,6 +721,12 @@ class AgingResult(Result):
         )
         out["depth_m"] = to_jsonable(self.depth_m)
         out["labels_mid"] = {"shape": list(self.labels_mid.shape)}
+        out["impedance_frequency_Hz"] = to_jsonable(self.impedance_frequency_Hz)
+        out["impedance_ohm"] = {
+            "cycles": to_jsonable(self.map_cycles),
+            "real": to_jsonable(self.impedance_ohm.real),
+            "imag": to_jsonable(self.impedance_ohm.imag),
+        }
         out["capacity_fade"] = to_jsonable(1.0 - float(self.capacity_retention[-1]))
         return out
 
@@ -760,6 +812,8 @@ def age(
     checkpoint: str | Path | None = None,
     resume: bool = False,
     checkpoint_interval_s: float = 30.0,
+    impedance: bool = True,
+    frequencies: Sequence[float] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AgingResult:
     """Cycle an imaged electrode and follow every particle's SEI, cracks and lithium.
@@ -798,6 +852,10 @@ def age(
         Continue from ``checkpoint`` (same problem; ``cycles`` may be larger).
     checkpoint_interval_s : float, default 30
         Seconds between checkpoints.
+    impedance : bool, default True
+        Impedance spectrum of the electrode at each map cycle.
+    frequencies : sequence of float, optional
+        Hz of the spectra (default 100 kHz to 10 mHz, 8 per decade).
     progress : callable, optional
         ``progress(cycle, cycles)`` after each accepted block.
 
@@ -889,7 +947,9 @@ def age(
     ) -> None:
         li = s["li_o"] + s["li_cr"] + s["li_pl"]
         area = geom.area_m2 + loop.crack_area(s)
-        m = np.stack([s["d_o"], s["d_cr"], s["a"], li, rate, drv["share"], area])
+        m = np.stack(
+            [s["d_o"], s["d_cr"], s["a"], li, rate, drv["share"], area, s["frac_area"], s["frac"]]
+        )
         maps.append((cyc, m))
 
     if ck is not None and resume and ck.is_file():
@@ -970,7 +1030,7 @@ def age(
         "total": float(li_o[-1] + li_cr[-1] + li_pl[-1]),
     }
     m_cycles = np.asarray([c for c, _ in maps], np.int64)
-    stack = np.stack([m for _, m in maps], axis=0) if maps else np.zeros((0, 7, geom.n))
+    stack = np.stack([m for _, m in maps], axis=0) if maps else np.zeros((0, 9, geom.n))
     maps_out = {name: stack[:, i, :] for i, name in enumerate(_MAP_FIELDS)}
     maps_out["interface_area_m2"] = stack[:, 6, :]
     profiles = (
@@ -978,6 +1038,21 @@ def age(
         if maps
         else np.zeros((0, geom.n_layers))
     )
+    freqs = np.zeros(0)
+    z = np.zeros((0, 0), np.complex128)
+    if impedance and maps:
+        from microbat.cell.eis.result import default_frequencies
+
+        freqs = default_frequencies() if frequencies is None else np.asarray(frequencies, float)
+        z = np.stack(
+            [
+                loop.impedance(
+                    {"d_o": m[0], "d_cr": m[1], "a": m[2], "frac_area": m[7], "frac": m[8]},
+                    freqs,
+                )
+                for _, m in maps
+            ]
+        )
     wall = time.perf_counter() - t_start
     solver = {
         "jump": bool(jump),
@@ -1026,6 +1101,8 @@ def age(
             "depth_m": geom.depth_m,
         },
         labels_mid=geom.labels_mid,
+        impedance_frequency_Hz=freqs,
+        impedance_ohm=z,
         solver=solver,
         parameters=params.to_dict(),
         provenance=prov,
