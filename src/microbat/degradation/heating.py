@@ -141,6 +141,7 @@ __all__ = [
     "HeatResult",
     "NoCarbonBinderWarning",
     "joule_heating",
+    "resolved_heating",
     "temperature_rise",
 ]
 
@@ -252,7 +253,8 @@ class HeatResult(Result):
     Attributes
     ----------
     mode : str
-        ``"electrode"`` (operating current) or ``"solid"`` (electronic only).
+        ``"electrode"`` (operating current), ``"solid"`` (electronic only) or
+        ``"resolved"`` (the loss maps of a resolved run, :func:`resolved_heating`).
     current_density_A_per_m2 : float
         Applied current over the image cross-section, A/m².
     current_A : float
@@ -1247,14 +1249,7 @@ def joule_heating(
     local = float((dT - layer_mean).max())
     hottest = necks[0]["heat_W"] if necks else 0.0
     point = hottest / (4.0 * math.pi * props.electrolyte_thermal_conductivity * 1e-6)
-    boundary = {
-        "collector": "T held at T0 on the current-collector face (index 0 of the thickness "
-        "axis), every other side adiabatic",
-        "separator": "T held at T0 on the separator face (last index of the thickness axis), "
-        "every other side adiabatic",
-        "both": "T held at T0 on the current-collector and separator faces, the four other "
-        "sides adiabatic",
-    }[cooled]
+    boundary = _THERMAL_BOUNDARY[cooled]
     heat_nan = np.where(conducting, qd, np.nan)
     jfield = np.where(conducting, jmag, np.nan)
     assert net_s.u is not None
@@ -1320,6 +1315,313 @@ def joule_heating(
             inputs={"shape": list(ms.shape), "voxel_size_m": list(ms.voxel_size)},
         ),
     )
+
+
+#: Loss maps of a resolved snapshot (W/m³) and the kind of heat each one is.
+_RESOLVED_KINDS = {
+    "loss_ohmic_solid": "electronic",
+    "loss_ohmic_electrolyte": "ionic",
+    "loss_concentration_electrolyte": "ionic",
+    "loss_reaction": "reaction",
+    "loss_solid_diffusion": "solid_diffusion",
+}
+
+
+def resolved_heating(
+    ms: Microstructure,
+    source: Any,
+    *,
+    snapshot: int | None = None,
+    time_s: float | None = None,
+    properties: HeatProperties | None = None,
+    cooled: str = "collector",
+    top_fraction: float = 0.01,
+    n_necks: int = 10,
+    precision: str = "auto",
+) -> HeatResult:
+    """Heat map, hot clusters and temperature rise from a resolved run's fields.
+
+    The resolved discharge (:mod:`microbat.cell.resolved`) stores, with every
+    snapshot, the dissipation of its voltage-loss breakdown voxel by voxel (W/m³, the
+    ``loss_*`` maps; their sum over the image and the part outside it is the loss ×
+    current of the breakdown to round-off). That dissipation is the irreversible heat
+    of the electrode at that moment, with the concentration gradients, the
+    non-linear kinetics and the state of charge the run reached — what the
+    operating mode of :func:`joule_heating` approximates at uniform concentration.
+    This function takes it as the heat source and gives the same analysis: heat per
+    area, volume, phase, kind and depth, the hottest clusters and the temperature
+    rise (steady conduction, as in :func:`joule_heating`). Reversible (entropic)
+    heat is not included, as in the run's breakdown.
+
+    Parameters
+    ----------
+    ms : Microstructure
+        The image the run was computed on (same shape; its thickness axis and phases).
+    source : ResolvedDischargeResult or path-like
+        An in-memory result of :func:`microbat.cell.resolved.simulate_discharge`, or
+        a saved run: the folder ``microbat simulate --out`` wrote, or its ``fields.h5``.
+    snapshot : int, optional
+        Snapshot index (default: the last).
+    time_s : float, optional
+        Take the snapshot nearest this time instead.
+    properties : HeatProperties, optional
+        Only the thermal conductivities are used (the heat comes from the run).
+    cooled : {"collector", "separator", "both"}, default "collector"
+        Face(s) held at the reference temperature; the other sides are adiabatic.
+    top_fraction : float, default 0.01
+        Share of the heated voxels counted as hot.
+    n_necks : int, default 10
+        Clusters listed, highest heat density first.
+    precision : {"auto", "single", "double"}, default "auto"
+        Floating type of the temperature solve.
+
+    Returns
+    -------
+    HeatResult
+        ``mode = "resolved"``. ``heat_by_kind_W`` has ``electronic`` (solid ohmic),
+        ``ionic`` (electrolyte ohmic and concentration), ``reaction`` (kinetics) and
+        ``solid_diffusion``; ``voltage_drop_V`` is the heat in the image over the
+        run's current (the part of the cell's voltage loss dissipated in the image);
+        ``energy_balance_error`` compares the sum of the component maps with the
+        run's ``loss_total``. The snapshot stores potentials and losses, not face
+        currents: the current-density field and the necks' currents are NaN
+        (``null`` in JSON), and the necks are ranked by their peak heat density
+        (``peak_heat_W_per_m3``). ``potential_V`` and ``electrolyte_potential_V``
+        are the run's ``phi_s`` and ``phi_e``.
+
+    Raises
+    ------
+    FileFormatError
+        A path that is not a resolved run.
+    InvalidInputError
+        No snapshot, a bad index, a snapshot without loss maps or without heat (the
+        rest state), or fields of another shape than the image.
+
+    Examples
+    --------
+    >>> from microbat.synth import electrode                     # doctest: +SKIP
+    >>> from microbat.cell.resolved import simulate_discharge    # doctest: +SKIP
+    >>> ms = electrode((24, 16, 16), voxel_size=0.5e-6, seed=1)  # doctest: +SKIP
+    >>> run = simulate_discharge(ms, c_rate=2.0, end_time_s=60)  # doctest: +SKIP
+    >>> r = resolved_heating(ms, run)                            # doctest: +SKIP
+    >>> r.heat_per_area_W_per_m2                                 # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    props = properties or HeatProperties()
+    if not (0 < top_fraction < 1):
+        raise InvalidInputError(f"top_fraction={top_fraction!r}; give a fraction in (0, 1)")
+    if cooled not in ("collector", "separator", "both"):
+        raise InvalidInputError(f"cooled={cooled!r}; use collector, separator or both")
+    if ms.ndim != 3:
+        raise InvalidInputError("a resolved run is three-dimensional; give its 3D image")
+    k, t, fields, meta = _resolved_snapshot(source, snapshot, time_s)
+    missing = [n for n in _RESOLVED_KINDS if n not in fields]
+    if missing:
+        raise InvalidInputError(
+            f"snapshot {k} of the resolved run has no loss map {', '.join(missing)}: the "
+            "run was made without loss maps (run it with them, the default)"
+        )
+    for name in (*_RESOLVED_KINDS, "phi_s", "phi_e"):
+        if name in fields and tuple(fields[name].shape) != ms.shape:
+            raise InvalidInputError(
+                f"{name} of snapshot {k} has shape {tuple(fields[name].shape)} but the "
+                f"image is {ms.shape}: give the image the run was computed on"
+            )
+    lab, h = _labels3(ms)
+    ax = ms.thickness_axis
+    shape = lab.shape
+    vvox = float(np.prod(h))
+    area = float(
+        np.prod([n * hh for a, (n, hh) in enumerate(zip(shape, h, strict=True)) if a != ax])
+    )
+    volume = area * shape[ax] * h[ax]
+    maps = {n: np.asarray(fields[n], np.float64) for n in _RESOLVED_KINDS}
+    conducting = np.zeros(shape, bool)
+    for m in maps.values():
+        conducting |= np.isfinite(m)
+    qd = np.zeros(shape)
+    kinds = {"electronic": 0.0, "ionic": 0.0, "reaction": 0.0, "solid_diffusion": 0.0}
+    for name, m in maps.items():
+        m = np.nan_to_num(m, nan=0.0)
+        qd += m
+        kinds[_RESOLVED_KINDS[name]] += float(m.sum(dtype=np.float64)) * vvox
+    del maps
+    heat = qd * vvox  # W per voxel
+    total = float(heat.sum(dtype=np.float64))
+    if not (total > 0 and math.isfinite(total)):
+        raise InvalidInputError(
+            f"snapshot {k} (t = {t:g} s) carries no heat (total {total:g} W): the rest state "
+            "has no current; choose a later snapshot"
+        )
+    balance = math.nan
+    if "loss_total" in fields:
+        ref = float(np.nansum(np.asarray(fields["loss_total"], np.float64))) * vvox
+        balance = abs(total - ref) / abs(ref) if ref else math.nan
+    current = abs(float(meta.get("current_A", math.nan)))
+    j_app = current / area
+    notes = [
+        f"heat from snapshot {k} of the resolved run at t = {t:g} s: its loss maps "
+        "(irreversible heat; reversible heat not included)",
+        "the snapshot stores potentials and losses, not face currents: current densities "
+        "and the necks' currents are not given; necks are ranked by heat density",
+    ]
+    # ----------------------------------------------------------- bottlenecks
+    qvals = qd[conducting]
+    n_top = max(1, math.ceil(top_fraction * qvals.size))
+    top = np.partition(qvals, qvals.size - n_top)[qvals.size - n_top :]
+    thresh = float(top.min())
+    top_frac = float(top.sum() * vvox / total)
+    hot = conducting & (qd >= thresh * (1.0 - 1e-9)) & (qd > 0)
+    zeros = [np.zeros(shape) for _ in range(3)]
+    necks, n_clusters = _necks(
+        ms, lab, hot, heat, qd, zeros, h, ax, current, total, n_necks, inflow=None, outflow=None
+    )  # fmt: skip
+    for n in necks:  # ranked by heat density: rename, and no currents
+        n["peak_heat_W_per_m3"] = n.pop("peak_current_density_A_per_m2")
+        n["mean_heat_W_per_m3"] = n.pop("mean_current_density_A_per_m2")
+        for key in ("current_A", "current_fraction"):
+            n[key] = math.nan
+        n["peak_current_density_A_per_m2"] = math.nan
+        n["mean_current_density_A_per_m2"] = math.nan
+    # ---------------------------------------------------- depth, temperature
+    dtype = _resolve_precision(precision, lab.size)
+    other = tuple(a for a in range(3) if a != ax)
+    depth = (np.arange(shape[ax]) + 0.5) * h[ax]
+    kth = _thermal_classes(ms, lab, props)
+    faces = {"collector": [(ax, 0)], "separator": [(ax, -1)], "both": [(ax, 0), (ax, -1)]}
+    dT, _ = temperature_rise(
+        kth, heat.astype(dtype), h, cooled=faces[cooled], tol=1e-4 if dtype == np.float32 else 1e-6
+    )  # fmt: skip
+    local = float((dT - dT.mean(axis=other, keepdims=True)).max())
+    hottest = necks[0]["heat_W"] if necks else 0.0
+    point = hottest / (4.0 * math.pi * props.electrolyte_thermal_conductivity * 1e-6)
+    per_label = np.bincount(lab.reshape(-1), weights=heat.reshape(-1))
+    by_phase = {
+        p.name: float(per_label[p.label]) if p.label < per_label.size else 0.0
+        for p in ms.phases.values()
+    }
+    pot = {
+        n: np.asarray(fields[n], np.float64) if n in fields else np.full(shape, np.nan)
+        for n in ("phi_s", "phi_e")
+    }
+    return HeatResult(
+        mode="resolved",
+        current_density_A_per_m2=j_app,
+        current_A=current,
+        voltage_drop_V=total / current if current > 0 else math.nan,
+        resistance_ohm_m2=total / current / j_app if current > 0 else math.nan,
+        total_heat_W=total,
+        energy_balance_error=float(balance),
+        heat_per_area_W_per_m2=total / area,
+        heat_per_volume_W_per_m3=total / volume,
+        heat_by_kind_W=kinds,
+        heat_by_phase_W=by_phase,
+        heat_top1pct_fraction=top_frac,
+        necks=necks,
+        n_necks=n_clusters,
+        depth_m=depth,
+        heat_depth_W_per_m3=heat.sum(axis=other) / (area * h[ax]),
+        max_delta_T_K=float(dT.max()),
+        mean_delta_T_K=float(dT.mean()),
+        local_delta_T_K=local,
+        point_source_delta_T_K=float(point),
+        thermal_boundary=_THERMAL_BOUNDARY[cooled],
+        properties=props.to_dict(),
+        iterations=0,
+        warnings=notes,
+        heat_W_per_m3=np.where(conducting, qd, np.nan),
+        current_density_A_per_m2_field=np.full(shape, np.nan),
+        potential_V=pot["phi_s"],
+        electrolyte_potential_V=pot["phi_e"],
+        delta_T_K=dT,
+        provenance=Provenance(
+            "microbat.degradation.resolved_heating",
+            parameters={
+                "snapshot": k,
+                "time_s": t,
+                "cooled": cooled,
+                "top_fraction": top_fraction,
+                "precision": "single" if dtype == np.float32 else "double",
+            },
+            wall_time_s=time.perf_counter() - t0,
+            inputs={
+                "shape": list(ms.shape),
+                "voxel_size_m": list(ms.voxel_size),
+                "resolved_run": {k2: v for k2, v in meta.items() if k2 != "current_A"},
+            },
+        ),
+    )
+
+
+def _resolved_snapshot(
+    source: Any, snapshot: int | None, time_s: float | None
+) -> tuple[int, float, dict[str, np.ndarray], dict[str, Any]]:
+    """(index, time, fields, run attributes) of one snapshot of a resolved run."""
+    from pathlib import Path
+
+    from microbat.core.errors import FileFormatError, require
+
+    def pick(times: list[float]) -> int:
+        if not times:
+            raise InvalidInputError("the resolved run holds no snapshot of the fields")
+        if time_s is not None:
+            return int(np.argmin([abs(x - time_s) for x in times]))
+        i = -1 if snapshot is None else int(snapshot)
+        if not -len(times) <= i < len(times):
+            raise InvalidInputError(
+                f"snapshot {snapshot} does not exist; the run has {len(times)} "
+                f"(0 … {len(times) - 1})"
+            )
+        return i % len(times)
+
+    if isinstance(source, str | Path):
+        path = Path(source)
+        f = path / "fields.h5" if path.is_dir() else path
+        if not f.is_file():
+            raise FileFormatError(
+                f"no resolved run at {path}: expected the folder of 'microbat simulate "
+                "--out' (with fields.h5) or the fields.h5 file"
+            )
+        h5py = require("h5py")
+        try:
+            with h5py.File(f, "r") as hf:
+                groups = sorted(g for g in hf if g.startswith("t") and g[1:].isdigit())
+                k = pick([float(hf[g].attrs["time_s"]) for g in groups])
+                grp = hf[groups[k]]
+                fields = {name: np.asarray(grp[name]) for name in grp}
+                meta = {
+                    "file": str(f),
+                    "c_rate": float(hf.attrs.get("c_rate", math.nan)),
+                    "current_A": float(hf.attrs.get("current_A", math.nan)),
+                    "partial": bool(hf.attrs.get("partial", False)),
+                }
+                t = float(grp.attrs["time_s"])
+        except (OSError, KeyError) as exc:
+            raise FileFormatError(f"{f}: not a readable resolved-run field file ({exc})") from None
+        return k, t, fields, meta
+    if not hasattr(source, "snapshots"):
+        raise InvalidInputError(
+            f"cannot read a resolved run from {type(source).__name__}; pass the result of "
+            "simulate_discharge or the folder of a saved run"
+        )
+    snaps = list(source.snapshots)
+    k = pick([float(s.time_s) for s in snaps])
+    meta = {
+        "c_rate": float(source.c_rate),
+        "current_A": float(source.current_A),
+        "partial": bool(getattr(source, "partial", False)),
+    }
+    return k, float(snaps[k].time_s), dict(snaps[k].fields), meta
+
+
+_THERMAL_BOUNDARY = {
+    "collector": "T held at T0 on the current-collector face (index 0 of the thickness "
+    "axis), every other side adiabatic",
+    "separator": "T held at T0 on the separator face (last index of the thickness axis), "
+    "every other side adiabatic",
+    "both": "T held at T0 on the current-collector and separator faces, the four other "
+    "sides adiabatic",
+}
 
 
 def _pad_nan(a: np.ndarray, axis: int, n: int) -> np.ndarray:
