@@ -5,7 +5,9 @@ each curve point), ``capacity_retention`` (list), ``resistance_growth`` (list),
 ``lithium_lost_mol`` (``sei_original``, ``sei_cracks``, ``plating``, ``total``),
 ``lithium_lost_curve_mol``, ``heterogeneity_cov`` (list; null at cycle 0),
 ``capacity_fade``, ``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
-``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``solver``, ``parameters``,
+``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``impedance_frequency_Hz``,
+``impedance_ohm`` (``cycles``, ``real``, ``imag``: spectra at the map cycles), ``solver``,
+``parameters``,
 ``provenance``, ``outputs`` (written files with ``--out``), ``resumed``.
 """
 
@@ -120,7 +122,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 help="Folder for result.json, curves.csv, particles.csv, aging.png, "
-                f"maps_cycle*.png and {CHECKPOINT_NAME}.",
+                f"maps_cycle*.png, impedance.png/.csv and {CHECKPOINT_NAME}.",
             ),
         ] = None,
         resume: Annotated[

@@ -93,7 +93,12 @@ from microbat.core.constants import FARADAY
 from microbat.core.errors import FileFormatError, InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result, to_jsonable
-from microbat.degradation._aging_network import AgingGeometry, aging_geometry, distribute
+from microbat.degradation._aging_network import (
+    AgingGeometry,
+    aging_geometry,
+    distribute,
+    sphere_geometry,
+)
 from microbat.degradation.parameters import GRAPHITE, MATERIALS, MechanicalMaterial
 from microbat.degradation.paris import (
     CrackParameters,
@@ -113,10 +118,13 @@ from microbat.degradation.sei import (
 
 __all__ = [
     "MECHANISMS",
+    "AgingGeometry",
     "AgingParameters",
     "AgingResult",
     "age",
+    "aging_geometry",
     "parse_mechanisms",
+    "sphere_geometry",
 ]
 
 #: Degradation mechanisms the loop knows.
@@ -797,7 +805,7 @@ _MAP_FIELDS = (
 
 
 def age(
-    ms: Microstructure,
+    ms: Microstructure | None,
     *,
     cycles: int,
     c_rate: float = 1.0,
@@ -820,9 +828,10 @@ def age(
 
     Parameters
     ----------
-    ms : Microstructure
+    ms : Microstructure or None
         3D labelled electrode (active and electrolyte phases, voxel size); the
-        thickness axis runs from the collector (index 0) to the separator.
+        thickness axis runs from the collector (index 0) to the separator. May be
+        None when ``geometry`` is given (e.g. :func:`sphere_geometry`).
     cycles : int
         Number of full cycles (> 0).
     c_rate : float, default 1
@@ -896,6 +905,8 @@ def age(
     params = params or AgingParameters()
     params.require(mech)
     if geometry is None:
+        if ms is None:
+            raise InvalidInputError("age needs an image (ms) or a precomputed geometry")
         if particles is None:
             from microbat.degradation.particles import label_particles
 
