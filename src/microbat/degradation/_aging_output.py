@@ -80,7 +80,7 @@ def draw_nyquist(fig: Any, z: np.ndarray, cycles: np.ndarray) -> None:
     ax.set_xlabel(f"Re Z [{unit}]")
     ax.set_ylabel(f"−Im Z [{unit}]")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     ax.set_title("impedance of the imaged electrode (SEI arc at high frequency)", fontsize=9.5)
 
 
