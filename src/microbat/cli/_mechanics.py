@@ -48,6 +48,8 @@ def _parameters(
     partial_molar_volume: str | None,
     fracture_toughness: str | None,
     flaw_fraction: float | None,
+    flaw_weibull_modulus: float | None = None,
+    flaw_seed: int | None = None,
 ) -> Any:
     import dataclasses
 
@@ -87,6 +89,10 @@ def _parameters(
     )
     if flaw_fraction is not None:
         p = dataclasses.replace(p, flaw_fraction=flaw_fraction)
+    if flaw_weibull_modulus is not None:
+        p = dataclasses.replace(p, flaw_weibull_modulus=flaw_weibull_modulus)
+    if flaw_seed is not None:
+        p = dataclasses.replace(p, flaw_seed=flaw_seed)
     return p
 
 
@@ -176,6 +182,18 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--flaw-fraction", help="Flaw depth / particle equivalent radius (default 0.05)."
             ),
+        ] = None,
+        flaw_weibull_modulus: Annotated[
+            float | None,
+            typer.Option(
+                "--flaw-weibull-modulus",
+                help="Draw one flaw per particle so that the strengths follow a Weibull law "
+                "of this modulus (characteristic flaw: --flaw-fraction); default: no spread.",
+            ),
+        ] = None,
+        flaw_seed: Annotated[
+            int | None,
+            typer.Option("--flaw-seed", help="Seed of the flaw draws (default 0)."),
         ] = None,
         boundary: Annotated[
             str,
@@ -269,7 +287,7 @@ def register(app: typer.Typer) -> None:
                 ) from None
         params = _parameters(
             params_file, material, young_modulus, poisson_ratio, partial_molar_volume,
-            fracture_toughness, flaw_fraction,
+            fracture_toughness, flaw_fraction, flaw_weibull_modulus, flaw_seed,
         )  # fmt: skip
         rates = _rates(screen_rates)
         with Progress("stress", quiet=quiet) as progress:

@@ -3,7 +3,9 @@ r"""Griffith fracture of particles, and the closed-form screening over C-rates.
 Criterion
 ---------
 A particle of equivalent radius ``R`` carries a flaw of depth ``a`` (default
-``a = f R``, ``f`` = :attr:`MechanicsParameters.flaw_fraction`, or a fixed size).
+``a = f R``, ``f`` = :attr:`MechanicsParameters.flaw_fraction`, or a fixed size;
+or drawn per particle so that the strengths are Weibull distributed, see
+:func:`flaw_sizes`).
 Under the tensile stress ``σ_t`` the stress intensity of the flaw is
 ``K_I = Y σ_t √(π a)`` (Griffith 1921; Irwin 1957; ``Y`` = 1.12 for an edge crack in a
 half-space) and the particle cracks when ``K_I ≥ K_IC``, equivalently when the energy
@@ -71,11 +73,25 @@ __all__ = [
 
 
 def flaw_sizes(radius: np.ndarray, params: MechanicsParameters) -> np.ndarray:
-    """Flaw depth ``a`` in m of each particle (fixed size, or a fraction of ``R``)."""
+    """Flaw depth ``a`` in m of each particle (fixed size, or a fraction of ``R``).
+
+    With :attr:`MechanicsParameters.flaw_weibull_modulus` ``m`` the flaws are drawn,
+    ``a = a₀ E^(−2/m)`` (``E`` standard exponential, seeded by ``flaw_seed``), so
+    that the strength ``K_IC/(Y√(πa)) = σ₀ E^(1/m)`` is Weibull distributed with
+    modulus ``m`` and characteristic strength ``σ₀ = K_IC/(Y√(πa₀))``: under a
+    uniform tensile stress ``σ`` a fraction ``1 − exp(−(σ/σ₀)^m)`` of the particles
+    cracks (Weibull 1951).
+    """
     r = np.asarray(radius, float)
     if params.flaw_size_m is not None:
-        return np.full(r.shape, params.flaw_size_m)
-    return params.flaw_fraction * r
+        a0 = np.full(r.shape, params.flaw_size_m)
+    else:
+        a0 = params.flaw_fraction * r
+    m = params.flaw_weibull_modulus
+    if m is None:
+        return a0
+    e = np.random.default_rng(params.flaw_seed).standard_exponential(r.shape)
+    return a0 * np.maximum(e, np.finfo(float).tiny) ** (-2.0 / m)
 
 
 def stress_intensity(
@@ -329,6 +345,8 @@ def screen_particles(
             "material": mat.name,
             "flaw_fraction": params.flaw_fraction,
             "flaw_size_m": params.flaw_size_m,
+            "flaw_weibull_modulus": params.flaw_weibull_modulus,
+            "flaw_seed": params.flaw_seed,
             "geometry_factor": y,
         },
         wall_time_s=_time.perf_counter() - t0,

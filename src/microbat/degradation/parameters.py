@@ -35,6 +35,10 @@ Sources (each also in the material's ``source``):
   K_IC: of the order measured on oxide cathode and electrolyte particles,
   0.24–0.81 MPa·√m for LiMn₂O₄ (Mughal et al. 2017), 0.44–1.51 MPa·√m for
   LLZTO (Hu et al. 2023); 1.0 MPa·√m is a placeholder to replace by a measured value.
+  PyBaMM's ``OKane2022`` set is not followed: its Ω = 1.25e-5 m³/mol with the same
+  c_max gives ``Ω c_max Δθ`` = 50 % volume change over the window (5.1 % measured,
+  Kondrakov 2017), and its 375 GPa, ν = 0.2 are ``Ai2020``'s LiCoO₂ values
+  (``Ai2020`` has Ω = −7.28e-7 for LiCoO₂); see ``docs/mechanics.md`` [8]_.
 * **Graphite.** E = 15 GPa, ν = 0.3, Ω = 3.1e-6 m³/mol: PyBaMM's Ai2020 set (Ai et
   al. 2020, from Rieger et al. 2016); c_max, D_s, window: Chen2020. K_IC: polycrystalline
   graphite ≈ 1 MPa·√m (placeholder as above).
@@ -68,6 +72,10 @@ References
 .. [7] J. E. Ni, E. D. Case, J. S. Sakamoto, E. Rangasamy, J. B. Wolfenstine, "Room
    temperature elastic moduli and Vickers hardness of hot-pressed LLZO cubic
    garnet", J. Mater. Sci. 47, 7978–7985 (2012).
+.. [8] S. E. J. O'Kane et al., "Lithium-ion battery degradation: how to model it",
+   Phys. Chem. Chem. Phys. 24, 7909 (2022), doi:10.1039/D2CP00417H.
+.. [9] W. Weibull, "A statistical distribution function of wide applicability",
+   J. Appl. Mech. 18, 293–297 (1951) (``flaw_weibull_modulus``).
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from microbat.core.errors import FileFormatError, InvalidInputError
 
@@ -327,6 +337,17 @@ class MechanicsParameters:
         grains, where cracks start).
     flaw_size_m : float or None
         A fixed flaw depth in m for every particle (overrides ``flaw_fraction``).
+    flaw_weibull_modulus : float or None
+        A flaw-size distribution instead of one flaw per size (default None): each
+        particle's flaw is ``a = a₀ E^(−2/m)`` with ``E`` a standard exponential
+        draw and ``a₀`` the flaw above (``flaw_fraction R`` or ``flaw_size_m``), so
+        that the particles' Griffith strength ``K_IC / (Y √(π a))`` follows a
+        two-parameter Weibull distribution of modulus ``m`` whose characteristic
+        strength is that of ``a₀`` (Weibull 1951; the weakest-link statistics of
+        brittle strength). Smaller ``m``: a wider spread of flaws.
+    flaw_seed : int
+        Seed of the flaw draws (default 0); particle ``k`` (label order) always gets
+        the ``k``-th draw.
     geometry_factor : float
         Y of ``K_I = Y σ √(π a)`` (default 1.12, an edge crack in a half-space).
     stress_statistic : {"p99", "max"}
@@ -341,6 +362,8 @@ class MechanicsParameters:
     solid_electrolyte: MechanicalMaterial = LLZO
     flaw_fraction: float = 0.05
     flaw_size_m: float | None = None
+    flaw_weibull_modulus: float | None = None
+    flaw_seed: int = 0
     geometry_factor: float = 1.12
     stress_statistic: Literal["p99", "max"] = "p99"
 
@@ -355,6 +378,14 @@ class MechanicsParameters:
             object.__setattr__(
                 self, "flaw_size_m", _positive("flaw", self.flaw_size_m, "flaw size", "m")
             )
+        if self.flaw_weibull_modulus is not None:
+            object.__setattr__(
+                self,
+                "flaw_weibull_modulus",
+                _positive("flaw", self.flaw_weibull_modulus, "Weibull modulus", ""),
+            )
+        if isinstance(self.flaw_seed, bool) or not isinstance(self.flaw_seed, int | np.integer):
+            raise InvalidInputError(f"flaw_seed must be an integer, got {self.flaw_seed!r}")
         object.__setattr__(
             self, "geometry_factor", _positive("Griffith", self.geometry_factor, "Y", "")
         )
@@ -382,6 +413,8 @@ class MechanicsParameters:
             "solid_electrolyte": self.solid_electrolyte.to_dict(),
             "flaw_fraction": self.flaw_fraction,
             "flaw_size_m": self.flaw_size_m,
+            "flaw_weibull_modulus": self.flaw_weibull_modulus,
+            "flaw_seed": self.flaw_seed,
             "geometry_factor": self.geometry_factor,
             "stress_statistic": self.stress_statistic,
         }
