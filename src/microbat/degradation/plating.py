@@ -473,11 +473,49 @@ class PlatingMonitor:
         eta = ps[f.active].astype(np.float64) - pe[f.electrolyte]
         stoich = np.asarray(fields["stoichiometry"])
         soc = float(np.nansum(stoich, dtype=np.float64) / max(self._n_active, 1))
+        th = cur = None
+        if self.particles is not None:
+            th = np.bincount(self._plab, np.nan_to_num(stoich.reshape(-1)), self.particles.n + 1)[
+                1:
+            ] / np.maximum(self._pcount[1:], 1)
+            rc = fields.get("reaction_current")
+            if rc is not None:  # A/m³ of voxel, cathodic < 0 → insertion current (A)
+                vol = float(np.prod(self.ms.voxel_size))
+                cur = np.bincount(
+                    self._plab,
+                    -np.nan_to_num(np.asarray(rc).reshape(-1)) * vol,
+                    self.particles.n + 1,
+                )[1:]
+        self._record(t, eta, soc, th, cur)
+        self.calls += 1
+        self.seconds += time.perf_counter() - t0
+
+    def _record(
+        self,
+        t: float,
+        eta: np.ndarray,
+        soc: float,
+        theta: np.ndarray | None,
+        current: np.ndarray | None,
+    ) -> None:
+        f = self.faces
+        assert f is not None
+        # what the last record changed, to take it back (end_at)
+        self._undo = (
+            self._onset_t.copy(),
+            self._onset_soc.copy(),
+            self._exposure.copy(),
+            self._at_risk_s.copy(),
+            self._ever.copy(),
+            self._prev,
+            getattr(self, "_eta_last", None),
+            self._next,
+            len(self.map_times),
+        )
         x = eta - self.threshold_V
         risk = x < 0.0
         if self._prev is not None:
-            dt = t - self.times[-1]
-            self._integrate(self._prev, x, dt)
+            self._integrate(self._prev, x, t - self.times[-1])
         new = risk & ~self._ever
         if np.any(new):
             self._onset_t[new] = t
@@ -500,26 +538,53 @@ class PlatingMonitor:
             if not self.map_times or self.map_times[-1] != t:
                 self.map_times.append(t)
                 self.maps.append(self._voxel_map(eta))
-        if self.particles is not None:
-            th = np.bincount(
-                self._plab, np.nan_to_num(stoich.reshape(-1)), self.particles.n + 1
-            ) / np.maximum(self._pcount, 1)
-            self.particle_theta.append(th[1:])
+        if theta is not None:
+            self.particle_theta.append(theta)
             ex = np.bincount(self._face_p, self._exposure * f.area_m2, self.particles.n + 1)
-            rc = fields.get("reaction_current")
-            if rc is not None:  # A/m³ of voxel, cathodic < 0 → insertion current (A)
-                vol = float(np.prod(self.ms.voxel_size))
-                cur = np.bincount(
-                    self._plab,
-                    -np.nan_to_num(np.asarray(rc).reshape(-1)) * vol,
-                    self.particles.n + 1,
-                )
-                self.particle_current.append(cur[1:])
             self.particle_exposure.append(
                 ex[1:] / np.where(self._parea[1:] > 0, self._parea[1:], 1)
             )
-        self.calls += 1
-        self.seconds += time.perf_counter() - t0
+            if current is not None:
+                self.particle_current.append(current)
+
+    def end_at(self, time_s: float) -> None:
+        """Cut the record at ``time_s`` inside the last monitored step.
+
+        A run that ends on an event (cut-off, stoichiometry) interpolates the end inside
+        its last step, while the hook saw the fields at the step's end. This takes the
+        last record back and records the state at ``time_s`` instead, every face's η_pl
+        (and the SOC, each particle's stoichiometry) linear in time within the step, as
+        the exposure integration already assumes. Nothing happens when ``time_s`` is
+        not inside the last step.
+        """
+        t = float(time_s)
+        if len(self.times) < 2 or not (self.times[-2] < t < self.times[-1]):
+            return
+        assert self.faces is not None
+        t0, t1 = self.times[-2], self.times[-1]
+        w = (t - t0) / (t1 - t0)
+        eta1 = self._eta_last
+        (
+            self._onset_t, self._onset_soc, self._exposure, self._at_risk_s, self._ever,
+            self._prev, eta0, self._next, n_maps,
+        ) = self._undo  # fmt: skip
+        eta = eta0 + w * (eta1 - eta0)
+        soc = self.soc[-2] + w * (self.soc[-1] - self.soc[-2])
+        for lst in (self.times, self.soc, self.area_at_risk, self.min_eta):
+            lst.pop()
+        self.layer_risk.pop()
+        self.layer_min.pop()
+        del self.map_times[n_maps:]
+        del self.maps[n_maps:]
+        theta = current = None
+        if self.particle_theta:
+            th1 = self.particle_theta.pop()
+            th0 = self.particle_theta[-1] if self.particle_theta else th1
+            theta = th0 + w * (th1 - th0)
+            self.particle_exposure.pop()
+            if self.particle_current:
+                current = self.particle_current.pop()
+        self._record(t, eta, soc, theta, current)
 
     def _integrate(self, a: np.ndarray, b: np.ndarray, dt: float) -> None:
         """∫ max(0, −x) dt and ∫ [x < 0] dt over one step, x linear from a to b."""
@@ -774,6 +839,9 @@ def plating_map(
         on_step=on_step,
         **charge_kwargs,
     )
+    t_end = getattr(run, "time_s", None)
+    if t_end is not None and len(t_end):
+        mon.end_at(float(t_end[-1]))  # the end interpolated inside the last step
     charge = {
         "c_rate": float(c_rate),
         "current_A": float(getattr(run, "current_A", math.nan)),
