@@ -90,3 +90,25 @@ def test_unknown_objective_and_fidelity():
         evaluate_design({}, objectives=["plating_margin"], resolution=RES)
     with pytest.raises(InvalidInputError, match="unknown fidelity"):
         evaluate_design({}, fidelity="dfn", resolution=RES)
+
+
+def test_low_rate_energy_density_scales_with_the_active_fraction():
+    # at a low rate every particle is used to the same stoichiometry window, so the
+    # energy per coating volume is φ_a × (charge per active volume) × (mean voltage):
+    # E/V divided by φ_a does not depend on the porosity (N/P kept by balance_negative)
+    per = []
+    for eps in (0.3, 0.45):
+        o = evaluate_design(
+            {"porosity": eps, "cbd_fraction": 0.05, "mean_radius": 2e-6, "thickness": 40e-6},
+            fidelity="bruggeman",
+            seed=2,
+            resolution=RES,
+            objectives=["energy_density", "specific_energy"],
+        )
+        assert o.status == "ok", o.error
+        per.append(o.objectives["energy_density"] / o.metrics["active_fraction"])
+        # Wh/kg = Wh/L × 1000 / ρ̄ with ρ̄ the electrolyte-filled coating density
+        assert o.objectives["specific_energy"] == pytest.approx(
+            o.objectives["energy_density"] * 1e3 / o.metrics["coating_density_kg_per_m3"]
+        )
+    assert per[0] == pytest.approx(per[1], rel=0.02)

@@ -803,6 +803,7 @@ def _collect(
                 "status": ua.get("status", "running" if t.state == TrialState.RUNNING else ""),
                 "error": ua.get("error"),
                 "seed": ua.get("seed"),
+                "wall_time_s": ua.get("wall_time_s"),
                 "metrics": ua.get("metrics", {}),
             }
         )
