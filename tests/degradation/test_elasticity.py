@@ -265,7 +265,6 @@ def inclusion_case(r_in, r_out, e1, nu1, e2, nu2, e=1e-3):
     [
         (15e9, 0.3, 150e9, 0.25, 0.01),  # soft particle (graphite) in a stiff matrix (LLZO)
         (150e9, 0.25, 150e9, 0.25, 0.01),  # equal moduli (core of the inclusion)
-        (150e9, 0.25, 50e9, 0.3, 0.08),  # stiff in softer: staircase error, see the record
     ],
 )
 def test_sphere_in_matrix_interior_pressure(e1, nu1, e2, nu2, tol):
@@ -274,6 +273,17 @@ def test_sphere_in_matrix_interior_pressure(e1, nu1, e2, nu2, tol):
     # stiff 3:1 +5.4 % (core, R = 6) … the voxel staircase stiffens a stiff inclusion's bond
     key = "mean" if e1 < e2 else "core"
     assert abs(err[key]) < tol, err
+
+
+def test_stiff_inclusion_error_is_the_first_order_staircase():
+    # 3 : 1 stiff in soft: the core error falls as h/R (measured +5.45 % at R = 6, +4.26 %
+    # at R = 8, +2.72 % at R = 12); the first-order Richardson extrapolation of R = 6 and
+    # R = 8 removes it, so the closed form and the elements agree and the voxel
+    # staircase is the cause (docs/validation/mechanics.md, section 3)
+    e6 = inclusion_case(6, 15, 150e9, 0.25, 50e9, 0.3)["core"]
+    e8 = inclusion_case(8, 20, 150e9, 0.25, 50e9, 0.3)["core"]
+    assert e6 > e8 > 0 and e8 < 0.08
+    assert abs((8 * e8 - 6 * e6) / 2) < 0.01
 
 
 # ----------------------------------------------------- scikit-fem peer
