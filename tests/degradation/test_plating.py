@@ -239,3 +239,22 @@ def test_sphere_lattice_1c_has_no_risk_in_either_model():
     res, dfn = _onsets(1.0)
     assert not res.plated and math.isnan(dfn.onset_time_s)
     assert res.min_plating_overpotential_V == pytest.approx(dfn.min_overpotential_V.min(), abs=3e-3)
+
+
+def test_dfn_plating_submodel_plates_part_of_the_charge():
+    from microbat.cell.resolved import lattice_equivalent_radius, theoretical_capacity_Ah
+    from microbat.degradation.plating import dfn_plating
+
+    ms = sphere_lattice()
+    current = 6.0 * theoretical_capacity_Ah(ms, 33133.0) * 0.884  # 6C of the set's window
+    passed = current * 600.0 / 96485.33212  # mol of lithium moved in 600 s
+    res = dfn_plating(
+        ms, current_A=current, initial_stoichiometry=0.0263, end_time_s=600.0, cutoff_V=-1.0,
+        plating="irreversible", particle_radius_m=lattice_equivalent_radius(),
+    )  # fmt: skip
+    assert res.plated_lithium_mol is not None
+    assert 0.0 < res.plated_lithium_mol < 0.2 * passed
+    with pytest.raises(InvalidInputError, match="plating option"):
+        dfn_plating(ms, current_A=current, plating="always")
+    with pytest.raises(InvalidInputError, match="positive charge current"):
+        dfn_plating(ms, current_A=-1.0)

@@ -1249,6 +1249,21 @@ def dfn_plating(
     model_opts: dict[str, Any] = {"working electrode": "positive"}
     if plating != "none":
         model_opts["lithium plating"] = plating
+        # plating kinetics of O'Kane et al. 2022 (PyBaMM's "OKane2022" set) where the
+        # set has none
+        ok = pybamm.ParameterValues("OKane2022")
+        for key in (
+            "Exchange-current density for plating [A.m-2]",
+            "Exchange-current density for stripping [A.m-2]",
+            "Initial plated lithium concentration [mol.m-3]",
+            "Typical plated lithium concentration [mol.m-3]",
+            "Lithium plating transfer coefficient",
+            "Lithium plating kinetic rate constant [m.s-1]",
+            "Dead lithium decay constant [s-1]",
+            "Dead lithium decay rate [s-1]",
+        ):
+            if key not in pv.keys():
+                pv.update({key: ok[key]}, check_already_exists=False)
     model = pybamm.lithium_ion.DFN(model_opts)
     var_pts = dict(model.default_var_pts)
     var_pts.update(
