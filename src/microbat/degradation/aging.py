@@ -919,8 +919,9 @@ def age(
         {int(c) for c in (map_cycles if map_cycles is not None else (0, n_cycles // 2, n_cycles))}
     )
     maps_at = [c for c in maps_at if 0 <= c <= n_cycles]
+    # max_block is left out: it only sizes blocks, so a run may be extended (more cycles)
     fp = _fingerprint(geom, params, {"c_rate": c_rate, "mech": list(mech), "jump": jump,
-                                     "tol": tol, "max_block": mblock})  # fmt: skip
+                                     "tol": tol})  # fmt: skip
     ck = Path(checkpoint) if checkpoint is not None else None
 
     state = loop.initial_state()
@@ -989,14 +990,13 @@ def age(
     last_ck = time.perf_counter()
     done = int(hist["cycle"][-1])
     try:
+        drv = loop.drivers(state) if done < n_cycles else drv0
         while done < n_cycles:
             stops = [c for c in maps_at if c > done] + [n_cycles]
             limit = min(stops) - done
-            drv = loop.drivers(state)
             if not jump:
                 n = 1
                 new = loop.advance(state, 1, drv)
-                drv_new = None
             else:
                 n = max(1, min(block, mblock, limit))
                 while True:
@@ -1010,17 +1010,16 @@ def age(
                     mean = {k: 0.5 * (drv[k] + drv1[k]) for k in ("dsig", "rfac")}
                     new = loop.advance(state, n, mean)
                     block = n * 2 if change < 0.25 * tol else n
-                    drv_new = None
                     break
             blocks += 1
             rate, area = loop.lithium_loss_rate(state, new, n)
             cov = _cov(rate, area)
             done += n
             state = new
-            drv_end = drv_new or loop.drivers(state)
-            record(state, drv_end, done, cov)
+            drv = loop.drivers(state)  # the drivers of the next block's start
+            record(state, drv, done, cov)
             if done in maps_at:
-                snapshot(state, drv_end, rate, done)
+                snapshot(state, drv, rate, done)
             if progress is not None:
                 progress(done, n_cycles)
             if ck is not None and time.perf_counter() - last_ck > checkpoint_interval_s:
