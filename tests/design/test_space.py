@@ -69,8 +69,12 @@ def test_bad_descriptors_are_refused_in_one_line(desc, match):
 def test_unknown_objective_key_and_unavailable_objective():
     with pytest.raises(InvalidInputError, match="unknown objective 'energy'"):
         load_space(_space(objectives=["energy"]))
-    with pytest.raises(InvalidInputError, match="not available yet"):
+    with pytest.raises(InvalidInputError, match="not available: lithium plates"):
+        load_space(_space(objectives=["plating_margin"]))
+    with pytest.raises(InvalidInputError, match=r"needs evaluation\.fidelity = 'resolved'"):
         load_space(_space(objectives=["heterogeneity_index"]))
+    ok = load_space(_space(objectives=["heterogeneity_index"], evaluation={"fidelity": "resolved"}))
+    assert ok.directions == {"heterogeneity_index": "minimize"}
     with pytest.raises(InvalidInputError, match=r"evaluation\.fidelty: unknown key"):
         load_space(_space(evaluation={"fidelty": "micro"}))
     with pytest.raises(InvalidInputError, match="at least one objective"):

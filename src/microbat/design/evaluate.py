@@ -350,14 +350,34 @@ def _p2d(
         raise _EvalError(f"the P2D discharge did not complete ({'; '.join(bad)})")
 
 
-def _resolved(ms: Microstructure, ev: EvaluationSettings, metrics: dict[str, float]) -> None:
-    """Energy and power metrics from the resolved half-cell (fills ``metrics``)."""
+def _resolved(
+    ms: Microstructure, ev: EvaluationSettings, metrics: dict[str, float], heterogeneity: bool
+) -> None:
+    """Energy and power metrics from the resolved half-cell (fills ``metrics``).
+
+    With ``heterogeneity`` the high-rate run is watched by a ``PlatingMonitor`` with
+    the labelled particles, and ``metrics["heterogeneity_index"]`` is the aging
+    heterogeneity index at its end.
+    """
     from microbat.cell.resolved import ResolvedOptions, simulate_discharge
 
     opts = ResolvedOptions(max_steps=ev.resolved_max_steps)
     runs = {}
+    monitor = None
+    if heterogeneity:
+        from microbat.degradation.particles import label_particles
+        from microbat.degradation.plating import PlatingMonitor
+
+        monitor = PlatingMonitor(ms, particles=label_particles(ms))
     for key, rate in (("low", ev.low_c_rate), ("high", ev.high_c_rate)):
-        res = simulate_discharge(ms, ev.cell, c_rate=rate, options=opts, snapshot_times=())
+        res = simulate_discharge(
+            ms,
+            ev.cell,
+            c_rate=rate,
+            options=opts,
+            snapshot_times=(),
+            on_fields=monitor if key == "high" else None,
+        )
         if not res.complete:
             raise _EvalError(f"the resolved discharge at {rate:g}C stopped: {res.status}")
         runs[key] = res
@@ -366,6 +386,12 @@ def _resolved(ms: Microstructure, ev: EvaluationSettings, metrics: dict[str, flo
     for key, res in runs.items():
         metrics[f"capacity_{key}_Ah"] = res.capacity_Ah
         metrics[f"energy_{key}_Wh"] = res.energy_Wh
+    if monitor is not None:
+        from microbat.degradation.heterogeneity import aging_heterogeneity
+
+        c_max = _load_cell(ev.cell).positive.max_concentration_mol_per_m3
+        het = aging_heterogeneity(monitor, c_max=c_max)
+        metrics["heterogeneity_index"] = float(np.asarray(het.index)[-1])
 
 
 def _mechanics(ms: Microstructure, ev: EvaluationSettings, metrics: dict[str, float]) -> None:
@@ -443,6 +469,11 @@ def evaluate_design(
     names = list(objectives or (space.objectives if space is not None else OBJECTIVES))
     for n in names:
         check_objective(n)
+    if fid != "resolved" and any(OBJECTIVES[n].needs == "resolved" for n in names):
+        raise InvalidInputError(
+            "heterogeneity_index needs the resolved fidelity (the particles' state of "
+            "charge on the voxels): set evaluation.fidelity = 'resolved'"
+        )
     p = complete_params(params, space)
     metrics: dict[str, float] = {}
     error: str | None = None
@@ -460,14 +491,15 @@ def evaluate_design(
         blocked = [
             k.split(":", 1)[1] for k, v in g.items() if k.startswith("percolation:") and v > 0
         ]
-        if blocked and "cell" in needs:
+        model = bool(needs & {"cell", "resolved"})
+        if blocked and model:
             raise _EvalError(
                 f"not evaluated: the {', '.join(blocked)} phase does not connect the current "
                 "collector to the separator"
             )
-        if "cell" in needs:
+        if model:
             if fid == "resolved":
-                _resolved(ms, ev, metrics)
+                _resolved(ms, ev, metrics, heterogeneity="resolved" in needs)
             else:
                 _p2d(ms, p, ev, fid, metrics)
             _cell_objectives(p, ev, fid, metrics)

@@ -479,6 +479,12 @@ class DesignSpace(BaseModel):
             raise InvalidInputError(f"objectives are repeated: {list(self.objectives)}")
         for name in self.objectives:
             check_objective(name)
+            if OBJECTIVES[name].needs == "resolved" and self.evaluation.fidelity != "resolved":
+                raise InvalidInputError(
+                    f"objective {name} needs evaluation.fidelity = 'resolved' (the "
+                    f"particles' state of charge on the voxels), not "
+                    f"{self.evaluation.fidelity!r}"
+                )
         if not self.searched:
             raise InvalidInputError(
                 "no descriptor varies: give at least one range or list of choices in [descriptors]"
@@ -664,7 +670,8 @@ seed = 0                       # sampler and microstructure seed
 
 # What to optimise; each objective has its own direction
 # (energy_density, specific_energy, power_retention, high_rate_energy_density:
-#  maximised; peak_stress, cracked_fraction, active_cost: minimised).
+#  maximised; peak_stress, cracked_fraction, active_cost and, with the resolved
+#  fidelity, heterogeneity_index: minimised).
 objectives = ["energy_density", "power_retention"]
 
 [descriptors]   # ranges (uniform or log_uniform), choices, or a fixed value
