@@ -87,6 +87,13 @@ def test_onset_area_and_exposure_match_the_closed_form():
         mon.face_time_at_risk_s, np.clip(te - t_star, 0, te), rtol=1e-9, atol=1e-9
     )
     assert res.min_plating_overpotential_V == pytest.approx(a - b * te - g * ze.max())
+    # per-layer mean and minimum of η at the end, by brute force
+    eta_end = a - b * te - g * ze
+    for layer in range(ms.shape[0]):
+        m = f.layer == layer
+        mean = np.sum(f.area_m2[m] * eta_end[m]) / np.sum(f.area_m2[m])
+        assert res.depth_mean_overpotential_V[-1, layer] == pytest.approx(mean, abs=1e-12)
+        assert res.depth_min_overpotential_V[-1, layer] == pytest.approx(eta_end[m].min())
     # the separator end goes first: the depth profile is at risk at the smallest depth
     risk_end = res.depth_at_risk_fraction[-1]
     assert res.depth_m[-1] < res.depth_m[0]

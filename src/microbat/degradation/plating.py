@@ -246,6 +246,9 @@ class PlatingResult(Result):
         Fraction of each layer's interface area at risk.
     depth_min_overpotential_V : ndarray (times, layers)
         Lowest η_pl in each layer.
+    depth_mean_overpotential_V : ndarray (times, layers)
+        Area-weighted mean η_pl of each layer (what a homogenised model sees at that
+        depth; its gap to the minimum is the local spread).
     hotspots : tuple of Hotspot
         Connected at-risk regions (active voxels whose faces went at risk at any
         time, 26-connectivity), largest first.
@@ -279,6 +282,7 @@ class PlatingResult(Result):
     depth_m: np.ndarray
     depth_at_risk_fraction: np.ndarray
     depth_min_overpotential_V: np.ndarray
+    depth_mean_overpotential_V: np.ndarray
     hotspots: tuple[Hotspot, ...]
     interface_area_m2: float
     faces: int
@@ -312,6 +316,7 @@ class PlatingResult(Result):
         out = super().to_dict()
         out["depth_at_risk_fraction_end"] = to_jsonable(self.depth_at_risk_fraction[-1])
         out["depth_min_overpotential_V_end"] = to_jsonable(self.depth_min_overpotential_V[-1])
+        out["depth_mean_overpotential_V_end"] = to_jsonable(self.depth_mean_overpotential_V[-1])
         out["hotspots"] = [to_jsonable(h) for h in self.hotspots]
         return out
 
@@ -410,6 +415,7 @@ class PlatingMonitor:
         self.min_eta: list[float] = []
         self.layer_risk: list[np.ndarray] = []
         self.layer_min: list[np.ndarray] = []
+        self.layer_mean: list[np.ndarray] = []
         self.map_times: list[float] = []
         self.maps: list[np.ndarray] = []
         self.particle_theta: list[np.ndarray] = []
@@ -532,6 +538,9 @@ class PlatingMonitor:
         lm = np.full(self._n_layers, np.inf)
         np.minimum.at(lm, f.layer, eta)
         self.layer_min.append(np.where(np.isfinite(lm), lm, np.nan))
+        la = np.bincount(f.layer, f.area_m2 * eta, self._n_layers)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.layer_mean.append(np.where(self._layer_area > 0, la / self._layer_area, np.nan))
         self._eta_last = eta
         while self._next < len(self._store) and t >= self._store[self._next]:
             self._next += 1
@@ -574,6 +583,7 @@ class PlatingMonitor:
             lst.pop()
         self.layer_risk.pop()
         self.layer_min.pop()
+        self.layer_mean.pop()
         del self.map_times[n_maps:]
         del self.maps[n_maps:]
         theta = current = None
@@ -688,6 +698,7 @@ class PlatingMonitor:
             depth_m=depth,
             depth_at_risk_fraction=np.stack(self.layer_risk),
             depth_min_overpotential_V=np.stack(self.layer_min),
+            depth_mean_overpotential_V=np.stack(self.layer_mean),
             hotspots=hot,
             interface_area_m2=self._area_total,
             faces=f.n_faces,
@@ -933,12 +944,18 @@ def _write(res: PlatingResult, out: Path) -> list[Path]:
     )
     write_csv(
         "plating_depth.csv",
-        ["depth_from_separator_m", "area_fraction_at_risk_end", "min_plating_overpotential_V_end"],
+        [
+            "depth_from_separator_m",
+            "area_fraction_at_risk_end",
+            "min_plating_overpotential_V_end",
+            "mean_plating_overpotential_V_end",
+        ],
         list(
             zip(
                 res.depth_m.tolist(),
                 res.depth_at_risk_fraction[-1].tolist(),
                 res.depth_min_overpotential_V[-1].tolist(),
+                res.depth_mean_overpotential_V[-1].tolist(),
                 strict=True,
             )
         ),
