@@ -1,0 +1,112 @@
+"""Plating maps: the cost of the monitor on a resolved charge, and the DFN beside it.
+
+Run::
+
+    python benchmarks/bench_plating.py                 # 32³ graphite electrode, 3C
+    python benchmarks/bench_plating.py --size 64       # the issue's speed target
+    python benchmarks/bench_plating.py --size 48 --c-rate 6
+
+A seeded synthetic electrode (``microbat.synth.electrode``: 0.5 µm voxels, 55 %
+active, 10 % carbon-binder, 3 µm mean radius) is taken as the graphite negative
+electrode of Chen2020 and charged at constant current from the set's discharged
+state to its 4.2 V-equivalent end (``simulate_charge``), three times in one process:
+
+1. bare (no ``on_fields`` hook);
+2. with :class:`~microbat.degradation.plating.PlatingMonitor` and labelled particles
+   (everything ``microbat plating`` computes per step: the model builds the image
+   fields for the hook, the monitor reduces them);
+3. bare again (the two bare runs bracket the monitored one; their spread is the
+   noise of a shared machine).
+
+Printed: wall time of each run, the monitored run against the mean of the bare runs
+(the issue's goal: plating maps add under 10 %), the monitor's own time (its
+``seconds``: the part that is ours, free of the machine's noise), the plating result
+(onset, min η_pl, heterogeneity index), the same charge in PyBaMM's DFN
+(:func:`~microbat.degradation.plating.dfn_plating`, the peer: the homogenised
+electrode) with its time and the ratio, the peak resident memory and the load
+average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def _peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=32, help="edge of the cubic image (voxels)")
+    ap.add_argument("--c-rate", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    from microbat.cell.resolved import simulate_charge
+    from microbat.degradation.heterogeneity import aging_heterogeneity
+    from microbat.degradation.particles import label_particles
+    from microbat.degradation.plating import PlatingMonitor, dfn_plating
+    from microbat.synth import electrode
+
+    load0 = os.getloadavg()
+    n = args.size
+    ms = electrode(
+        (n, n, n), voxel_size=0.5e-6, mean_radius=3e-6, active_fraction=0.55,
+        cbd_fraction=0.10, seed=args.seed,
+    )  # fmt: skip
+    print(f"image {n}³ of 0.5 µm, phases {ms.phases.to_spec()}, {args.c_rate:g}C charge")
+
+    def bare() -> tuple[float, object]:
+        t = time.perf_counter()
+        r = simulate_charge(ms, "chen2020", c_rate=args.c_rate)
+        return time.perf_counter() - t, r
+
+    t1, run = bare()
+    parts = label_particles(ms)
+    mon = PlatingMonitor(ms, store_times=[0.5 * 3600 / args.c_rate], particles=parts)
+    t = time.perf_counter()
+    run_m = simulate_charge(ms, "chen2020", c_rate=args.c_rate, on_fields=mon)
+    t_m = time.perf_counter() - t
+    t2, _ = bare()
+    res = mon.result()
+    het = aging_heterogeneity(mon, c_max=33133.0)
+    tb = 0.5 * (t1 + t2)
+    print(f"bare charge:      {t1:.2f} s and {t2:.2f} s ({run.steps} steps, {run.status})")
+    print(
+        f"with the monitor: {t_m:.2f} s ({run_m.steps} steps): {100 * (t_m / tb - 1):+.1f} % "
+        f"against the mean bare run; the monitor itself {mon.seconds:.3f} s "
+        f"({100 * mon.seconds / tb:.2f} %, {mon.calls} calls, {res.faces} faces, "
+        f"{parts.n} particles)"
+    )
+    print(
+        f"plating: onset {res.onset_time_s:.4g} s (SOC {res.onset_soc:.3f}), min eta_pl "
+        f"{1e3 * res.min_plating_overpotential_V:.1f} mV, area at risk at the end "
+        f"{100 * res.area_fraction_at_risk[-1]:.1f} %, {len(res.hotspots)} hotspots; "
+        f"heterogeneity index {het.index[-1]:.4g}"
+    )
+    t = time.perf_counter()
+    d = dfn_plating(
+        ms, "chen2020", current_A=abs(run.current_A),
+        initial_stoichiometry=run.initial_stoichiometry, end_time_s=float(res.time_s[-1]),
+        cutoff_V=-1.0,
+    )  # fmt: skip
+    t_d = time.perf_counter() - t
+    print(
+        f"PyBaMM DFN (homogenised, incl. the tortuosity and conduction solves): {t_d:.2f} s "
+        f"({d.solve_time_s:.2f} s inside dfn_plating); onset {d.onset_time_s:.4g} s, min "
+        f"eta_pl {1e3 * d.min_overpotential_V.min():.1f} mV; resolved/DFN time "
+        f"{tb / t_d:.1f}x"
+    )
+    print(f"peak resident memory {_peak_mb():.0f} MB")
+    print(f"load average before {load0[0]:.2f}, after {os.getloadavg()[0]:.2f} (2 cores)")
+
+
+if __name__ == "__main__":
+    main()
