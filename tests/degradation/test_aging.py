@@ -340,3 +340,17 @@ def test_sei_arc_grows_with_cycling(electrode) -> None:
     off = age(ms, cycles=300, geometry=geom, map_cycles=[0, 300],
               params=AgingParameters(film_resistance=False))  # fmt: skip
     assert off.impedance_ohm[1, 0].real < z[1, 0].real
+
+
+def test_paris_hour_basis_counts_hours_of_tension() -> None:
+    """PyBaMM's convention: at C/2 a cycle holds two hours of tension."""
+    geom = sphere_geometry(5e-6)
+    kw = {"geometry": geom, "mechanisms": "cracks", "jump": False, "map_cycles": [],
+          "impedance": False}  # fmt: skip
+    hour = AgingParameters(stress_profile="steady", cracks={"basis": "hour"})
+    cycle = AgingParameters(stress_profile="steady")
+    a_hour = age(None, cycles=50, c_rate=0.5, params=hour, **kw).mean_crack_length_m[-1]
+    a_cycle = age(None, cycles=100, c_rate=0.5, params=cycle, **kw).mean_crack_length_m[-1]
+    assert a_hour == pytest.approx(a_cycle, rel=1e-9)
+    with pytest.raises(InvalidInputError, match="basis"):
+        CrackParameters(basis="second")  # type: ignore[arg-type]

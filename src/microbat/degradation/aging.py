@@ -399,6 +399,19 @@ class _Loop:
             else:
                 s_surf, _ = stress_shape(d * self.t_half / r**2)
                 shape = np.abs(s_surf)
+            m = params.cracks.paris_m
+            if params.cracks.basis == "hour":
+                # (t_half/3600 s) x time mean of |s(t)|^m over the tensile half, as a
+                # factor on the end amplitude (trapezoid on 400 steps of the half)
+                t = np.linspace(0.0, self.t_half, 401)
+                if params.stress_profile == "steady":
+                    hist = np.full((t.size, r.size), 0.2)
+                else:
+                    hist = np.abs(stress_shape(d * t[:, None] / r[None, :] ** 2)[0])
+                mean = np.trapezoid(hist**m, t, axis=0) / self.t_half
+                self.paris_factor = (self.t_half / 3600.0 * mean / shape**m) ** (1.0 / m)
+            else:
+                self.paris_factor = np.ones_like(r)
             # surface hoop tension per unit particle C-rate: J(1C) = R/3 c_max Δθ / 3600
             j1 = r / 3.0 * float(mat.max_concentration_mol_per_m3) * (hi - lo) / 3600.0
             pref = (
@@ -410,6 +423,7 @@ class _Loop:
             self.kic = float(mat.fracture_toughness_Pa_sqrt_m)  # type: ignore[arg-type]
         else:
             self.stress_per_c = np.zeros_like(r)
+            self.paris_factor = np.ones_like(r)
             self.kic = math.inf
         self.plating = (
             float(params.plating_rate_mol_per_m2_s or 0.0) if "plating" in mechanisms else 0.0
@@ -528,7 +542,8 @@ class _Loop:
         a_cr0 = self.crack_area(s)
         if "cracks" in self.mech:
             grow_ok = alive & (s["frac"] < 0.5)
-            a1 = np.where(grow_ok, paris_length(s["a"], n, drv["dsig"], p.cracks), s["a"])
+            amp = drv["dsig"] * self.paris_factor
+            a1 = np.where(grow_ok, paris_length(s["a"], n, amp, p.cracks), s["a"])
             a_crit = critical_length(drv["dsig"], self.kic, p.cracks)
             broke = grow_ok & ((a1 >= a_crit) | (a1 >= self.g.radius_m) | ~np.isfinite(a1))
             r = self.g.radius_m

@@ -37,7 +37,10 @@ et al. 2012 and Ai et al. 2020): ``k = 3.9e-20`` m/(Pa √m)^m per cycle, ``m = 
 ``Y = 1.12``, initial crack length 20 nm, crack width 15 nm, ``ρ_cr = 3.18e15``
 m⁻². PyBaMM integrates ``da/dt = k ΔK^m / 3600 s`` over time, i.e. one Paris cycle per
 hour of tensile stress (a 1C cycle); here the law is applied per cycle with the
-cycle's peak tensile stress. The fracture toughness comes from the material
+cycle's peak tensile stress by default (``basis="cycle"``), or in PyBaMM's way
+(``basis="hour"``: the aging loop then uses the amplitude whose ``m``-th power is the
+time integral of the stress history's, see :mod:`microbat.degradation.aging`). The
+fracture toughness comes from the material
 (:class:`~microbat.degradation.parameters.MechanicalMaterial`).
 
 References
@@ -59,7 +62,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -93,6 +96,11 @@ class CrackParameters:
         Crack opening ``w``.
     density_per_m2 : float
         Cracks per m² of particle surface.
+    basis : {"cycle", "hour"}
+        ``"cycle"``: one Paris step per cycle with the cycle's peak tensile stress;
+        ``"hour"``: PyBaMM's convention, ``da/dt = k ΔK(t)^m / 3600 s`` integrated
+        over the time the surface is in tension (one Paris step per hour of tension,
+        with the stress of every instant).
     """
 
     paris_k: float = 3.9e-20
@@ -101,9 +109,14 @@ class CrackParameters:
     initial_length_m: float = 2e-8
     width_m: float = 1.5e-8
     density_per_m2: float = 3.18e15
+    basis: Literal["cycle", "hour"] = "cycle"
 
     def __post_init__(self) -> None:
+        if self.basis not in ("cycle", "hour"):
+            raise InvalidInputError(f"cracks.basis must be 'cycle' or 'hour', got {self.basis!r}")
         for f in dataclasses.fields(self):
+            if f.name == "basis":
+                continue
             v = getattr(self, f.name)
             try:
                 x = float(v)
