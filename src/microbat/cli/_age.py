@@ -19,14 +19,17 @@ from typing import Annotated, Any
 import typer
 
 from microbat.cli.common import (
+    EXIT_SIGTERM,
     InPath,
     InputOptions,
     JsonOpt,
     Progress,
     QuietOpt,
     check_writable,
+    close_progress,
     emit,
     guarded,
+    interrupt_exit_code,
     with_option_groups,
 )
 
@@ -174,14 +177,30 @@ def register(app: typer.Typer) -> None:
             geom = aging_geometry(ms, label_particles(ms), tortuosity=tortuosity)
             progress.stage(f"aging {geom.n} particles over {cycles} cycles", total=cycles)
 
+            reached = [0]
+
             def tick(done: int, total: int) -> None:
+                reached[0] = done
                 progress.step(f"cycle {done}/{total}", done=done)
 
-            res = age(
-                ms, cycles=cycles, c_rate=c_rate, mechanisms=mech, params=params,
-                geometry=geom, jump=not no_jump, tolerance=tolerance, map_cycles=maps,
-                checkpoint=ck, resume=resume, progress=tick,
-            )  # fmt: skip
+            try:
+                res = age(
+                    ms, cycles=cycles, c_rate=c_rate, mechanisms=mech, params=params,
+                    geometry=geom, jump=not no_jump, tolerance=tolerance, map_cycles=maps,
+                    checkpoint=ck, resume=resume, progress=tick,
+                )  # fmt: skip
+            except KeyboardInterrupt as exc:
+                if ck is None or not ck.is_file():
+                    raise
+                close_progress()
+                code = interrupt_exit_code(exc)
+                sig = "SIGTERM" if code == EXIT_SIGTERM else "Ctrl-C (SIGINT)"
+                typer.echo(
+                    f"interrupted by {sig}: the aging state at cycle {reached[0]} is kept in {ck}; "
+                    "continue with --resume",
+                    err=True,
+                )
+                raise typer.Exit(code) from None
             outputs: dict[str, str] = {}
             if out is not None:
                 progress.stage(f"writing {out}")
