@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from microbat.cli import app
@@ -69,3 +70,20 @@ def test_bad_input_one_line_and_nothing_written(tmp_path):
     assert not out.exists()
     r = runner.invoke(app, ["design"])
     assert r.exit_code == 1 and "--example" in r.output
+
+
+@pytest.mark.slow
+def test_accuracy_table_in_the_report(tmp_path):
+    # the accuracy-gained table on one Pareto design: two resolved discharges (~40 s)
+    space = _small_example(tmp_path)
+    space.write_text(space.read_text().replace("shape = [24, 24, 24]", "shape = [16, 16, 16]"))
+    out = tmp_path / "study"
+    args = ["design", str(space), "--trials", "2", "--workers", "1", "--out", str(out)]
+    r = runner.invoke(app, [*args, "--accuracy", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    acc = d["accuracy"]
+    assert acc["objective"] == "power_retention"
+    assert len(acc["rows"]) == 1 and acc["rows"][0]["design"].startswith("trial ")
+    html = (out / "report.html").read_text()
+    assert "resolved 3D" in html and "P2D Bruggeman" in html

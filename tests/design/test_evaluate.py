@@ -133,3 +133,19 @@ def test_resolved_fidelity_with_the_heterogeneity_index():
     assert 0 < o.objectives["heterogeneity_index"] < 0.5
     # the electrode volume is the sample's own (the thickness descriptor is not used)
     assert o.metrics["electrode_volume_m3"] == pytest.approx((20 * 0.5e-6) ** 3)
+
+
+def test_particle_shape_and_orientation_descriptors():
+    # prolate spheroids (aspect 3) aligned through the plane leave pore channels along
+    # the thickness (τ along < τ across); aligned in-plane (axis 1) they block it
+    from microbat.transport.diffusion import tortuosity
+
+    def tau(ms, axis):
+        return tortuosity(ms, phase="pore", axis=axis, keep_field=False).tau[axis]
+
+    base = {"porosity": 0.45, "aspect_ratio": 3.0, "mean_radius": 2e-6}
+    up = generate_design({**base, "orientation": "through-plane"}, 5, RES)
+    flat = generate_design({**base, "orientation": "in-plane"}, 5, RES)
+    assert tau(up, 0) < tau(up, 1)
+    assert tau(flat, 0) > tau(flat, 1)
+    assert tau(up, 0) < tau(flat, 0)

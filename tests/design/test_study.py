@@ -328,3 +328,26 @@ def test_a_dying_worker_loses_at_most_its_trial(tmp_path, always):
         assert res.complete == 7
     else:
         assert res.complete == 8 and by[3]["state"] == "COMPLETE"
+
+
+class FidelityTag(Analytic):
+    """Analytic objectives, scaled by 0.9 at the 'resolved' fidelity."""
+
+    def __call__(self, params: Mapping[str, Any], seed: int, fidelity: str) -> TrialOutcome:
+        out = super().__call__(params, seed, fidelity)
+        k = 0.9 if fidelity == "resolved" else 1.0
+        objs = {n: k * v for n, v in out.objectives.items()}
+        return TrialOutcome(**{**out.__dict__, "objectives": objs, "fidelity": fidelity})
+
+
+def test_multi_fidelity_confirms_the_best_designs():
+    space = _space(
+        ["energy_density", "power_retention"],
+        evaluation={"fidelity": "bruggeman", "confirm_fidelity": "resolved", "confirm_top": 3},
+    )
+    res = run_study(space, n_trials=12, evaluator=FidelityTag(), importances=False)
+    assert len(res.confirmed) == 3
+    assert [c["number"] for c in res.confirmed] == [p["number"] for p in res.pareto[:3]]
+    for c in res.confirmed:
+        assert c["screen_fidelity"] == "bruggeman" and c["confirm_fidelity"] == "resolved"
+        assert c["confirm"]["energy_density"] == pytest.approx(0.9 * c["screen"]["energy_density"])

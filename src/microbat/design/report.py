@@ -59,7 +59,9 @@ def run_accuracy(
     """The accuracy-gained table over ``designs`` (None when the module is absent).
 
     Calls :func:`microbat.design.accuracy.accuracy_gained` with the study's cell set and
-    C-rates, ranking by the study's first objective where the table knows it.
+    C-rates, each design's sample (regenerated from its seed) and designed radius,
+    ranking by the study's high-rate energy density, else its power retention, else
+    its energy density (the high-rate energy density when it has none of them).
     """
     try:
         from microbat.design import accuracy
@@ -67,10 +69,10 @@ def run_accuracy(
         return None
     if len(designs) < 1:
         return None
-    objective = next(
-        (o for o in space.objectives if o in accuracy.ACCURACY_OBJECTIVES),
-        "high_rate_energy_density",
-    )
+    # rank by a rate-sensitive objective of the study when it has one: that is where
+    # the transport model matters (the low-rate energy hardly depends on it)
+    prefer = ("high_rate_energy_density", "power_retention", "energy_density")
+    objective = next((o for o in prefer if o in space.objectives), prefer[0])
     radius = {
         f"trial {n}": float(space.complete(_row(result, n)["params"])["mean_radius"])
         for n, _ in designs
