@@ -226,7 +226,7 @@ def _onsets(c_rate: float):
     return res, dfn
 
 
-@pytest.mark.parametrize("c_rate", [3.0, 6.0])
+@pytest.mark.parametrize("c_rate", [pytest.param(3.0, marks=pytest.mark.slow), 6.0])
 def test_sphere_lattice_onset_matches_the_dfn(c_rate):
     # issue 18: onset time within 5 % of the homogenised DFN in the homogeneous limit
     res, dfn = _onsets(c_rate)
