@@ -354,3 +354,33 @@ def test_paris_hour_basis_counts_hours_of_tension() -> None:
     assert a_hour == pytest.approx(a_cycle, rel=1e-9)
     with pytest.raises(InvalidInputError, match="basis"):
         CrackParameters(basis="second")  # type: ignore[arg-type]
+
+
+def test_fracture_at_the_closed_form_cycle_and_isolation() -> None:
+    """Two free spheres with the same flux: the larger one fractures when Paris reaches a_c."""
+    r = np.array([5e-6, 2e-6])
+    geom = sphere_geometry(r)
+    cracks = CrackParameters(paris_k=1e-17, density_per_m2=1e3)  # crack area negligible
+    mat = GRAPHITE
+    lo, hi = mat.stoichiometry_window
+    vol, area = 4 / 3 * np.pi * r**3, 4 * np.pi * r**2
+    flux = vol.sum() / area.sum() * mat.max_concentration_mol_per_m3 * (hi - lo) / 3600.0  # 1C
+    pref = (
+        mat.partial_molar_volume_m3_per_mol * mat.young_modulus_Pa / (3 * (1 - mat.poisson_ratio))
+    )
+    ds = pref * flux * r / mat.diffusivity_m2_per_s * 0.2  # quasi-steady surface hoop
+    n_c = 37.4
+    a_c = float(paris_length(2e-8, n_c, ds[0], cracks))
+    kic = 1.12 * ds[0] * math.sqrt(math.pi * a_c)
+    assert float(critical_length(ds[1], kic, cracks)) > 5 * a_c  # the small one is safe
+    params = AgingParameters(
+        material=mat.replace(fracture_toughness_Pa_sqrt_m=kic), cracks=cracks,
+        stress_profile="steady", isolate_fractured=True,
+    )  # fmt: skip
+    kw = {"geometry": geom, "params": params, "mechanisms": "cracks", "jump": False,
+          "map_cycles": [], "impedance": False}  # fmt: skip
+    before = age(None, cycles=37, **kw)
+    assert before.fractured_fraction[-1] == 0.0 and before.capacity_retention[-1] == 1.0
+    after = age(None, cycles=38, **kw)
+    assert list(after.fractured_fraction[-2:]) == [0.0, 0.5]
+    assert after.capacity_retention[-1] == pytest.approx(vol[1] / vol.sum(), rel=1e-12)
