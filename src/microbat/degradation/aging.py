@@ -205,7 +205,8 @@ class AgingParameters:
         Whether the SEI films' resistance enters the current distribution.
     redistribute : bool
         Whether the current shares are recomputed as the state changes (False:
-        the shares of cycle 0 throughout, no feedback).
+        the shares, stresses and SEI-rate factors of cycle 0 throughout, no
+        feedback; the resistance is still followed).
     isolate_fractured : bool
         A fractured particle loses electronic contact (capacity and current).
     double_layer_F_per_m2 : float
@@ -459,8 +460,6 @@ class _Loop:
 
     def drivers(self, s: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Current shares, stress amplitudes and SEI-rate factors at a state."""
-        if not self.p.redistribute and self._fixed is not None:
-            return self._fixed
         t0 = time.perf_counter()
         a_o = self.g.area_m2
         a_cr = self.crack_area(s)
@@ -495,7 +494,11 @@ class _Loop:
             "resistance": np.asarray(dist.resistance_ohm),
         }
         if not self.p.redistribute:
-            self._fixed = out
+            # no feedback: the shares, stresses and SEI factors of cycle 0 throughout
+            # (the resistance is still that of the current state)
+            if self._fixed is None:
+                self._fixed = out
+            return {**self._fixed, "resistance": out["resistance"]}
         return out
 
     def impedance(self, s: Mapping[str, np.ndarray], freqs: np.ndarray) -> np.ndarray:
