@@ -49,7 +49,10 @@ def test_json_and_out(tmp_path, lattice_file):
     if not hasattr(resolved, "simulate_charge"):
         pytest.fail("microbat.cell.resolved has no simulate_charge")
     out = tmp_path / "p"
-    r = _run("plating", lattice_file, "--c-rate", "3", "--end-time", "300", "--json", "--out", out)
+    r = _run(
+        "plating", lattice_file, "--c-rate", "3", "--end-time", "300", "--dfn", "--json",
+        "--out", out,
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     for key in (
@@ -62,6 +65,8 @@ def test_json_and_out(tmp_path, lattice_file):
         assert key in d
     assert len(d["area_fraction_at_risk"]) == len(d["time_s"]) >= 2
     assert d["heterogeneity_cov"]["index"] is not None
+    assert d["dfn"]["end_time_s"] == pytest.approx(d["time_s"][-1])
+    assert d["charge"]["initial_stoichiometry"] < 0.1  # the set's discharged state
     names = {p.name for p in out.iterdir()}
     assert {
         "result.json", "plating_series.csv", "plating_depth.csv", "hotspots.csv",

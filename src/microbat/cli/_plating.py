@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         """Charge a resolved electrode: plating onset map, hotspots, heterogeneity index."""
         from microbat.cell.resolved import ResolvedOptions
         from microbat.core.errors import InvalidInputError
-        from microbat.degradation.plating import dfn_plating, plating_map
+        from microbat.degradation.plating import dfn_end_time, dfn_plating, plating_map
 
         if not (math.isfinite(c_rate) and c_rate > 0):
             raise InvalidInputError(f"--c-rate {c_rate:g}: give a positive C-rate (e.g. 3)")
@@ -166,20 +166,18 @@ def register(app: typer.Typer) -> None:
             dfn_data = None
             if dfn:
                 progress.stage("DFN charge of the homogenised electrode (PyBaMM)")
-                from microbat.cell.resolved import ResolvedParameters
-
-                rp = ResolvedParameters.from_cell_parameters(p, electrode)
                 d = dfn_plating(
                     ms,
                     p,
                     current_A=abs(res.charge["current_A"]),
-                    initial_stoichiometry=rp.c_s0 / rp.c_max,
-                    end_time_s=float(res.time_s[-1]),
+                    initial_stoichiometry=res.charge["initial_stoichiometry"],
+                    end_time_s=dfn_end_time(res),
                     cutoff_V=-1.0,
                     electrode=electrode,
                     options=opt,
                 )
                 dfn_data = {
+                    "end_time_s": dfn_end_time(res),
                     "onset_time_s": d.onset_time_s,
                     "onset_soc": d.onset_soc,
                     "min_plating_overpotential_V": float(min(d.min_overpotential_V)),
@@ -223,15 +221,23 @@ def register(app: typer.Typer) -> None:
                 )
             h = data["heterogeneity_cov"]
             if h.get("index") is not None:
+
+                def g(v: Any) -> str:
+                    return "-" if v is None else f"{v:.3g}"
+
                 typer.echo(
                     f"aging heterogeneity index (CoV of particle SOC) {h['index']:.4g}; CoV of "
-                    f"current density {h['current_density']}, of plating exposure "
-                    f"{h['plating_exposure']}"
+                    f"current density {g(h['current_density'])}, of plating exposure "
+                    f"{g(h['plating_exposure'])}"
                 )
             if dfn_data is not None:
+                on = dfn_data["onset_time_s"]
                 typer.echo(
-                    f"DFN (homogenised): onset {dfn_data['onset_time_s']} s, min eta_pl "
-                    f"{1e3 * dfn_data['min_plating_overpotential_V']:.1f} mV"
+                    "DFN (homogenised, CC"
+                    + (f" up to the CV start, {dfn_data['end_time_s']:.4g} s" if cv_voltage else "")
+                    + "): "
+                    + ("no plating risk" if math.isnan(on) else f"onset {on:.4g} s")
+                    + f", min eta_pl {1e3 * dfn_data['min_plating_overpotential_V']:.1f} mV"
                 )
             if files:
                 typer.echo(f"wrote {len(files)} files to {out}")

@@ -62,6 +62,7 @@ __all__ = [
     "PlatingFaces",
     "PlatingMonitor",
     "PlatingResult",
+    "dfn_end_time",
     "dfn_plating",
     "plating_faces",
     "plating_map",
@@ -868,6 +869,7 @@ def plating_map(
         "end_stoichiometry": getattr(run, "end_stoichiometry", None),
         "final_mean_stoichiometry": float(getattr(run, "final_mean_stoichiometry", math.nan)),
         "one_c_current_A": float(getattr(run, "one_c_current_A", math.nan)),
+        "cv_start_s": getattr(run, "cv_start_s", None),
         "wall_s": float(getattr(run, "timing", {}).get("total_s", math.nan)),
     }
     notes = []
@@ -1103,6 +1105,17 @@ class DFNPlatingResult(Result):
     inputs: dict[str, Any]
     solve_time_s: float
     provenance: Provenance = field(default_factory=lambda: Provenance("microbat"))
+
+
+def dfn_end_time(res: PlatingResult) -> float:
+    """End of the DFN comparison of a :func:`plating_map` run: the end of its CC phase.
+
+    :func:`dfn_plating` charges at constant current; under a CC–CV protocol the two
+    models are compared up to the start of the constant-voltage hold.
+    """
+    cv = (res.charge or {}).get("cv_start_s")
+    end = float(res.time_s[-1])
+    return min(end, float(cv)) if cv is not None else end
 
 
 def _first_crossing(t: np.ndarray, y: np.ndarray, level: float = 0.0) -> float:

@@ -26,7 +26,12 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from microbat.degradation.plating import dfn_plating, hotspot_centre, plating_map
+from microbat.degradation.plating import (
+    dfn_end_time,
+    dfn_plating,
+    hotspot_centre,
+    plating_map,
+)
 from microbat.pipeline.base import (
     Finding,
     Stage,
@@ -167,7 +172,7 @@ def _run(ctx: StageContext) -> StageOutput:
                 lambda ch=ch, res=res: dfn_plating(
                     ms, params, current_A=abs(ch["current_A"]),
                     initial_stoichiometry=ch["initial_stoichiometry"],
-                    end_time_s=float(res.time_s[-1]), cutoff_V=-1.0, electrode=cfg.electrode,
+                    end_time_s=dfn_end_time(res), cutoff_V=-1.0, electrode=cfg.electrode,
                 ),
             )  # fmt: skip
             if d is not None:
