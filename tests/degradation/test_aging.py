@@ -384,3 +384,15 @@ def test_fracture_at_the_closed_form_cycle_and_isolation() -> None:
     after = age(None, cycles=38, **kw)
     assert list(after.fractured_fraction[-2:]) == [0.0, 0.5]
     assert after.capacity_retention[-1] == pytest.approx(vol[1] / vol.sum(), rel=1e-12)
+
+
+def test_local_rate_is_the_lithium_of_the_next_cycle(electrode) -> None:
+    ms, geom = electrode
+    res = age(ms, cycles=101, geometry=geom, jump=False, map_cycles=[100], impedance=False)
+    rate = res.maps["degradation_rate"][0]
+    area = res.maps["interface_area_m2"][0]
+    per_cycle = float(np.nansum(rate * area))
+    lost = res.lithium_lost_curve_mol
+    step = sum(float(v[101] - v[100]) for v in lost.values())
+    assert per_cycle == pytest.approx(step, rel=1e-2)
+    assert np.isfinite(res.heterogeneity_cov[0])

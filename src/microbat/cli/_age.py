@@ -3,7 +3,7 @@
 JSON keys (``--json``): ``cycles``, ``c_rate``, ``mechanisms``, ``cycle`` (cycle number of
 each curve point), ``capacity_retention`` (list), ``resistance_growth`` (list),
 ``lithium_lost_mol`` (``sei_original``, ``sei_cracks``, ``plating``, ``total``),
-``lithium_lost_curve_mol``, ``heterogeneity_cov`` (list; null at cycle 0),
+``lithium_lost_curve_mol``, ``heterogeneity_cov`` (list),
 ``capacity_fade``, ``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
 ``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``impedance_frequency_Hz``,
 ``impedance_ohm`` (``cycles``, ``real``, ``imag``: spectra at the map cycles), ``solver``,

@@ -59,7 +59,7 @@ def draw_curves(fig: Any, c: Mapping[str, np.ndarray]) -> None:
     a.legend(fontsize=7.5, loc="upper left")
     a.set_title("loss split", fontsize=9.5)
     a = axs[1, 0]
-    a.plot(n[1:], c["heterogeneity_cov"][1:], color="#8172b2")
+    a.plot(n, c["heterogeneity_cov"], color="#8172b2")
     a.set_xlabel("cycle")
     a.set_ylabel("CoV of the local degradation rate")
     a.set_title("aging heterogeneity (area-weighted)", fontsize=9.5)

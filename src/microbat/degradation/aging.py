@@ -53,9 +53,11 @@ Cycle-jumping of this kind: Cojocaru & Karlsen (2006).
 
 Heterogeneity index
 -------------------
-The local degradation rate of particle ``k`` over a block is the lithium it consumed
-(SEI on both surfaces, plating) per unit of its interface area and per cycle,
-``r_k = Δn_k / (A_k ΔN)`` with ``A_k = A_o + A_cr``; the index is its area-weighted
+The local degradation rate of particle ``k`` is the lithium it consumes (SEI on both
+surfaces, the film on the crack faces opened in the cycle, plating) per unit of its
+interface area and per cycle at its current state, ``r_k = (dn_k/dN) / A_k`` with
+``A_k = A_o + A_cr`` (the rate laws' derivatives, not a block average, so the index
+does not depend on the block size); the index is its area-weighted
 coefficient of variation across the interface,
 ``CoV = √(Σ A_k (r_k − r̄)² / Σ A_k) / r̄``, ``r̄ = Σ A_k r_k / Σ A_k``; the per-depth
 profile is the area-weighted mean ``r`` of the particles of each plane over ``r̄``.
@@ -595,13 +597,46 @@ class _Loop:
 
     # --------------------------------------------------------------- outputs
     def lithium_loss_rate(
-        self, s0: Mapping[str, np.ndarray], s1: Mapping[str, np.ndarray], n: int
+        self, s: Mapping[str, np.ndarray], drv: Mapping[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per-particle lithium consumed per area per cycle over a block, and the area."""
-        dn = (s1["li_o"] - s0["li_o"]) + (s1["li_cr"] - s0["li_cr"]) + (s1["li_pl"] - s0["li_pl"])
-        area = self.g.area_m2 + 0.5 * (self.crack_area(s0) + self.crack_area(s1))
+        """Local degradation rate of each particle at a state, and its interface area.
+
+        Lithium consumed per unit interface area per cycle (mol m⁻² per cycle), from
+        the rate laws at the state (not a block average): SEI growth on the original
+        surface and on the crack faces (``dδ/dt`` of the law at the film's thickness),
+        the film formed during one cycle on the crack faces the Paris law opens in
+        that cycle, and plating.
+        """
+        sp = self.p.sei
+        alive = self.alive(s)
+        a_cr = self.crack_area(s)
+        area = self.g.area_m2 + a_cr
+        dn = np.zeros(self.g.n)
+        if "sei" in self.mech:
+            kd, kr = rate_constants(sp)
+            f = drv["rfac"]
+
+            def speed(d: np.ndarray) -> np.ndarray:
+                if sp.law == "solvent-diffusion":
+                    return kd / d
+                if sp.law == "reaction":
+                    return kr * f
+                return 1.0 / (1.0 / (kr * f) + d / kd)
+
+            vol = (self.g.area_m2 * speed(s["d_o"]) + a_cr * speed(s["d_cr"])) * self.t_cycle
+            if "cracks" in self.mech:
+                grow_ok = alive & (s["frac"] < 0.5)
+                b = self.p.cracks
+                amp = np.maximum(drv["dsig"] * self.paris_factor, 0.0)
+                dadn = b.paris_k * (b.geometry_factor * amp * np.sqrt(np.pi * s["a"])) ** b.paris_m
+                new = np.where(grow_ok, crack_area(dadn, self.g.area_m2, b), 0.0)
+                vol = vol + new * self._fresh_mean(self.t_cycle, f)
+            dn = dn + lithium_from_volume(vol, sp)
+        if self.plating > 0:
+            dn = dn + self.plating * area * self.t_half
+        dn = np.where(alive, dn, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rate = np.where(area > 0, dn / (area * max(n, 1)), np.nan)
+            rate = np.where((area > 0) & alive, dn / area, np.nan)
         return rate, area
 
     def capacity(self, s: Mapping[str, np.ndarray]) -> tuple[float, float]:
@@ -656,8 +691,8 @@ class AgingResult(Result):
     lithium_lost_curve_mol : dict of ndarray (k,)
         Cumulative lithium lost to ``sei_original``, ``sei_cracks``, ``plating``.
     heterogeneity_cov : ndarray (k,)
-        Area-weighted CoV of the local degradation rate over the block ending at each
-        point (NaN at cycle 0).
+        Area-weighted CoV of the local degradation rate (lithium per unit interface
+        area per cycle, from the rate laws at the state) at each point.
     fractured_fraction, mean_crack_length_m : ndarray (k,)
         Fractured share of the particles; mean crack length.
     mean_sei_thickness_m, mean_crack_sei_thickness_m : ndarray (k,)
@@ -992,9 +1027,10 @@ def age(
         block, rejected, blocks = int(saved["block"]), int(saved["rejected"]), int(saved["blocks"])
         hist["cycle"] = [int(c) for c in hist["cycle"]]
     else:
-        record(state, drv0, 0, math.nan)
+        rate0, area0 = loop.lithium_loss_rate(state, drv0)
+        record(state, drv0, 0, _cov(rate0, area0))
         if 0 in maps_at:
-            snapshot(state, drv0, np.full(geom.n, np.nan), 0)
+            snapshot(state, drv0, rate0, 0)
 
     def save_ck() -> None:
         if ck is None:
@@ -1030,12 +1066,11 @@ def age(
                     block = n * 2 if change < 0.25 * tol else n
                     break
             blocks += 1
-            rate, area = loop.lithium_loss_rate(state, new, n)
-            cov = _cov(rate, area)
             done += n
             state = new
             drv = loop.drivers(state)  # the drivers of the next block's start
-            record(state, drv, done, cov)
+            rate, area = loop.lithium_loss_rate(state, drv)
+            record(state, drv, done, _cov(rate, area))
             if done in maps_at:
                 snapshot(state, drv, rate, done)
             if progress is not None:
