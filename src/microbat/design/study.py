@@ -468,7 +468,16 @@ def _executor(
     from microbat.core.threads import split
 
     nw, per = split(workers)
-    env = {"MICROBAT_THREADS": str(per), "OMP_WAIT_POLICY": "passive"}
+    # each worker process gets its share of the thread budget before its first import
+    # (Numba, OpenMP, BLAS pools are sized when they load)
+    env = {
+        "MICROBAT_THREADS": str(per),
+        "OMP_NUM_THREADS": str(per),
+        "NUMBA_NUM_THREADS": str(per),
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "passive",
+    }
     with (
         warnings.catch_warnings(),
         distributed.LocalCluster(
