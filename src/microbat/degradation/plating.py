@@ -454,12 +454,18 @@ class PlatingMonitor:
         n_t = self.ms.shape[f.thickness_axis]
         self._n_layers = n_t
         self._layer_area = np.bincount(f.layer, f.area_m2, n_t)
+        # faces grouped by layer: the per-layer minimum is one reduceat
+        self._by_layer = np.argsort(f.layer, kind="stable")
+        self._layers, self._layer_starts = np.unique(f.layer[self._by_layer], return_index=True)
         stoich = np.asarray(fields["stoichiometry"])
         self._active_mask = np.isfinite(stoich)
-        self._n_active = int(self._active_mask.sum())
+        self._active_idx = np.flatnonzero(self._active_mask)
+        self._n_active = int(self._active_idx.size)
         if self.particles is not None:
             lab = np.where(self._active_mask, self.particles.labels, 0).reshape(-1)
             self._plab = lab
+            self._pidx = np.flatnonzero(lab)  # labelled, modelled active voxels
+            self._plab_k = lab[self._pidx]
             self._pcount = np.bincount(lab, minlength=self.particles.n + 1)
             self._face_p = self.particles.labels.reshape(-1)[f.active]
             self._parea = np.bincount(self._face_p, f.area_m2, self.particles.n + 1)
@@ -478,21 +484,19 @@ class PlatingMonitor:
         ps = np.asarray(fields["phi_s"]).reshape(-1)
         pe = np.asarray(fields["phi_e"]).reshape(-1)
         eta = ps[f.active].astype(np.float64) - pe[f.electrolyte]
-        stoich = np.asarray(fields["stoichiometry"])
-        soc = float(np.nansum(stoich, dtype=np.float64) / max(self._n_active, 1))
+        stoich = np.asarray(fields["stoichiometry"]).reshape(-1)
+        soc = float(np.sum(stoich[self._active_idx], dtype=np.float64) / max(self._n_active, 1))
         th = cur = None
         if self.particles is not None:
-            th = np.bincount(self._plab, np.nan_to_num(stoich.reshape(-1)), self.particles.n + 1)[
-                1:
-            ] / np.maximum(self._pcount[1:], 1)
+            n1 = self.particles.n + 1
+            th = np.bincount(self._plab_k, stoich[self._pidx], n1)[1:] / np.maximum(
+                self._pcount[1:], 1
+            )
             rc = fields.get("reaction_current")
             if rc is not None:  # A/m³ of voxel, cathodic < 0 → insertion current (A)
                 vol = float(np.prod(self.ms.voxel_size))
-                cur = np.bincount(
-                    self._plab,
-                    -np.nan_to_num(np.asarray(rc).reshape(-1)) * vol,
-                    self.particles.n + 1,
-                )[1:]
+                rcv = np.asarray(rc).reshape(-1)[self._pidx]
+                cur = np.bincount(self._plab_k, -np.nan_to_num(rcv) * vol, n1)[1:]
         self._record(t, eta, soc, th, cur)
         self.calls += 1
         self.seconds += time.perf_counter() - t0
@@ -536,9 +540,9 @@ class PlatingMonitor:
         lr = np.bincount(f.layer[risk], f.area_m2[risk], self._n_layers)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.layer_risk.append(np.where(self._layer_area > 0, lr / self._layer_area, np.nan))
-        lm = np.full(self._n_layers, np.inf)
-        np.minimum.at(lm, f.layer, eta)
-        self.layer_min.append(np.where(np.isfinite(lm), lm, np.nan))
+        lm = np.full(self._n_layers, np.nan)
+        lm[self._layers] = np.minimum.reduceat(eta[self._by_layer], self._layer_starts)
+        self.layer_min.append(lm)
         la = np.bincount(f.layer, f.area_m2 * eta, self._n_layers)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.layer_mean.append(np.where(self._layer_area > 0, la / self._layer_area, np.nan))
