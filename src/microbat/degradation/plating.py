@@ -1046,6 +1046,7 @@ def draw_hotspot_slices(fig: Any, res: PlatingResult) -> None:
     onset = res.onset_time_map_s
     finite = onset[np.isfinite(onset)]
     vmax = float(finite.max()) / 60.0 if finite.size else 1.0
+    vmin = float(finite.min()) / 60.0 if finite.size else 0.0
     cmap = mpl.colormaps["viridis_r"].with_extremes(bad="0.85")
     im = None
     for k in range(3):
@@ -1053,7 +1054,7 @@ def draw_hotspot_slices(fig: Any, res: PlatingResult) -> None:
         sl = [slice(None)] * 3
         sl[k] = slice(centre[k], centre[k] + 1)
         img = np.squeeze(onset[tuple(sl)], axis=k) / 60.0
-        im = ax.imshow(img, cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-9), origin="upper")
+        im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=max(vmax, vmin + 1e-6), origin="upper")
         ax.set_title(f"axis {k} = {centre[k]}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
