@@ -1,4 +1,4 @@
-"""The ``simulate`` verb: microstructure-resolved half-cell discharge.
+"""The ``simulate`` verb: microstructure-resolved half-cell discharge or charge.
 
 Exit codes: 0 when the discharge ended normally (cut-off voltage, surface-stoichiometry
 event, ``--end-time``) or stopped at ``--max-steps`` (partial, resumable with
@@ -72,11 +72,18 @@ class DischargeProgress:
     """
 
     def __init__(
-        self, console: Any, *, enabled: bool, c_rate: float, lines: Progress | None = None
+        self,
+        console: Any,
+        *,
+        enabled: bool,
+        c_rate: float,
+        lines: Progress | None = None,
+        what: str = "discharge",
     ) -> None:
         self.console = console
         self.enabled = enabled
         self.c_rate = c_rate
+        self.what = what
         self.lines = lines  # plain lines instead of the bar (stderr is not a terminal)
         self.bar: Any = None
         self.task: Any = None
@@ -84,7 +91,7 @@ class DischargeProgress:
     def __enter__(self) -> DischargeProgress:
         if self.lines is not None:
             self.lines.__enter__()
-            self.lines.stage(f"discharge {self.c_rate:g}C: starting")
+            self.lines.stage(f"{self.what} {self.c_rate:g}C: starting")
         elif self.enabled:
             from rich.progress import (
                 BarColumn,
@@ -96,7 +103,7 @@ class DischargeProgress:
 
             self.bar = Progress(
                 SpinnerColumn(),
-                TextColumn(f"discharge {self.c_rate:g}C"),
+                TextColumn(f"{self.what} {self.c_rate:g}C"),
                 BarColumn(bar_width=24),
                 TextColumn("{task.percentage:>5.1f} % of capacity"),
                 TextColumn("{task.fields[info]}"),
@@ -105,7 +112,7 @@ class DischargeProgress:
                 transient=False,
             )
             self.bar.__enter__()
-            self.task = self.bar.add_task("discharge", total=1000, info="starting")
+            self.task = self.bar.add_task(self.what, total=1000, info="starting")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -124,7 +131,7 @@ class DischargeProgress:
         )
         if self.lines is not None:
             self.lines.step(
-                f"discharge {self.c_rate:g}C: {100 * min(max(frac, 0.0), 1.0):.1f} % of "
+                f"{self.what} {self.c_rate:g}C: {100 * min(max(frac, 0.0), 1.0):.1f} % of "
                 f"capacity, {info}"
             )
             return
@@ -166,7 +173,9 @@ def register(app: typer.Typer) -> None:
         file: Annotated[
             Path, typer.Argument(help="Labelled electrode image (any readable format).")
         ],
-        c_rate: Annotated[float, typer.Option("--c-rate", help="Discharge C-rate.")] = 1.0,
+        c_rate: Annotated[
+            float, typer.Option("--c-rate", help="Discharge (or with --charge, charge) C-rate.")
+        ] = 1.0,
         c_rate_alias: Annotated[
             str | None,
             typer.Option("--c-rates", "--rates", hidden=True, help="Same as --c-rate (one rate)."),
@@ -184,8 +193,43 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         cutoff: Annotated[
-            float | None, typer.Option("--cutoff", help="Lower cut-off voltage (V).")
+            float | None,
+            typer.Option(
+                "--cutoff",
+                help="Lower cut-off voltage (V); with --charge the potential limit of the CC "
+                "phase (default: the set's upper cut-off for a positive electrode, none for "
+                "a negative one).",
+            ),
         ] = None,
+        charge: Annotated[
+            bool,
+            typer.Option(
+                "--charge",
+                help="Charge instead of discharge (the full cell's sense: a negative "
+                "electrode lithiates from the set's discharged state to its 4.2 V-equivalent "
+                "stoichiometry x_100, a positive one delithiates to the upper cut-off).",
+            ),
+        ] = False,
+        electrode: Annotated[
+            str | None,
+            typer.Option(
+                "--electrode",
+                help="Which electrode of the set the image is: positive or negative "
+                "(default: positive for a discharge, negative with --charge).",
+            ),
+        ] = None,
+        cv_voltage: Annotated[
+            float | None,
+            typer.Option(
+                "--cv-voltage",
+                help="With --charge: hold this electrode potential (V vs Li/Li+) once the "
+                "constant-current phase reaches it (CC-CV).",
+            ),
+        ] = None,
+        cv_end_c_rate: Annotated[
+            float,
+            typer.Option("--cv-end-c-rate", help="With --cv-voltage: end the hold at this C-rate."),
+        ] = 0.05,
         max_steps: Annotated[
             int,
             typer.Option(
@@ -235,7 +279,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         json_out: JsonOpt = False,
     ) -> None:
-        """Discharge a resolved positive electrode against lithium metal.
+        """Discharge (or charge) a resolved electrode against lithium metal.
 
         Every voxel of the image keeps its own electrolyte concentration and
         potential, solid potential and lithium concentration (no homogenisation).
@@ -245,21 +289,34 @@ def register(app: typer.Typer) -> None:
         keeps a checkpoint and a partial result; --resume continues the run.
         Exit code 0: complete or stopped at --max-steps (partial); 3: solver failure
         (partial result written); 130: Ctrl-C; 143: SIGTERM (both: checkpoint and
-        partial result written).
+        partial result written). --charge charges instead (CC, or CC-CV with
+        --cv-voltage), by default the graphite negative electrode of the set.
         """
         from rich.console import Console
 
-        from microbat.cell.resolved import ResolvedOptions, simulate_discharge
+        from microbat.cell.resolved import ResolvedOptions, simulate_charge, simulate_discharge
         from microbat.cell.resolved.discharge import DischargeInterrupted
         from microbat.core.errors import InvalidInputError
 
         t0 = time.perf_counter()
         if c_rate_alias is not None:
             c_rate = _one_rate(c_rate_alias)
+        if electrode is None:
+            electrode = "negative" if charge else "positive"
+        if electrode not in ("positive", "negative"):
+            raise InvalidInputError(f"--electrode {electrode!r}: use positive or negative")
+        if not charge and cv_voltage is not None:
+            raise InvalidInputError("--cv-voltage holds a charge: add --charge")
+        if charge and not (c_rate > 0):
+            raise InvalidInputError(
+                f"--c-rate {c_rate:g}: give the charge rate as a positive C-rate"
+            )
         folder = out if out is not None else file.with_name(file.name + ".resolved")
         check_writable(folder)
         ms = inputs.load(file)
-        opt = ResolvedOptions(cutoff_V=cutoff, max_steps=max_steps, end_time_s=end_time)
+        opt = ResolvedOptions(
+            cutoff_V=None if charge else cutoff, max_steps=max_steps, end_time_s=end_time
+        )
         times = None
         if snapshots:
             try:
@@ -275,22 +332,30 @@ def register(app: typer.Typer) -> None:
             enabled=not quiet and lines.terminal,
             c_rate=c_rate,
             lines=None if quiet or lines.terminal else lines,
+            what="charge" if charge else "discharge",
         )
         interrupted = False
+        run_kw: dict[str, Any] = dict(
+            c_rate=c_rate,
+            options=opt,
+            snapshot_times=times,
+            on_step=progress,
+            checkpoint=folder,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
+            checkpoint_interval_s=checkpoint_interval if checkpoint_interval > 0 else None,
+            electrode=electrode,
+        )
+        if charge:
+            # every check of the charge request happens before the first file is written
+            run_kw.update(cv_voltage=cv_voltage, cv_end_c_rate=cv_end_c_rate)
+            run_kw["voltage_limit_V"] = cutoff
         with _Terminate() as term, progress:
             try:
-                res = simulate_discharge(
-                    ms,
-                    params,
-                    c_rate=c_rate,
-                    options=opt,
-                    snapshot_times=times,
-                    on_step=progress,
-                    checkpoint=folder,
-                    resume=resume,
-                    checkpoint_every=checkpoint_every,
-                    checkpoint_interval_s=checkpoint_interval if checkpoint_interval > 0 else None,
-                )
+                if charge:
+                    res = simulate_charge(ms, params, **run_kw)
+                else:
+                    res = simulate_discharge(ms, params, **run_kw)
             except DischargeInterrupted as exc:
                 res, interrupted = exc.result, True
         if interrupted:
@@ -305,10 +370,22 @@ def register(app: typer.Typer) -> None:
             if quiet:
                 return
             mark = "" if res.complete else "  [PARTIAL]"
+            verb = "charged" if charge else "of"
             typer.echo(
-                f"{res.capacity_Ah:.4g} A·h of {res.theoretical_capacity_Ah:.4g} A·h "
+                f"{res.capacity_Ah:.4g} A·h {verb} {res.theoretical_capacity_Ah:.4g} A·h "
                 f"theoretical at {res.c_rate:g}C, {res.energy_Wh:.4g} W·h; {res.status}{mark}"
             )
+            if charge:
+                c = data["charge"]
+                cv = (
+                    f", CV from {_duration(c['cv_start_s'])}" if c["cv_start_s"] is not None else ""
+                )
+                typer.echo(
+                    f"{c['protocol']} charge of the {c['electrode']} electrode: stoichiometry "
+                    f"{c['initial_stoichiometry']:.4f} -> {c['final_mean_stoichiometry']:.4f}, "
+                    f"lowest/highest potential {c['min_voltage_V']:.4f}/"
+                    f"{c['max_voltage_V']:.4f} V{cv}"
+                )
             if res.resumed_at_step is not None:
                 typer.echo(f"resumed at step {res.resumed_at_step} from {res.checkpoint}")
             typer.echo(
@@ -367,6 +444,21 @@ def _write_outputs(
         "grid": res.grid,
         "parameters": params,
     }
+    if hasattr(res, "protocol"):  # a charge (ResolvedChargeResult)
+        data["charge"] = {
+            "protocol": res.protocol,
+            "electrode": res.electrode,
+            "cv_voltage_V": res.cv_voltage_V,
+            "cv_start_s": res.cv_start_s,
+            "cv_end_current_A": res.cv_end_current_A,
+            "initial_stoichiometry": res.initial_stoichiometry,
+            "end_stoichiometry": res.end_stoichiometry,
+            "voltage_limit_V": res.voltage_limit_V,
+            "final_mean_stoichiometry": res.final_mean_stoichiometry,
+            "min_voltage_V": float(res.voltage_V.min()),
+            "max_voltage_V": float(res.voltage_V.max()),
+            "charged_Ah": res.capacity_Ah,
+        }
     atomic_write_text(
         folder / "result.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
     )
