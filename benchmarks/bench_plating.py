@@ -75,6 +75,7 @@ def main() -> None:
     run_m = simulate_charge(ms, "chen2020", c_rate=args.c_rate, on_fields=mon)
     t_m = time.perf_counter() - t
     t2, _ = bare()
+    mon.end_at(float(run_m.time_s[-1]))  # the charge's end, inside its last step
     res = mon.result()
     het = aging_heterogeneity(mon, c_max=33133.0)
     tb = 0.5 * (t1 + t2)
