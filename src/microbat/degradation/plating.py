@@ -64,6 +64,8 @@ __all__ = [
     "PlatingResult",
     "dfn_end_time",
     "dfn_plating",
+    "draw_hotspot_slices",
+    "hotspot_centre",
     "plating_faces",
     "plating_map",
 ]
