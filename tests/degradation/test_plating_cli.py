@@ -31,6 +31,7 @@ def lattice_file(tmp_path_factory):
         (["--c-rate", "-3"], "positive C-rate"),
         (["--electrode", "anode"], "use negative or positive"),
         (["--maps", "a,b"], "--maps"),
+        (["--max-dt", "0"], "positive time step"),
         (["--params", "no_such_set"], "no_such_set"),
     ],
 )

@@ -90,6 +90,14 @@ def register(app: typer.Typer) -> None:
         max_steps: Annotated[
             int | None, typer.Option("--max-steps", help="Stop after N accepted steps.")
         ] = None,
+        max_dt: Annotated[
+            float | None,
+            typer.Option(
+                "--max-dt",
+                help="Largest time step (s); the onset map holds step times, so a smaller "
+                "step resolves the onset order finer (default: a tenth of 3600/C).",
+            ),
+        ] = None,
         end_time: Annotated[
             float | None,
             typer.Option("--end-time", help="Stop at this simulated time (s), a normal end."),
@@ -141,7 +149,9 @@ def register(app: typer.Typer) -> None:
                 ) from None
         p = _check_set(params, electrode)
         check_writable(out)
-        kw: dict[str, Any] = {"end_time_s": end_time}
+        if max_dt is not None and not (math.isfinite(max_dt) and max_dt > 0):
+            raise InvalidInputError(f"--max-dt {max_dt:g}: give a positive time step in seconds")
+        kw: dict[str, Any] = {"end_time_s": end_time, "dt_max_s": max_dt}
         if max_steps is not None:
             kw["max_steps"] = max_steps
         opt = ResolvedOptions(**kw)

@@ -187,6 +187,15 @@ def _run(ctx: StageContext) -> StageOutput:
             arrays["onset_map_c_rate"] = np.array([c])
             arrays["depth_m"] = res.depth_m.astype(float)
             arrays["depth_at_risk_end"] = res.depth_at_risk_fraction[-1].astype(float)
+            # the earliest onset in each layer along the thickness
+            om = np.moveaxis(res.onset_time_map_s, t, 0).reshape(ms.shape[t], -1)
+            with np.errstate(all="ignore"):
+                first = np.where(
+                    np.isfinite(om).any(axis=1),
+                    np.nanmin(np.where(np.isfinite(om), om, np.inf), axis=1),
+                    np.nan,
+                )
+            arrays["depth_first_onset_s"] = first.astype(float)
     summary = {
         "parameter_set": params,
         "electrode": cfg.electrode,
@@ -255,15 +264,20 @@ def _report(view: ReportView) -> list[ReportSection]:
         ax.set_xticks([])
         ax.set_title(f"plating onset at {float(arr['onset_map_c_rate'][0]):g}C", fontsize=9)
         ax2 = fig.add_subplot(1, 2, 2)
-        ax2.plot(1e6 * arr["depth_m"], 100 * arr["depth_at_risk_end"], "o-", ms=3)
+        if "depth_first_onset_s" in arr:
+            ax2.plot(1e6 * arr["depth_m"], arr["depth_first_onset_s"] / 60.0, "o-", ms=3)
+            ax2.set_ylabel("first onset in the layer [min]")
+        else:
+            ax2.plot(1e6 * arr["depth_m"], 100 * arr["depth_at_risk_end"], "o-", ms=3)
+            ax2.set_ylabel("interface area at risk at the end [%]")
         ax2.set_xlabel("distance from the separator [µm]")
-        ax2.set_ylabel("interface area at risk at the end [%]")
         body += img(
             figs.png(fig),
             "plating onset map and depth profile",
             "Left: time at which each interface voxel first went below 0 V vs Li/Li⁺, on "
             "the plane through the worst hotspot (grey: never, or not on the interface). "
-            "Right: the share of each layer's interface area at risk at the end.",
+            "Right: the first onset in each layer against its distance from the separator "
+            "(onsets are step times of the resolved model).",
         )
     body += notes_list(s.get("notes") or [])
     return [ReportSection("plating", title, body)]
