@@ -149,3 +149,28 @@ def test_particle_shape_and_orientation_descriptors():
     assert tau(up, 0) < tau(up, 1)
     assert tau(flat, 0) > tau(flat, 1)
     assert tau(up, 0) < tau(flat, 0)
+
+
+def test_composite_generator_and_its_objectives():
+    p = {"active_fraction": 0.5, "se_fraction": 0.35, "se_radius": 1e-6, "mean_radius": 2e-6}
+    ms = generate_design(p, 4, ((24, 24, 24), 0.5e-6))  # inferred: composite
+    assert ms.metadata["design"]["generator"] == "composite"
+    fr = ms.volume_fractions()
+    assert fr["active"] == pytest.approx(0.5, abs=0.01)
+    assert fr["se"] == pytest.approx(0.35, abs=0.01)
+    o = evaluate_design(
+        p,
+        seed=4,
+        microstructure=ms,
+        objectives=["ionic_transport", "active_volume_fraction"],
+    )
+    assert o.status == "ok", o.error
+    # ε/τ of the solid electrolyte: below its fraction (τ ≥ 1), above 0 (it percolates)
+    assert 0 < o.objectives["ionic_transport"] < fr["se"]
+    assert o.objectives["ionic_transport"] == pytest.approx(fr["se"] / o.metrics["tau_ion"])
+    assert set(o.constraints) == {"percolation:solid_electrolyte", "percolation:active"}
+    assert o.params["porosity"] == pytest.approx(0.15)  # the voids
+    with pytest.raises(InvalidInputError, match=r"needs a cell model"):
+        evaluate_design(p, seed=4, microstructure=ms, objectives=["energy_density"])
+    with pytest.raises(InvalidInputError, match="do not apply to the composite"):
+        generate_design({**p, "calendering": 0.2}, 4, RES)

@@ -128,3 +128,37 @@ def test_docs_reference_tables_match_the_models():
     text = DOCS.read_text(encoding="utf-8")
     assert design_reference() in text, "regenerate the tables of docs/design.md"
     assert objective_reference() in text
+
+
+def test_composite_space():
+    s = load_space(
+        {
+            "generator": "composite",
+            "objectives": ["ionic_transport", "active_volume_fraction"],
+            "descriptors": {
+                "active_fraction": {"low": 0.4, "high": 0.6},
+                "se_fraction": {"low": 0.25, "high": 0.4},
+            },
+        }
+    )
+    assert s.percolation == ("solid_electrolyte", "active")
+    assert s.range_of("porosity") == pytest.approx((0.0, 0.35))
+    assert s.complete({})["mean_radius"] == 2.5e-6  # composite_cathode's default
+    with pytest.raises(InvalidInputError, match="does not apply to the composite generator"):
+        load_space(
+            {
+                "generator": "composite",
+                "objectives": ["ionic_transport"],
+                "descriptors": {"calendering": {"low": 0, "high": 0.2}},
+            }
+        )
+    with pytest.raises(InvalidInputError, match="none for a solid-state composite"):
+        load_space(
+            {
+                "generator": "composite",
+                "objectives": ["energy_density"],
+                "descriptors": {"se_fraction": {"low": 0.2, "high": 0.4}},
+            }
+        )
+    with pytest.raises(InvalidInputError, match="does not apply to the electrode generator"):
+        load_space(_space(descriptors={"se_fraction": {"low": 0.2, "high": 0.4}}))

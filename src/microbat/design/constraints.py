@@ -23,20 +23,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from microbat.core.microstructure import Microstructure
-from microbat.design.space import ConstraintSettings
+from microbat.design.space import DEFAULT_PERCOLATION, ConstraintSettings
 
 __all__ = ["constraint_names", "evaluate_constraints"]
 
 
-def constraint_names(settings: ConstraintSettings) -> list[str]:
-    """Names of the active constraints, in a fixed order."""
+def constraint_names(
+    settings: ConstraintSettings, percolation: tuple[str, ...] | None = None
+) -> list[str]:
+    """Names of the active constraints, in a fixed order.
+
+    ``percolation`` overrides ``settings.percolation`` (the space's generator default
+    when that is None; see :attr:`DesignSpace.percolation`).
+    """
     out = [
         k
         for k in ("porosity_min", "porosity_max", "cbd_min", "thickness_max", "calendering_max")
         if getattr(settings, k) is not None
     ]
-    out += [f"percolation:{p}" for p in settings.percolation]
+    out += [f"percolation:{p}" for p in _phases(settings, percolation)]
     return out
+
+
+def _phases(settings: ConstraintSettings, percolation: tuple[str, ...] | None) -> tuple[str, ...]:
+    if percolation is not None:
+        return tuple(percolation)
+    if settings.percolation is not None:
+        return tuple(settings.percolation)
+    return DEFAULT_PERCOLATION["electrode"]
 
 
 def evaluate_constraints(
@@ -44,6 +58,7 @@ def evaluate_constraints(
     params: Mapping[str, Any],
     ms: Microstructure | None,
     measured: Mapping[str, float],
+    percolation: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Violation of each active constraint (``≤ 0`` met).
 
@@ -56,6 +71,8 @@ def evaluate_constraints(
         The generated sample (``None``: percolation counted as violated, 1).
     measured : mapping
         ``porosity`` and ``cbd_fraction`` measured on the sample.
+    percolation : tuple of str, optional
+        Overrides ``settings.percolation`` (see :func:`constraint_names`).
 
     Returns
     -------
@@ -72,16 +89,17 @@ def evaluate_constraints(
     if settings.thickness_max is not None:
         g["thickness_max"] = float(params["thickness"]) - settings.thickness_max
     if settings.calendering_max is not None:
-        g["calendering_max"] = float(params["calendering"]) - settings.calendering_max
-    if settings.percolation:
+        g["calendering_max"] = float(params.get("calendering", 0.0)) - settings.calendering_max
+    phases = _phases(settings, percolation)
+    if phases:
         if ms is None:
-            for p in settings.percolation:
+            for p in phases:
                 g[f"percolation:{p}"] = 1.0
         else:
             from microbat.imaging.connectivity import analyze_connectivity
 
-            res = analyze_connectivity(ms, phases=list(settings.percolation))
-            for p in settings.percolation:
+            res = analyze_connectivity(ms, phases=list(phases))
+            for p in phases:
                 share = res.phase_fractions[p].get("percolating", 0.0)
                 share = 0.0 if share != share else float(share)  # NaN: empty phase
                 # met (−share ≤ 0) when a spanning cluster exists; else 1

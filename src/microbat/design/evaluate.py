@@ -55,7 +55,14 @@ from microbat.design.space import (
     Resolution,
 )
 
-__all__ = ["FIDELITIES", "TrialOutcome", "complete_params", "evaluate_design", "generate_design"]
+__all__ = [
+    "FIDELITIES",
+    "TrialOutcome",
+    "complete_params",
+    "evaluate_design",
+    "generate_design",
+    "infer_generator",
+]
 
 #: The models a trial can be evaluated with, cheapest first.
 FIDELITIES = ("bruggeman", "micro", "resolved")
@@ -130,30 +137,85 @@ class TrialOutcome(Result):
         }
 
 
+def infer_generator(params: Mapping[str, Any], space: DesignSpace | None = None) -> str:
+    """The generator of a design.
+
+    The space's generator; without a space ``composite`` when ``params`` name a
+    composite-only descriptor (``se_fraction``, ``se_radius``), else ``electrode``.
+    """
+    if space is not None:
+        return space.generator
+    comp = any(k in DESCRIPTORS and DESCRIPTORS[k].generators == ("composite",) for k in params)
+    return "composite" if comp else "electrode"
+
+
 def complete_params(
-    params: Mapping[str, Any], space: DesignSpace | None = None
+    params: Mapping[str, Any], space: DesignSpace | None = None, generator: str | None = None
 ) -> dict[str, float | str]:
     """``params`` with every descriptor not given at its fixed value or default.
+
+    Parameters
+    ----------
+    params : mapping
+        Descriptor values.
+    space : DesignSpace, optional
+        Supplies the fixed values and the generator.
+    generator : {"electrode", "composite"}, optional
+        Default: :func:`infer_generator`.
+
+    Returns
+    -------
+    dict
+        Every descriptor of the generator; ``porosity`` (the void fraction of a
+        composite) and ``active_fraction`` both filled in.
 
     Raises
     ------
     InvalidInputError
-        An unknown descriptor name, or porosity and active fraction both given.
+        An unknown descriptor name, porosity and active fraction both given and
+        inconsistent, or fractions that leave no active material or no pore space.
     """
+    from microbat.design.space import COMPOSITE_DEFAULTS
+
+    gen = generator or infer_generator(params, space)
+    unknown = [k for k in params if k not in DESCRIPTORS]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown descriptor(s) {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(DESCRIPTORS)}"
+        )
+    wrong = [k for k in params if k != "porosity" and gen not in DESCRIPTORS[k].generators]
+    if wrong:
+        raise InvalidInputError(
+            f"descriptor(s) {', '.join(wrong)} do not apply to the {gen} generator"
+        )
     if space is not None:
         out = space.complete(params)
+    elif gen == "composite":
+        out = {
+            k: COMPOSITE_DEFAULTS.get(k, d.default)
+            for k, d in DESCRIPTORS.items()
+            if "composite" in d.generators
+        }
+        out.update(params)
     else:
-        unknown = [k for k in params if k not in DESCRIPTORS]
-        if unknown:
-            raise InvalidInputError(
-                f"unknown descriptor(s) {', '.join(map(repr, unknown))}; known: "
-                f"{', '.join(DESCRIPTORS)}"
-            )
-        out = {k: d.default for k, d in DESCRIPTORS.items() if k != "active_fraction"}
+        out = {
+            k: d.default
+            for k, d in DESCRIPTORS.items()
+            if k != "active_fraction" and "electrode" in d.generators
+        }
         if "active_fraction" in params:
             out.pop("porosity")
         out.update(params)
     cbd = float(out["cbd_fraction"])
+    if gen == "composite":
+        voids = 1.0 - float(out["active_fraction"]) - float(out["se_fraction"]) - cbd
+        if voids < -1e-9:
+            raise InvalidInputError(
+                f"active_fraction + se_fraction + cbd_fraction = {1 - voids:.4g} exceeds 1"
+            )
+        out["porosity"] = max(voids, 0.0)
+        return out
     if "porosity" in params and "active_fraction" in params:
         total = float(params["porosity"]) + float(params["active_fraction"]) + cbd
         if abs(total - 1.0) > 1e-9:
@@ -193,6 +255,8 @@ def generate_design(
     params: Mapping[str, Any],
     seed: int,
     resolution: Resolution | Sequence[Any] | None = None,
+    *,
+    generator: str | None = None,
 ) -> Microstructure:
     """The calendered electrode sample of one design.
 
@@ -207,12 +271,18 @@ def generate_design(
     resolution : Resolution or (shape, voxel_size), optional
         The final grid (thickness axis first) and voxel edge in metres; default
         64³ voxels of 0.5 µm.
+    generator : {"electrode", "composite"}, optional
+        The liquid-electrolyte electrode (packing, calendering, carbon-binder) or the
+        solid-state composite cathode (:func:`microbat.synth.composite_cathode`:
+        active and solid-electrolyte particles, binder, voids); default
+        :func:`infer_generator`.
 
     Returns
     -------
     Microstructure
-        Phases ``pore=0, cbd=1, active=2``, thickness axis 0 (collector at index 0);
-        ``metadata["design"]`` holds the complete descriptor values and the seed.
+        Phases ``pore=0, cbd=1, active=2`` (composite: ``void, cbd, active, se``),
+        thickness axis 0 (collector at index 0); ``metadata["design"]`` holds the
+        complete descriptor values, the generator and the seed.
 
     Raises
     ------
@@ -229,8 +299,27 @@ def generate_design(
     """
     from microbat.synth import add_carbon_binder, packing
 
-    p = complete_params(params)
+    gen = generator or infer_generator(params)
+    p = complete_params(params, generator=gen)
     res = _resolution(resolution)
+    if gen == "composite":
+        from microbat.synth import composite_cathode
+
+        ms = composite_cathode(
+            res.shape,
+            voxel_size=res.voxel_size,
+            active_fraction=float(p["active_fraction"]),
+            electrolyte_fraction=float(p["se_fraction"]),
+            binder_fraction=float(p["cbd_fraction"]),
+            active_radius=float(p["mean_radius"]),
+            electrolyte_radius=float(p["se_radius"]),
+            radius_cv=float(p["radius_cv"]),
+            thickness_axis=0,
+            seed=int(seed),
+        )
+        meta = dict(ms.metadata)
+        meta["design"] = {"params": to_jsonable(p), "seed": int(seed), "generator": gen}
+        return ms.with_labels(np.asarray(ms.labels), metadata=meta)
     c = float(p["calendering"])
     if not 0.0 <= c <= 0.6:
         raise InvalidInputError(f"calendering must lie in [0, 0.6], got {c!r}")
@@ -278,7 +367,12 @@ def generate_design(
         )
     ms = add_carbon_binder(ms, fraction=phi_c, model=str(p["cbd_model"]), seed=rng)
     meta = dict(ms.metadata)
-    meta["design"] = {"params": to_jsonable(p), "seed": int(seed), "calendering_applied": c_eff}
+    meta["design"] = {
+        "params": to_jsonable(p),
+        "seed": int(seed),
+        "generator": gen,
+        "calendering_applied": c_eff,
+    }
     return ms.with_labels(np.asarray(ms.labels), metadata=meta)
 
 
@@ -474,19 +568,33 @@ def evaluate_design(
             "heterogeneity_index needs the resolved fidelity (the particles' state of "
             "charge on the voxels): set evaluation.fidelity = 'resolved'"
         )
-    p = complete_params(params, space)
+    gen = infer_generator(params, space)
+    if gen == "composite":
+        bad = [n for n in names if OBJECTIVES[n].needs in ("cell", "resolved")]
+        if bad:
+            raise InvalidInputError(
+                f"objective {bad[0]} needs a cell model, and microbat has none for a "
+                "solid-state composite cathode yet"
+            )
+    p = complete_params(params, space, gen)
+    perc = space.percolation if space is not None else None
+    if perc is None and cons.percolation is None:
+        from microbat.design.space import DEFAULT_PERCOLATION
+
+        perc = DEFAULT_PERCOLATION[gen]
     metrics: dict[str, float] = {}
     error: str | None = None
     g: dict[str, float] = {}
     ms = microstructure
     try:
         if ms is None:
-            ms = generate_design(p, seed, res)
+            ms = generate_design(p, seed, res, generator=gen)
         fr = ms.volume_fractions()
-        metrics["porosity"] = float(fr.get("pore", ms.fraction("electrolyte")))
+        voids = "electrolyte" if ms.phases_with_role("electrolyte") else "gas"
+        metrics["porosity"] = float(ms.fraction(voids)) if ms.phases_with_role(voids) else 0.0
         metrics["cbd_fraction"] = float(fr.get("cbd", 0.0))
         metrics["active_fraction"] = float(fr.get("active", ms.fraction("active")))
-        g = evaluate_constraints(cons, p, ms, metrics)
+        g = evaluate_constraints(cons, p, ms, metrics, perc)
         needs = {OBJECTIVES[n].needs for n in names}
         blocked = [
             k.split(":", 1)[1] for k, v in g.items() if k.startswith("percolation:") and v > 0
@@ -505,13 +613,16 @@ def evaluate_design(
             _cell_objectives(p, ev, fid, metrics)
         if "mechanics" in needs:
             _mechanics(ms, ev, metrics)
+        if "transport" in needs:
+            _ionic(ms, gen, metrics)
+        metrics["active_volume_fraction"] = metrics["active_fraction"]
     except MicrobatError as exc:
         error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     except (ValueError, ArithmeticError, RuntimeError) as exc:  # a model's own failure
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         metrics["traceback_tail"] = traceback.format_exc(limit=2)[-400:]  # type: ignore[assignment]
     if not g:
-        g = {k: math.nan for k in _constraint_keys(cons)}
+        g = {k: math.nan for k in _constraint_keys(cons, perc)}
     objs = {n: float(metrics.get(n, math.nan)) for n in names}
     violated = tuple(k for k, v in g.items() if not v <= 0.0)
     computed = all(math.isfinite(v) for v in objs.values())
@@ -547,10 +658,25 @@ def evaluate_design(
     )
 
 
-def _constraint_keys(cons: ConstraintSettings) -> list[str]:
+def _constraint_keys(cons: ConstraintSettings, perc: tuple[str, ...] | None) -> list[str]:
     from microbat.design.constraints import constraint_names
 
-    return constraint_names(cons)
+    return constraint_names(cons, perc)
+
+
+def _ionic(ms: Microstructure, generator: str, metrics: dict[str, float]) -> None:
+    """Through-plane ε/τ of the ion-conducting phase (0 when it does not percolate)."""
+    from microbat.transport.diffusion import tortuosity
+
+    phase = "solid_electrolyte" if generator == "composite" else "electrolyte"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(percolat|connect)")
+        res = tortuosity(ms, phase=phase, axis=0, keep_field=False)
+    tau = res.tau[0] if isinstance(res.tau, tuple | list) else res.tau
+    eps = float(ms.fraction(phase))
+    ok = tau is not None and math.isfinite(float(tau)) and float(tau) > 0
+    metrics["tau_ion"] = float(tau) if ok else math.inf
+    metrics["ionic_transport"] = eps / float(tau) if ok else 0.0
 
 
 def _cell_objectives(

@@ -25,6 +25,13 @@ microstructure; :data:`OBJECTIVES` lists them:
     Cost proxy: mass of active material per delivered energy at the low rate
     (active material dominates the electrode's material cost, BatPaC).
 
+``ionic_transport`` (–, maximise)
+    Through-plane transport efficiency of the ion-conducting phase, ``ε / τ`` (the
+    pores of an electrode, the solid electrolyte of a composite;
+    :func:`microbat.transport.tortuosity`, 0 when it does not percolate).
+``active_volume_fraction`` (–, maximise)
+    Measured active-material fraction: the energy per volume without a cell model
+    (``E/V = φ_a q Ū``), for the composite generator.
 ``heterogeneity_index`` (–, minimise; ``resolved`` fidelity only)
     The aging heterogeneity index at the end of the high-rate discharge: the
     volume-weighted coefficient of variation of the particles' state of charge
@@ -69,7 +76,8 @@ class ObjectiveInfo:
     unit : str
     needs : str
         What computes it: ``"cell"`` (the discharge model), ``"mechanics"``
-        (particle screening) or ``"resolved"`` (the resolved model only).
+        (particle screening), ``"transport"`` (a tortuosity solve), ``"geometry"``
+        (the sample's fractions) or ``"resolved"`` (the resolved model only).
     description : str
     """
 
@@ -126,6 +134,21 @@ OBJECTIVES: dict[str, ObjectiveInfo] = {
             "",
             "mechanics",
             "Particle volume fraction meeting the Griffith criterion at the charge rate",
+        ),
+        ObjectiveInfo(
+            "ionic_transport",
+            "maximize",
+            "",
+            "transport",
+            "Through-plane ε/τ of the ion-conducting phase (pores, or the solid electrolyte "
+            "of a composite)",
+        ),
+        ObjectiveInfo(
+            "active_volume_fraction",
+            "maximize",
+            "",
+            "geometry",
+            "Measured active-material volume fraction (energy per volume without a cell model)",
         ),
         ObjectiveInfo(
             "heterogeneity_index",

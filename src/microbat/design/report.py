@@ -44,9 +44,8 @@ def best_designs(
     out = []
     for row in result.pareto[: max(0, n)]:
         params = space.complete(row["params"])
-        out.append(
-            (int(row["number"]), generate_design(params, int(row["seed"]), space.resolution))
-        )
+        ms = generate_design(params, int(row["seed"]), space.resolution, generator=space.generator)
+        out.append((int(row["number"]), ms))
     return out
 
 
@@ -67,8 +66,8 @@ def run_accuracy(
         from microbat.design import accuracy
     except ImportError:
         return None
-    if len(designs) < 1:
-        return None
+    if len(designs) < 1 or space.generator != "electrode":
+        return None  # no cell model of a solid-state composite to compare
     # rank by a rate-sensitive objective of the study when it has one: that is where
     # the transport model matters (the low-rate energy hardly depends on it)
     prefer = ("high_rate_energy_density", "power_retention", "energy_density")

@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from microbat.core.errors import FileFormatError, InvalidInputError
 
 __all__ = [
+    "COMPOSITE_DEFAULTS",
+    "DEFAULT_PERCOLATION",
     "DESCRIPTORS",
     "ConstraintSettings",
     "DescriptorInfo",
@@ -64,6 +66,8 @@ class DescriptorInfo:
         Allowed values of a categorical descriptor.
     description : str
         One line.
+    generators : tuple of str
+        The generators (``electrode``, ``composite``) the descriptor applies to.
     """
 
     name: str
@@ -72,12 +76,15 @@ class DescriptorInfo:
     bounds: tuple[float, float] | None
     choices: tuple[str, ...] | None
     description: str
+    generators: tuple[str, ...] = ("electrode",)
 
 
-#: The generator descriptors (the liquid-electrolyte electrode generator
-#: :func:`microbat.synth.packing` + :func:`microbat.synth.add_carbon_binder` +
-#: :func:`microbat.transport.calendering.calender`). Fractions are of the final,
-#: calendered electrode.
+#: The generator descriptors: the liquid-electrolyte electrode (``generator =
+#: "electrode"``: :func:`microbat.synth.packing` + :func:`microbat.transport.calendering.calender`
+#: + :func:`microbat.synth.add_carbon_binder`; fractions of the final, calendered
+#: electrode) and the solid-state composite cathode (``generator = "composite"``:
+#: :func:`microbat.synth.composite_cathode`; ``cbd_fraction`` is its binder, the rest
+#: of the volume its voids).
 DESCRIPTORS: dict[str, DescriptorInfo] = {
     d.name: d
     for d in (
@@ -98,6 +105,7 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             (0.1, 0.85),
             None,
             "Active-material volume fraction of the calendered electrode (alternative to porosity)",
+            ("electrode", "composite"),
         ),
         DescriptorInfo(
             "cbd_fraction",
@@ -106,6 +114,7 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             (0.0, 0.3),
             None,
             "Carbon-binder volume fraction of the calendered electrode",
+            ("electrode", "composite"),
         ),
         DescriptorInfo(
             "cbd_model",
@@ -123,6 +132,7 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             (0.5e-6, 20e-6),
             None,
             "Number-mean particle radius (log-normal size distribution)",
+            ("electrode", "composite"),
         ),
         DescriptorInfo(
             "radius_cv",
@@ -131,6 +141,7 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             (0.0, 1.0),
             None,
             "Coefficient of variation of the particle radius",
+            ("electrode", "composite"),
         ),
         DescriptorInfo(
             "aspect_ratio",
@@ -156,6 +167,7 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             None,
             "Electrode (coating) thickness after calendering, used by the cell model; the "
             "generated volume is a representative sample of it",
+            ("electrode", "composite"),
         ),
         DescriptorInfo(
             "calendering",
@@ -166,10 +178,44 @@ DESCRIPTORS: dict[str, DescriptorInfo] = {
             "Calendering strain: relative thickness reduction of the coating (particles "
             "move and flatten, calender())",
         ),
+        DescriptorInfo(
+            "se_fraction",
+            "",
+            0.35,
+            (0.1, 0.7),
+            None,
+            "Solid-electrolyte volume fraction of a composite cathode (generator "
+            "composite; composite_cathode)",
+            ("composite",),
+        ),
+        DescriptorInfo(
+            "se_radius",
+            "m",
+            1e-6,
+            (0.2e-6, 10e-6),
+            None,
+            "Mean radius of the solid-electrolyte particles (generator composite)",
+            ("composite",),
+        ),
     )
 }
 
 _DISTRIBUTIONS = ("uniform", "log_uniform", "categorical")
+
+#: Defaults of the composite generator where they differ from the electrode's
+#: (those of :func:`microbat.synth.composite_cathode`).
+COMPOSITE_DEFAULTS: dict[str, float] = {
+    "active_fraction": 0.5,
+    "cbd_fraction": 0.0,
+    "mean_radius": 2.5e-6,
+    "radius_cv": 0.2,
+}
+
+#: Percolation constraints of each generator when ``constraints.percolation`` is not given.
+DEFAULT_PERCOLATION = {
+    "electrode": ("electrolyte", "solid"),
+    "composite": ("solid_electrolyte", "active"),
+}
 
 
 class DescriptorSpec(BaseModel):
@@ -375,9 +421,11 @@ class ConstraintSettings(_Section):
     )
     thickness_max: float | None = _field(None, "Thickest coating that can be dried", "m")
     calendering_max: float | None = _field(None, "Largest calendering strain")
-    percolation: tuple[str, ...] = _field(
-        ("electrolyte", "solid"),
-        "Phases (names, roles or 'solid') that must connect the current collector to the separator",
+    percolation: tuple[str, ...] | None = _field(
+        None,
+        "Phases (names, roles or 'solid') that must connect the current collector to the "
+        "separator; none: electrolyte and solid (electrode), solid_electrolyte and active "
+        "(composite)",
     )
 
     @field_validator("porosity_min", "porosity_max", "cbd_min", "calendering_max")
@@ -431,6 +479,8 @@ class DesignSpace(BaseModel):
         Study name (also the name inside the SQLite storage).
     seed : int
         Seed of the sampler and of every trial's microstructure.
+    generator : {"electrode", "composite"}
+        Liquid-electrolyte electrode or solid-state composite cathode.
     descriptors : dict of str to DescriptorSpec
         The named descriptors; the others keep their defaults.
     objectives : tuple of str
@@ -442,6 +492,7 @@ class DesignSpace(BaseModel):
 
     name: str = "design"
     seed: int = 0
+    generator: Literal["electrode", "composite"] = "electrode"
     descriptors: dict[str, DescriptorSpec] = Field(default_factory=dict)
     objectives: tuple[str, ...] = ("energy_density", "power_retention")
     resolution: Resolution = Field(default_factory=Resolution)
@@ -468,6 +519,12 @@ class DesignSpace(BaseModel):
             )
         for name, spec in self.descriptors.items():
             _check_descriptor(name, spec)
+            if self.generator not in DESCRIPTORS[name].generators:
+                known = [k for k, d in DESCRIPTORS.items() if self.generator in d.generators]
+                raise InvalidInputError(
+                    f"descriptor {name} does not apply to the {self.generator} generator; "
+                    f"its descriptors: {', '.join(known)}"
+                )
         if "porosity" in self.descriptors and "active_fraction" in self.descriptors:
             raise InvalidInputError(
                 "name porosity or active_fraction in [descriptors], not both (the other "
@@ -479,6 +536,12 @@ class DesignSpace(BaseModel):
             raise InvalidInputError(f"objectives are repeated: {list(self.objectives)}")
         for name in self.objectives:
             check_objective(name)
+            if self.generator == "composite" and OBJECTIVES[name].needs in ("cell", "resolved"):
+                raise InvalidInputError(
+                    f"objective {name} needs a cell model, and microbat has none for a "
+                    "solid-state composite cathode yet; use ionic_transport, "
+                    "active_volume_fraction, peak_stress or cracked_fraction"
+                )
             if OBJECTIVES[name].needs == "resolved" and self.evaluation.fidelity != "resolved":
                 raise InvalidInputError(
                     f"objective {name} needs evaluation.fidelity = 'resolved' (the "
@@ -492,7 +555,13 @@ class DesignSpace(BaseModel):
         lo, hi = self.range_of("porosity")
         cbd_lo, cbd_hi = self.range_of("cbd_fraction")
         act_lo = 1.0 - hi - cbd_hi
-        if act_lo <= 0.05 and 1.0 - lo - cbd_lo <= 0.05:
+        if self.generator == "composite":
+            if hi < 0:
+                raise InvalidInputError(
+                    "active_fraction + se_fraction + cbd_fraction exceeds 1 everywhere in the "
+                    "space; lower their ranges"
+                )
+        elif act_lo <= 0.05 and 1.0 - lo - cbd_lo <= 0.05:
             raise InvalidInputError(
                 "porosity + cbd_fraction leaves less than 5 % active material everywhere in "
                 "the space; lower the porosity or carbon-binder ranges"
@@ -549,19 +618,31 @@ class DesignSpace(BaseModel):
 
         return {n: OBJECTIVES[n].direction for n in self.objectives}
 
+    @property
+    def percolation(self) -> tuple[str, ...]:
+        """The phases that must percolate (the generator's default when not given)."""
+        given = self.constraints.percolation
+        return DEFAULT_PERCOLATION[self.generator] if given is None else tuple(given)
+
     def range_of(self, name: str) -> tuple[float, float]:
         """Smallest and largest value a numeric descriptor can take in this space.
 
         ``porosity`` is derived from ``active_fraction`` and ``cbd_fraction`` when
-        the active fraction is the descriptor.
+        the active fraction is the descriptor (and from ``se_fraction`` too, as the
+        void fraction, for the composite generator).
         """
+        if name == "porosity" and self.generator == "composite":
+            alo, ahi = self.range_of("active_fraction")
+            clo, chi = self.range_of("cbd_fraction")
+            slo, shi = self.range_of("se_fraction")
+            return 1.0 - ahi - chi - shi, 1.0 - alo - clo - slo
         if name == "porosity" and "active_fraction" in self.descriptors:
             alo, ahi = self.range_of("active_fraction")
             clo, chi = self.range_of("cbd_fraction")
             return 1.0 - ahi - chi, 1.0 - alo - clo
         spec = self.descriptors.get(name)
         if spec is None:
-            v = float(DESCRIPTORS[name].default)  # type: ignore[arg-type]
+            v = float(self._default(name))
             return v, v
         if spec.fixed:
             return float(spec.value), float(spec.value)  # type: ignore[arg-type]
@@ -571,8 +652,13 @@ class DesignSpace(BaseModel):
         """Every descriptor's value where it is not searched (defaults and ``value``)."""
         out: dict[str, float | str] = {}
         for name, info in DESCRIPTORS.items():
+            if self.generator not in info.generators:
+                continue
             spec = self.descriptors.get(name)
             if spec is None:
+                if self.generator == "composite":
+                    out[name] = self._default(name)
+                    continue
                 if name == "active_fraction":
                     continue  # porosity is the default descriptor of the fractions
                 if name == "porosity" and "active_fraction" in self.descriptors:
@@ -581,6 +667,11 @@ class DesignSpace(BaseModel):
             elif spec.fixed:
                 out[name] = spec.value  # type: ignore[assignment]
         return out
+
+    def _default(self, name: str) -> float | str:
+        if self.generator == "composite" and name in COMPOSITE_DEFAULTS:
+            return COMPOSITE_DEFAULTS[name]
+        return DESCRIPTORS[name].default
 
     def complete(self, params: Mapping[str, Any]) -> dict[str, float | str]:
         """The searched ``params`` with every other descriptor's fixed value."""
@@ -716,6 +807,10 @@ def design_reference() -> str:
         "| `seed` | int | `0` |  | Seed of the sampler and of every trial's microstructure |"
     )
     lines.append(
+        '| `generator` | str | `"electrode"` |  | `electrode` (liquid electrolyte: packing, '
+        "calendering, carbon-binder) or `composite` (solid-state composite cathode) |"
+    )
+    lines.append(
         '| `objectives` | list of str | `["energy_density", "power_retention"]` |  | '
         "Objective names (see the objectives table) |"
     )
@@ -732,8 +827,8 @@ def design_reference() -> str:
                 f"| `{sname}.{key}` | {_type_name(f.annotation)} | `{_toml(f.default)}` | "
                 f"{unit} | {f.description or ''} |"
             )
-    lines += ["", "| descriptor | unit | default | allowed | description |"]
-    lines.append("|---|---|---|---|---|")
+    lines += ["", "| descriptor | generators | unit | default | allowed | description |"]
+    lines.append("|---|---|---|---|---|---|")
     for d in DESCRIPTORS.values():
         allowed = (
             ", ".join(d.choices)
@@ -742,8 +837,14 @@ def design_reference() -> str:
             if d.bounds
             else ""
         )
+        default = _toml(d.default)
+        if d.name in COMPOSITE_DEFAULTS:
+            default += f"` (composite `{_toml(COMPOSITE_DEFAULTS[d.name])}`)"
+        else:
+            default += "`"
         lines.append(
-            f"| `{d.name}` | {d.unit} | `{_toml(d.default)}` | {allowed} | {d.description} |"
+            f"| `{d.name}` | {', '.join(d.generators)} | {d.unit} | `{default} | {allowed} "
+            f"| {d.description} |"
         )
     return "\n".join(lines)
 

@@ -581,7 +581,7 @@ def run_study(
     if scheduler:
         _probe(scheduler)  # before the storage is touched
     optuna = _optuna()
-    cnames = constraint_names(space.constraints)
+    cnames = constraint_names(space.constraints, space.percolation)
     names = list(space.objectives)
     dists = _distributions(optuna, space)
     ev = evaluator or _default_evaluator(space)
