@@ -351,3 +351,20 @@ def test_multi_fidelity_confirms_the_best_designs():
     for c in res.confirmed:
         assert c["screen_fidelity"] == "bruggeman" and c["confirm_fidelity"] == "resolved"
         assert c["confirm"]["energy_density"] == pytest.approx(0.9 * c["screen"]["energy_density"])
+
+
+def test_study_on_an_existing_scheduler():
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        res = run_study(
+            _space(["energy_density"]),
+            n_trials=10,
+            evaluator=Analytic(),
+            scheduler=cluster.scheduler_address,
+            importances=False,
+        )
+    assert res.scheduler == cluster.scheduler_address and res.workers == 2
+    assert res.trials == 10 and res.complete == 10
