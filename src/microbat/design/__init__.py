@@ -9,6 +9,8 @@
   optimised and what manufacturing allows.
 * :func:`run_study` — the optuna study (NSGA-II / TPE, SQLite storage, resume) with
   trials on a Dask cluster → :class:`StudyResult`.
+* :func:`accuracy_gained` — P2D with Bruggeman and with the micro-informed tensor
+  against the resolved model on given designs (:mod:`microbat.design.accuracy`).
 
 Names load lazily: ``import microbat.design`` does not import optuna, Dask or PyBaMM.
 """
@@ -22,11 +24,13 @@ __getattr__, __dir__ = lazy_exports(
 
 __all__ = [
     "DESCRIPTORS",
+    "AccuracyResult",
     "FIDELITIES",
     "OBJECTIVES",
     "DesignSpace",
     "StudyResult",
     "TrialOutcome",
+    "accuracy_gained",
     "evaluate_design",
     "example_space",
     "generate_design",
