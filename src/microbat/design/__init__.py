@@ -24,9 +24,9 @@ __getattr__, __dir__ = lazy_exports(
 
 __all__ = [
     "DESCRIPTORS",
-    "AccuracyResult",
     "FIDELITIES",
     "OBJECTIVES",
+    "AccuracyResult",
     "DesignSpace",
     "StudyResult",
     "TrialOutcome",
