@@ -51,7 +51,8 @@ RUN_CONTROL_OPTIONS = (
 )
 _STATE_KEYS = ("ce", "pe", "ps", "cs")
 _HISTORY_KEYS = ("time_s", "voltage_V", "li_error", "charge_error", "newton")
-_OPTIONAL_HISTORY = ("current_A", "hold_V")
+_OPTIONAL_HISTORY = ("current_A", "hold_V", "plated_mol", "dead_mol")
+_OPTIONAL_STATE = ("pl", "dead")  # plated and dead lithium per face (plating runs)
 
 
 def checkpoint_file(path: str | Path) -> Path:
@@ -230,6 +231,9 @@ def write_checkpoint(
         states[name] = {"t": st.t, "V": st.V}
         for k in _STATE_KEYS:
             arrays[f"{name}_{k}"] = getattr(st, k)
+        for k in _OPTIONAL_STATE:
+            if getattr(st, k) is not None:
+                arrays[f"{name}_{k}"] = getattr(st, k)
     hist = rec.history
     for k in (*_HISTORY_KEYS, *_OPTIONAL_HISTORY):
         if k in hist:
@@ -325,6 +329,12 @@ def _read(path: Path, fingerprint: dict[str, str]) -> tuple[RunRecord, list[str]
                     float(s["t"]),
                     *(np.array(data[f"{name}_{k}"], dtype=float) for k in _STATE_KEYS[:4]),
                     float(s["V"]),
+                    *(
+                        np.array(data[f"{name}_{k}"], dtype=float)
+                        if f"{name}_{k}" in data
+                        else None
+                        for k in _OPTIONAL_STATE
+                    ),
                 )
             )
         history = {k: [float(v) for v in data[f"history_{k}"]] for k in _HISTORY_KEYS}

@@ -86,6 +86,10 @@ def loss_density(
     per_kin = np.bincount(d.face_a, cur * eta, cell.nA)
     ocv = float(par.ocp(np.array([np.mean(new.cs) / par.c_max]))[0])
     per_sd = np.bincount(d.face_a, -cur * (ocv - U), cell.nA)
+    if cell.plating:  # plating: kinetic loss at η_pl, and its share at U_Li = 0
+        cur_pl, eta_pl = cell.plating_current(new.ce, new.pe, new.ps, old.pl, derivatives=False)
+        per_kin += np.bincount(d.face_a, cur_pl * eta_pl, cell.nA)
+        per_sd += np.bincount(d.face_a, -cur_pl * ocv, cell.nA)
     li, li_eta = cell.li_current(new.pe, derivatives=False)
 
     def full(idx: np.ndarray, vals: np.ndarray) -> np.ndarray:

@@ -110,6 +110,23 @@ class ResolvedOptions:
     amg_threshold : int, default 20000
         Unknowns above which ``"auto"`` chooses ``"amg"`` when PARDISO is installed
         (without it, above 3000 or this value if lower: SuperLU is slower).
+    plating : {"none", "irreversible", "reversible", "partially_reversible"}
+        Lithium plating side reaction on the active/electrolyte faces (O'Kane et al.
+        2020, 2022, as PyBaMM's ``"lithium plating"`` option): Butler–Volmer
+        deposition at ``η_pl = φ_s − φ_e`` (U_Li = 0), ``i_pl = F k [c_Li e^{(1−α_pl)
+        F η_pl/RT} − c_e e^{−α_pl F η_pl/RT}]`` per area (anodic positive; no stripping
+        term when irreversible), the plated lithium kept per face (``c_Li`` its
+        amount per face area × the electrode's mean reaction area per volume, the
+        homogenised concentration PyBaMM uses); ``"partially_reversible"``: plated
+        lithium turns dead at ``dead_lithium_decay_per_s``. See ``docs/resolved.md``.
+    plating_rate_constant_m_per_s : float, default 1e-9
+        ``k``: "Lithium plating kinetic rate constant" of PyBaMM's OKane2022 set
+        (O'Kane et al., PCCP 24, 7909 (2022), doi:10.1039/D2CP00417H).
+    plating_transfer_coefficient : float, default 0.65
+        ``α_pl`` (stripping ``1 − α_pl``), same source.
+    dead_lithium_decay_per_s : float, default 1e-6
+        Rate at which plated lithium becomes dead ("Dead lithium decay constant",
+        same source).
     """
 
     cbd_porosity: float = 0.5
@@ -135,6 +152,10 @@ class ResolvedOptions:
     krylov_rtol: float = 1e-8
     inexact_newton: bool = True
     amg_threshold: int = 20000
+    plating: Literal["none", "irreversible", "reversible", "partially_reversible"] = "none"
+    plating_rate_constant_m_per_s: float = 1e-9
+    plating_transfer_coefficient: float = 0.65
+    dead_lithium_decay_per_s: float = 1e-6
 
     def __post_init__(self) -> None:
         checks = {
@@ -146,6 +167,9 @@ class ResolvedOptions:
             "dv_target_V": (self.dv_target_V, 1e-5, 1.0),
             "max_step_fraction": (self.max_step_fraction, 1e-6, 1.0),
             "newton_tol": (self.newton_tol, 1e-15, 1e-3),
+            "plating_rate_constant_m_per_s": (self.plating_rate_constant_m_per_s, 0.0, 1.0),
+            "plating_transfer_coefficient": (self.plating_transfer_coefficient, 0.01, 0.99),
+            "dead_lithium_decay_per_s": (self.dead_lithium_decay_per_s, 0.0, 1.0),
         }
         for name, (v, lo, hi) in checks.items():
             if not (isinstance(v, int | float) and math.isfinite(v) and lo <= v <= hi):
@@ -161,6 +185,11 @@ class ResolvedOptions:
             )
         if not (1e-14 <= self.krylov_rtol <= 1e-2):
             raise InvalidInputError(f"krylov_rtol = {self.krylov_rtol!r} is outside 1e-14..1e-2")
+        if self.plating not in ("none", "irreversible", "reversible", "partially_reversible"):
+            raise InvalidInputError(
+                f"plating={self.plating!r}; use 'none', 'irreversible', 'reversible' or "
+                "'partially_reversible'"
+            )
         if self.max_newton < 2 or self.max_steps < 1:
             raise InvalidInputError("max_newton must be at least 2 and max_steps at least 1")
 
@@ -175,12 +204,23 @@ class State:
     ps: np.ndarray
     cs: np.ndarray
     V: float
+    pl: np.ndarray | None = None  # plated lithium per reaction face (mol), with plating
+    dead: np.ndarray | None = None  # dead lithium per reaction face (mol)
 
     def pack(self) -> np.ndarray:
         return np.concatenate([self.ce, self.pe, self.ps, self.cs, [self.V]])
 
     def copy(self) -> State:
-        return State(self.t, self.ce.copy(), self.pe.copy(), self.ps.copy(), self.cs.copy(), self.V)
+        return State(
+            self.t,
+            self.ce.copy(),
+            self.pe.copy(),
+            self.ps.copy(),
+            self.cs.copy(),
+            self.V,
+            None if self.pl is None else self.pl.copy(),
+            None if self.dead is None else self.dead.copy(),
+        )
 
 
 @dataclass
@@ -257,6 +297,11 @@ class HalfCell:
         self.sigma_cc = sigma[dom.cc_s]
         self.G_cc = 2.0 * self.sigma_cc * dom.cc_area / dom.voxel_size[0]
         self.li_j0 = opt.li_exchange_current_A_per_m2
+        self.plating = opt.plating != "none"
+        # plated amount per face (mol) → PyBaMM's homogenised c_Li (mol/m³ of electrode):
+        # × (reaction area per electrode volume) / face area
+        vol_el = dom.n_electrode * dom.shape[1] * dom.shape[2] * dom.voxel_volume
+        self.a_mean = float(self.face_area.sum()) / vol_el if vol_el > 0 else 0.0
         self.timing = Timing()
         self._pardiso: _Pardiso | None = None
         self._factors: Callable[[np.ndarray], np.ndarray] | None = None
@@ -368,6 +413,45 @@ class HalfCell:
         dI_dce = A * dj0_dce * (ea - ec)
         return cur, eta, U, dI_deta, dI_dcs, dI_dce
 
+    def plating_current(self, ce, pe, ps, pl_old, *, derivatives: bool):
+        """Lithium plating/stripping current of every reaction face (A; anodic > 0).
+
+        ``i = A F k [c_Li e^{(1−α) f η} − c_e e^{−α f η}]``, ``η = φ_s − φ_e`` (U_Li = 0),
+        ``c_Li`` from the plated amount at the start of the step (lagged); no stripping
+        term for irreversible plating. Returns ``(i, η)`` or with derivatives
+        ``(i, η, di/dη, di/dc_e)``.
+        """
+        d = self.dom
+        opt = self.opt
+        a = opt.plating_transfer_coefficient
+        kF = opt.plating_rate_constant_m_per_s * FARADAY * self.face_area
+        eta = ps[d.face_s] - pe[d.face_e]
+        ce_f = ce[d.face_e]
+        e_pl = np.exp(np.clip(-a * self.f * eta, -80, 80))
+        dep = kF * ce_f * e_pl
+        cur = -dep
+        strip = np.zeros_like(dep)
+        if opt.plating != "irreversible" and pl_old is not None:
+            c_li = pl_old * self.a_mean / self.face_area
+            strip = kF * c_li * np.exp(np.clip((1 - a) * self.f * eta, -80, 80))
+            cur = cur + strip
+        if not derivatives:
+            return cur, eta
+        dI_deta = a * self.f * dep + (1 - a) * self.f * strip
+        dI_dce = -kF * e_pl
+        return cur, eta, dI_deta, dI_dce
+
+    def plated_after(self, old: State, new: State, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Plated and dead lithium per face at the end of the step ``old → new`` (mol)."""
+        cur, _ = self.plating_current(new.ce, new.pe, new.ps, old.pl, derivatives=False)
+        gain = -cur * dt / FARADAY
+        assert old.pl is not None and old.dead is not None
+        if self.opt.plating == "partially_reversible":
+            g = self.opt.dead_lithium_decay_per_s * dt
+            pl = (old.pl + gain) / (1.0 + g)  # backward Euler of dn/dt = gain/dt − γ n
+            return pl, old.dead + g * pl
+        return old.pl + gain, old.dead.copy()
+
     def exchange_current(self, ce: np.ndarray, cs: np.ndarray) -> np.ndarray:
         """The set's exchange current, continued linearly to 0 at an empty or full voxel.
 
@@ -415,14 +499,18 @@ class HalfCell:
         cur = out[0]
         li = self.li_current(pe, derivatives=jacobian)
         nE, nS, nA = self.nE, self.nS, self.nA
-        src_e = np.bincount(d.face_e, cur, nE)
+        cur_e = cur
+        if self.plating:
+            pl_out = self.plating_current(ce, pe, ps, old.pl, derivatives=jacobian)
+            cur_e = cur + pl_out[0]  # charge and salt: both reactions; c_s: intercalation
+        src_e = np.bincount(d.face_e, cur_e, nE)
         src_e[d.li_e] += li[0]
         R_ce = self.store_e * (ce - old.ce) / dt + L_de @ ce - (1 - tp) / FARADAY * src_e
         R_pe = L_kappa @ (pe - self.beta * lnc) - src_e
         # the Laplacian acts on φ_s − V (equal in exact arithmetic, as its rows sum to
         # zero): differences of millivolts instead of ~4 V absolute potentials keep the
         # round-off of the solid charge balance ~1000× lower
-        R_ps = self.L_sigma @ (ps - V) + np.bincount(d.face_s, cur, nS)
+        R_ps = self.L_sigma @ (ps - V) + np.bincount(d.face_s, cur_e, nS)
         R_ps[d.cc_s] += self.G_cc * (ps[d.cc_s] - V)
         R_cs = (
             self.store_a * (cs - old.cs) / dt + L_ds @ cs + np.bincount(d.face_a, cur, nA) / FARADAY
@@ -448,6 +536,11 @@ class HalfCell:
         for r, w in zip(rows, wts, strict=True):
             for c, dv in zip(cols, ders, strict=True):
                 parts.append((r, c, w * dv))
+        if self.plating:  # the plating current in the salt, φ_e and φ_s rows
+            _pc, _pe, dP_deta, dP_dce = pl_out
+            for r, w in zip(rows[:3], wts[:3], strict=True):
+                for c, dv in zip(cols[:3], (dP_dce, -dP_deta, dP_deta), strict=True):
+                    parts.append((r, c, w * dv))
         li_e = oP + d.li_e
         parts.append((oE + d.li_e, li_e, -(1 - tp) / FARADAY * li[2]))
         parts.append((li_e, li_e, -li[2]))
@@ -560,7 +653,16 @@ class HalfCell:
             at_floor = ymax < 1e-4 and max(sums) < tol and finf < tol
             if stalled or at_floor or (ymax < 1e-6 and max(sums) < tol):
                 ce, pe, ps, cs, V = self.split(x)
-                return State(old.t + dt, ce.copy(), pe.copy(), ps.copy(), cs.copy(), V), k
+                new = State(old.t + dt, ce.copy(), pe.copy(), ps.copy(), cs.copy(), V)
+                if self.plating:
+                    new.pl, new.dead = self.plated_after(old, new, dt)
+                    if np.any(new.pl < -1e-12 * max(float(np.max(old.pl)), 1e-300)):
+                        raise ConvergenceError(
+                            "stripping in this step exceeds the plated lithium of a face; "
+                            "the step is retried with a smaller dt"
+                        )
+                    np.maximum(new.pl, 0.0, out=new.pl)
+                return new, k
             if k == self.opt.max_newton:
                 break
             # Newton in transformed variables: ln c_e and logit(c_s / c_max) (chain rule
@@ -750,6 +852,14 @@ class HalfCell:
         I_li = float(np.sum(li))
         I_cc = float(np.sum(self.G_cc * (new.ps[d.cc_s] - new.V)))
         I_rxn = float(np.sum(cur))
+        P_pl = 0.0
+        if self.plating:  # plated and dead lithium are part of the inventory
+            assert new.pl is not None and old.pl is not None
+            assert new.dead is not None and old.dead is not None
+            dN_s += float(np.sum(new.pl - old.pl) + np.sum(new.dead - old.dead))
+            cur_pl, eta_pl = self.plating_current(new.ce, new.pe, new.ps, old.pl, derivatives=False)
+            I_rxn += float(np.sum(cur_pl))
+            P_pl = float(np.sum(cur_pl * eta_pl))
         li_error = abs(dN_s + dN_e - I_li * dt / FARADAY) / (I_err * dt / FARADAY)
         charge_error = max(abs(I_rxn + I_cc), abs(I_li - I_cc)) / I_err
         lnc = np.log(new.ce)
@@ -765,7 +875,7 @@ class HalfCell:
         Lw = L_kappa @ w
         P_ohm = float(w @ Lw)
         P_conc = float(self.beta * ((lnc - np.mean(lnc)) @ Lw))
-        P_kin = float(np.sum(cur * eta))
+        P_kin = float(np.sum(cur * eta)) + P_pl
         P_li = float(np.sum(li * li_eta))
         I_w = -I_rxn if I_rxn != 0 else 1.0
         U_surf = float(np.sum(-cur * U)) / I_w
@@ -814,7 +924,7 @@ class HalfCell:
             return np.ascontiguousarray(d.image_view(out))
 
         rxn = np.bincount(d.face_a, reaction, self.nA) / d.voxel_volume
-        return {
+        out = {
             "phi_s": full(d.idx_s, state.ps),
             "phi_e": full(d.idx_e, state.pe),
             "c_e": full(d.idx_e, state.ce),
@@ -822,6 +932,15 @@ class HalfCell:
             "c_s": full(d.idx_a, state.cs),
             "reaction_current": full(d.idx_a, rxn),
         }
+        if self.plating:
+            out["plated_Li"] = full(d.idx_a, self.plated_per_voxel(state))
+        return out
+
+    def plated_per_voxel(self, state: State) -> np.ndarray:
+        """Plated plus dead lithium on each active voxel's faces, mol/m³ of voxel."""
+        assert state.pl is not None and state.dead is not None
+        tot = state.pl + state.dead
+        return np.bincount(self.dom.face_a, tot, self.nA) / self.dom.voxel_volume
 
     def fields(self, state: State, reaction: np.ndarray) -> dict[str, np.ndarray]:
         """Full-image fields (NaN outside each field's domain), float32."""
@@ -835,7 +954,7 @@ class HalfCell:
 
         vol = d.voxel_volume
         rxn = np.bincount(d.face_a, reaction, self.nA) / vol  # A/m³, cathodic < 0
-        return {
+        out = {
             "c_e": full(d.idx_e, state.ce),
             "phi_e": full(d.idx_e, state.pe),
             "phi_s": full(d.idx_s, state.ps),
@@ -843,6 +962,9 @@ class HalfCell:
             "stoichiometry": full(d.idx_a, state.cs / self.par.c_max),
             "reaction_current": full(d.idx_a, rxn),
         }
+        if self.plating:
+            out["plated_Li"] = full(d.idx_a, self.plated_per_voxel(state))
+        return out
 
 
 class _Pattern:
@@ -993,6 +1115,7 @@ def initial_state(cell: HalfCell) -> State:
     """Rest state: uniform concentrations, potentials at equilibrium."""
     p = cell.par
     U0 = float(p.ocp(np.array([p.c_s0 / p.c_max]))[0])
+    nF = cell.dom.face_a.size
     return State(
         0.0,
         np.full(cell.nE, p.c_e0),
@@ -1000,6 +1123,8 @@ def initial_state(cell: HalfCell) -> State:
         np.full(cell.nS, U0),
         np.full(cell.nA, p.c_s0),
         U0,
+        np.zeros(nF) if cell.plating else None,
+        np.zeros(nF) if cell.plating else None,
     )
 
 

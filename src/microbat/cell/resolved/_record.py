@@ -89,6 +89,8 @@ class RunRecord:
             "newton": [0],
             "current_A": [0.0],
             "hold_V": [float("nan")],
+            "plated_mol": [0.0],
+            "dead_mol": [0.0],
         }
         rec.timing = dict.fromkeys(_TIMING_KEYS, 0.0)
         return rec

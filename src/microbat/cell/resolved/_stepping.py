@@ -186,6 +186,9 @@ def run_discharge(
         hist["current_A"] = [0.0] + [I_app] * (len(hist["time_s"]) - 1)
     if len(hist.get("hold_V", ())) != len(hist["time_s"]):
         hist["hold_V"] = [float("nan")] * len(hist["time_s"])
+    for key in ("plated_mol", "dead_mol"):
+        if len(hist.get(key, ())) != len(hist["time_s"]):
+            hist[key] = [0.0] * len(hist["time_s"])
 
     def crossed(v: float, limit: float | None) -> bool:
         """The voltage went past ``limit`` in the direction of travel."""
@@ -326,6 +329,8 @@ def run_discharge(
             h["newton"].append(k)
             h["current_A"].append(I_step)
             h["hold_V"].append(float("nan") if hold is None else float(hold))
+            h["plated_mol"].append(_plated(new))
+            h["dead_mol"].append(0.0 if new.dead is None else float(np.sum(new.dead)))
             rec.losses.append(info.losses)
             rec.snapshots.extend(new_snaps)
             rec.cursor = Cursor(
@@ -408,7 +413,16 @@ def _extrapolate(a: State, b: State, r: float, c_max: float) -> State:
         b.ps + r * (b.ps - a.ps),
         np.clip(b.cs + r * (b.cs - a.cs), 0.5 * b.cs, 0.5 * (b.cs + c_max)),
         b.V + r * (b.V - a.V),
+        b.pl,
+        b.dead,
     )
+
+
+def _plated(s: State) -> float:
+    """Plated plus dead lithium of a state (mol; 0 without plating)."""
+    if s.pl is None:
+        return 0.0
+    return float(np.sum(s.pl)) + (0.0 if s.dead is None else float(np.sum(s.dead)))
 
 
 def record_arrays(rec: RunRecord) -> dict[str, Any]:
@@ -422,4 +436,6 @@ def record_arrays(rec: RunRecord) -> dict[str, Any]:
         "newton": np.array(h["newton"], dtype=int),
         "current_A": np.array(h["current_A"], dtype=float),
         "hold_V": np.array(h["hold_V"], dtype=float),
+        "plated_mol": np.array(h.get("plated_mol", [0.0] * len(h["time_s"])), dtype=float),
+        "dead_mol": np.array(h.get("dead_mol", [0.0] * len(h["time_s"])), dtype=float),
     }

@@ -65,7 +65,7 @@ import numpy as np
 
 from microbat.cell.resolved._checkpoint import Checkpointer, checkpoint_file, problem_fingerprint
 from microbat.cell.resolved._model import ResolvedOptions
-from microbat.cell.resolved._params import ResolvedParameters
+from microbat.cell.resolved._params import FARADAY, ResolvedParameters
 from microbat.cell.resolved._stepping import Protocol, RunRecord, StepProgress, run_discharge
 from microbat.cell.resolved.discharge import (
     DischargeInterrupted,
@@ -120,6 +120,12 @@ class ResolvedChargeResult(ResolvedDischargeResult):
         cut-off; negative: none unless given).
     final_mean_stoichiometry : float
         Mean stoichiometry of the connected active voxels at the end.
+    plating : str
+        The plating option of the run (``"none"`` without the side reaction).
+    plated_Li_mol, dead_Li_mol : ndarray
+        Plated lithium (including dead) and dead lithium at every curve point, mol.
+    plated_Ah : float
+        Lithium inventory held as plated (and dead) lithium at the end, in A·h.
     """
 
     electrode: str = "negative"
@@ -133,6 +139,10 @@ class ResolvedChargeResult(ResolvedDischargeResult):
     end_stoichiometry: float | None = None
     voltage_limit_V: float | None = None
     final_mean_stoichiometry: float = float("nan")
+    plating: str = "none"
+    plated_Li_mol: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dead_Li_mol: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    plated_Ah: float = 0.0
 
     def save_curve(self, path: str | Path) -> Path:
         """Write the charge curve and per-step breakdown as CSV (atomically).
@@ -478,6 +488,10 @@ def simulate_charge(
             end_stoichiometry=None if th_end is None else float(th_end),
             voltage_limit_V=None if limit is None else float(limit),
             final_mean_stoichiometry=float(np.mean(rec.state.cs)) / par.c_max,
+            plating=opt.plating,
+            plated_Li_mol=np.asarray(h["plated_mol"], dtype=float),
+            dead_Li_mol=np.asarray(h["dead_mol"], dtype=float),
+            plated_Ah=float(h["plated_mol"][-1]) * FARADAY / 3600.0,
         )
 
     from microbat.core.threads import single_threaded_blas
