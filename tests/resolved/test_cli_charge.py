@@ -45,6 +45,15 @@ def test_charge_cccv_json_and_files(tmp_path):
     assert (out / "fields.h5").is_file() and (out / "checkpoint.npz").is_file()
 
 
+def test_charge_with_plating(tmp_path):
+    out = tmp_path / "run"
+    args = [*_args(tmp_path), "--charge", "--c-rate", "3", "--plating", "irreversible"]
+    r = runner.invoke(app, [*args, "--out", str(out), "--json", "--max-steps", "30"])
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)["charge"]
+    assert c["plating"] == "irreversible" and c["plated_Ah"] > 0 and c["plated_Li_mol"] > 0
+
+
 def test_charge_positive_cc(tmp_path):
     out = tmp_path / "run"
     args = [*_args(tmp_path), "--charge", "--electrode", "positive", "--c-rate", "2"]
@@ -64,6 +73,7 @@ def test_charge_bad_input_writes_nothing(tmp_path):
         ["--charge", "--cv-voltage", "1.5"],
         ["--cv-voltage", "0.1"],
         ["--charge", "--electrode", "middle"],
+        ["--charge", "--plating", "sometimes"],
     ]
     for i, extra in enumerate(cases):
         out = tmp_path / f"bad{i}"

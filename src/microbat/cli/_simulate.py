@@ -226,6 +226,14 @@ def register(app: typer.Typer) -> None:
                 "constant-current phase reaches it (CC-CV).",
             ),
         ] = None,
+        plating: Annotated[
+            str,
+            typer.Option(
+                "--plating",
+                help="Lithium plating side reaction: none, irreversible, reversible or "
+                "partially_reversible (O'Kane et al.; PyBaMM's OKane2022 constants).",
+            ),
+        ] = "none",
         cv_end_c_rate: Annotated[
             float,
             typer.Option("--cv-end-c-rate", help="With --cv-voltage: end the hold at this C-rate."),
@@ -315,7 +323,10 @@ def register(app: typer.Typer) -> None:
         check_writable(folder)
         ms = inputs.load(file)
         opt = ResolvedOptions(
-            cutoff_V=None if charge else cutoff, max_steps=max_steps, end_time_s=end_time
+            cutoff_V=None if charge else cutoff,
+            max_steps=max_steps,
+            end_time_s=end_time,
+            plating=plating,  # type: ignore[arg-type]
         )
         times = None
         if snapshots:
@@ -458,6 +469,10 @@ def _write_outputs(
             "min_voltage_V": float(res.voltage_V.min()),
             "max_voltage_V": float(res.voltage_V.max()),
             "charged_Ah": res.capacity_Ah,
+            "plating": res.plating,
+            "plated_Ah": res.plated_Ah,
+            "plated_Li_mol": float(res.plated_Li_mol[-1]),
+            "dead_Li_mol": float(res.dead_Li_mol[-1]),
         }
     atomic_write_text(
         folder / "result.json", json.dumps(to_jsonable(data), indent=2, allow_nan=False)
