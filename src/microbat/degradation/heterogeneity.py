@@ -244,6 +244,17 @@ def aging_heterogeneity(
     -----
     Cost O(steps × particles) after the run (the monitor recorded the per-particle
     sums step by step).
+
+    Examples
+    --------
+    >>> from microbat.cell.resolved import simulate_charge, sphere_lattice
+    >>> from microbat.degradation import PlatingMonitor, label_particles
+    >>> ms = sphere_lattice()
+    >>> mon = PlatingMonitor(ms, particles=label_particles(ms))
+    >>> run = simulate_charge(ms, c_rate=3, on_fields=mon)  # doctest: +SKIP
+    >>> het = aging_heterogeneity(mon, c_max=33133.0)  # doctest: +SKIP
+    >>> het.index[-1] < 1e-2  # identical particles: only the depth gradient  # doctest: +SKIP
+    True
     """
     if getattr(monitor, "particles", None) is None:
         raise InvalidInputError(

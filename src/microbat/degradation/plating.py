@@ -762,17 +762,6 @@ def _hotspots(mon: PlatingMonitor, onset_map: np.ndarray, limit: int = 50) -> tu
 
 
 # --------------------------------------------------------------------------- driver
-def _charge_entry() -> Callable[..., Any]:
-    try:
-        from microbat.cell.resolved import simulate_charge  # type: ignore[attr-defined]
-    except ImportError as exc:  # pragma: no cover - depends on the resolved model's version
-        raise InvalidInputError(
-            "this version of microbat.cell.resolved has no charge (simulate_charge); "
-            "plating maps need a resolved charge"
-        ) from exc
-    return simulate_charge  # type: ignore[no-any-return]
-
-
 def plating_map(
     ms: Microstructure,
     params: Any = "chen2020",
@@ -828,16 +817,29 @@ def plating_map(
     ------
     InvalidInputError
         ``c_rate`` ≤ 0, a parameter set without that electrode, an image without
-        active/electrolyte faces (:class:`PhaseError`), or no charge in the resolved
-        model.
+        active/electrolyte faces (:class:`PhaseError`); the charge's own refusals
+        (a start at or past the charge end, a CV voltage already passed).
+
+    Notes
+    -----
+    The monitor adds O(interface faces + active voxels) per accepted step (0.1 % of
+    a charge in ``benchmarks/bench_plating.py``); the result holds one float32 map
+    of the image per stored time and three more for the onset and exposure.
+
+    Examples
+    --------
+    >>> from microbat.cell.resolved import sphere_lattice
+    >>> res = plating_map(sphere_lattice(), c_rate=6)  # doctest: +SKIP
+    >>> round(res.onset_time_s), round(res.onset_soc, 2)  # doctest: +SKIP
+    (428, 0.66)
     """
+    from microbat.cell.resolved import simulate_charge
     from microbat.degradation.heterogeneity import aging_heterogeneity
     from microbat.degradation.particles import label_particles
 
     t0 = time.perf_counter()
     if not (isinstance(c_rate, int | float) and math.isfinite(c_rate) and c_rate > 0):
         raise InvalidInputError(f"c_rate = {c_rate!r}; give a positive C-rate (e.g. 3)")
-    simulate_charge = _charge_entry()
     t_nom = 3600.0 / float(c_rate)
     if store_times is None:
         store_times = [0.25 * t_nom, 0.5 * t_nom, 0.75 * t_nom]
