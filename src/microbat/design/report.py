@@ -256,7 +256,7 @@ def render_report(
                 ax.annotate(str(r["number"]), (r["objectives"][x], r["objectives"][y]), fontsize=7)
             ax.set_xlabel(f"{x} [{units[x]}]" if units[x] else x)
             ax.set_ylabel(f"{y} [{units[y]}]" if units[y] else y)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
         ax.set_title(f"{len(front)} non-dominated feasible designs", fontsize=9)
         body = img(
             figs.png(fig),
