@@ -822,7 +822,7 @@ def plating_map(
 
     Notes
     -----
-    The monitor adds O(interface faces + active voxels) per accepted step (0.1 % of
+    The monitor adds O(interface faces + active voxels) per accepted step (0.2 % of
     a charge in ``benchmarks/bench_plating.py``); the result holds one float32 map
     of the image per stored time and three more for the onset and exposure.
 
