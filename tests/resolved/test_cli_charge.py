@@ -26,6 +26,7 @@ def _args(tmp_path) -> list[str]:
 def test_charge_cccv_json_and_files(tmp_path):
     out = tmp_path / "run"
     args = [*_args(tmp_path), "--charge", "--c-rate", "3", "--cv-voltage", "0.12"]
+    args += ["--cv-end-c-rate", "0.5"]
     r = runner.invoke(app, [*args, "--out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)

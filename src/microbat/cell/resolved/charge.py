@@ -459,6 +459,15 @@ def simulate_charge(
         V = base["voltage_V"]
         energy = float(np.sum(0.5 * (V[1:] + V[:-1]) * current[1:] * dt)) / 3600.0
         cv_steps = np.flatnonzero(~np.isnan(hold[1:]))
+        if base["status"].startswith("solver failed") and sign > 0 and opt.plating == "none":
+            th_s = cell.surface_stoichiometry(rec.state)
+            if th_s > 0.9:  # say why: nothing but plating can carry the current there
+                base["status"] += (
+                    f" (mean surface stoichiometry {th_s:.3f}: the saturated surface leaves "
+                    "intercalation alone unable to carry the current; model the plating "
+                    "side reaction with options.plating, or end the charge at a potential "
+                    "limit with voltage_limit_V)"
+                )
         base.update(
             current_A=-I_cc,
             capacity_Ah=float(charged[-1]),
