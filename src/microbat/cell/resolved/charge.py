@@ -461,7 +461,7 @@ def simulate_charge(
         cv_steps = np.flatnonzero(~np.isnan(hold[1:]))
         if base["status"].startswith("solver failed") and sign > 0 and opt.plating == "none":
             th_s = cell.surface_stoichiometry(rec.state)
-            if th_s > 0.9:  # say why: nothing but plating can carry the current there
+            if th_s > 0.97:  # say why: nothing but plating can carry the current there
                 base["status"] += (
                     f" (mean surface stoichiometry {th_s:.3f}: the saturated surface leaves "
                     "intercalation alone unable to carry the current; model the plating "
