@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from microbat.cli.common import (
+    CropOpt,
     JsonOpt,
     PhasesOpt,
     Progress,
@@ -175,6 +176,24 @@ def twin_phases(res: Any, *, phases_given: bool, input_path: Path | None) -> Non
         record_phases(seg["phases"], "segmented from the grayscale image, darkest to brightest")
 
 
+def _check_crop(crop: str, input_path: Path | None) -> None:
+    """Refuse a malformed ``--crop``, or one outside the file's shape, before any work."""
+    from microbat.cli.common import parse_crop
+    from microbat.core.errors import MicrobatError
+    from microbat.io import read_volume
+    from microbat.pipeline.stages.input import crop_slices
+
+    parse_crop(crop)
+    if input_path is None or not input_path.exists():
+        return  # the phantom's shape comes from the settings; a missing file fails later
+    try:
+        with read_volume(input_path, lazy=True) as vol:
+            shape = vol.shape
+    except (MicrobatError, OSError):
+        return  # not readable alone (e.g. input.dataset in the config): the run says why
+    crop_slices(crop, shape)
+
+
 def register(app: typer.Typer) -> None:
     """Register this module's verbs on ``app``."""
 
@@ -207,6 +226,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         phases: PhasesOpt = None,
         thickness_axis: ThicknessAxisOpt = None,
+        crop: CropOpt = None,
         chunks: Annotated[
             int | None,
             typer.Option(
@@ -263,6 +283,9 @@ def register(app: typer.Typer) -> None:
             overrides.append(f'input.phases="{phases}"')
         if thickness_axis is not None:
             overrides.append(f"input.thickness_axis={thickness_axis}")
+        if crop is not None:
+            _check_crop(crop, None if synthetic else input_path)
+            overrides.append(f'input.crop="{crop}"')
         if chunks is not None:
             overrides.append(f"scale.chunks={chunks}")
         if scheduler is not None:
@@ -305,6 +328,13 @@ def register(app: typer.Typer) -> None:
         def human() -> None:
             c = Console()
             c.print(f"[bold]microbat twin[/] — {res.out_dir} ({res.wall_time_s:.1f} s)")
+            box = (
+                (res.provenance.parameters.get("input") or {}).get("crop")
+                if res.provenance
+                else None
+            )
+            if box:
+                c.print(f"input cropped to {box} (voxels, array order)", highlight=False)
             for s in res.stages:
                 tag = "reused" if s.reused else f"{s.wall_time_s:6.1f} s"
                 color = {"complete": "green", "failed": "red"}.get(s.status, "yellow")

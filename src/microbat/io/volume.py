@@ -8,7 +8,56 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Volume"]
+__all__ = ["Volume", "parse_crop"]
+
+
+def parse_crop(text: str, *, what: str = "--crop") -> tuple[slice, ...]:
+    """Read a crop ``z0:z1,y0:y1,x0:x1`` (array axis order, stop excluded) as slices.
+
+    An empty bound runs to the edge (``:64,,10:``; ``:`` or nothing keeps the axis).
+    The slices go to :meth:`Volume.crop`, which checks them against the shape.
+
+    Parameters
+    ----------
+    text : str
+        One ``start:stop`` range of voxels per axis, comma-separated, at most three.
+    what : str, optional
+        How the caller names the setting in the error message (``--crop``,
+        ``input.crop``).
+
+    Returns
+    -------
+    tuple of slice
+        One slice per range given.
+
+    Raises
+    ------
+    InvalidInputError
+        A range that is not ``start:stop`` with integer bounds, or more than three.
+
+    Examples
+    --------
+    >>> parse_crop("0:64,:,10:")
+    (slice(0, 64, None), slice(None, None, None), slice(10, None, None))
+    """
+    from microbat.core.errors import InvalidInputError
+
+    out: list[slice] = []
+    parts = text.split(",")
+    for part in parts:
+        lo, sep, hi = part.strip().partition(":")
+        try:
+            if not sep and lo:
+                raise ValueError
+            out.append(slice(int(lo) if lo.strip() else None, int(hi) if hi.strip() else None))
+        except ValueError:
+            raise InvalidInputError(
+                f"{what} {text!r}: write one start:stop range of voxels per axis in array "
+                "order, z0:z1,y0:y1,x0:x1 (e.g. 0:64,0:64,0:64; an empty bound runs to the edge)"
+            ) from None
+    if not 1 <= len(parts) <= 3:
+        raise InvalidInputError(f"{what} {text!r}: give one range per axis, at most three")
+    return tuple(out)
 
 
 @dataclass(frozen=True)

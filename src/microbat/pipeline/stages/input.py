@@ -4,8 +4,11 @@ Reads a grayscale or labelled volume from a file, an array or a Microstructure,
 or generates the built-in synthetic phantom (``microbat.synth.electrode`` +
 ``microbat.synth.phantom``); decides whether the input holds labels (then the
 imaging stages are skipped), records its voxel size, shape and intensity
-statistics. Out of core (``scale.chunks``) the volume is opened lazily as a Dask
-array. Report section: "Input and stages" (with the table of every stage's status).
+statistics. ``input.crop`` keeps a sub-volume (only that part of a file is read;
+the phantom is cropped after it is generated), recorded as ``crop`` with the
+uncropped shape. Out of core (``scale.chunks``) the volume is opened lazily as a
+Dask array and cropped lazily. Report section: "Input and stages" (with the table
+of every stage's status).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from microbat.io.readers import (
     label_counts,
     microstructure_from_volume,
 )
-from microbat.io.volume import Volume
+from microbat.io.volume import Volume, parse_crop
 from microbat.pipeline.base import (
     Stage,
     StageContext,
@@ -43,7 +46,7 @@ from microbat.pipeline.base import (
 from microbat.pipeline.chunked import chunk_shape, dask_sample
 from microbat.pipeline.reportkit import ReportSection, ReportView, esc, num, table, um
 
-__all__ = ["STAGE", "InputSettings", "SyntheticSettings"]
+__all__ = ["STAGE", "InputSettings", "SyntheticSettings", "crop_slices"]
 
 
 class InputSettings(StageSettings):
@@ -81,6 +84,23 @@ class InputSettings(StageSettings):
     dataset: str | None = Field(
         None, description="Dataset or array name inside an HDF5, Zarr or NPZ container."
     )
+    crop: str | None = Field(
+        None,
+        description=(
+            "Work on a sub-volume: voxel ranges per axis in array order, 'z0:z1,y0:y1,x0:x1' "
+            "(an empty bound runs to the edge). Only that part of a file is read; the "
+            "report and provenance record it with the uncropped shape."
+        ),
+        json_schema_extra={"unit": "voxels"},
+    )
+
+    @field_validator("crop")
+    @classmethod
+    def _crop(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_crop(v, what="input.crop")
+        return v.strip()
 
     @field_validator("voxel_size")
     @classmethod
@@ -152,6 +172,47 @@ def _voxel_size(ctx: StageContext, file_vs: Sequence[float] | None, ndim: int) -
     return normalize_voxel_size(vs, ndim)
 
 
+def crop_slices(text: str | None, shape: Sequence[int]) -> tuple[slice, ...] | None:
+    """The slices of a crop ``'z0:z1,y0:y1,x0:x1'`` checked against ``shape``.
+
+    Parameters
+    ----------
+    text : str or None
+        The crop (``input.crop``); ``None`` or empty for none.
+    shape : sequence of int
+        Shape of the uncropped volume.
+
+    Returns
+    -------
+    tuple of slice or None
+        One ``slice(start, stop)`` per axis, or ``None`` without a crop.
+
+    Raises
+    ------
+    InvalidInputError
+        A malformed range, more ranges than axes, or an empty range.
+    """
+    if not text:
+        return None
+    # A zero-stride stand-in of the shape: Volume.crop checks the bounds, reads nothing.
+    probe = Volume(np.broadcast_to(np.uint8(0), tuple(shape)))
+    box = probe.crop(parse_crop(text, what="input.crop")).metadata["crop"]
+    return tuple(slice(a, b) for a, b in box)
+
+
+def _record_crop(summary: dict[str, Any], box: tuple[slice, ...] | None, shape: Any) -> None:
+    if box is not None:
+        summary["crop"] = [[s.start, s.stop] for s in box]
+        summary["uncropped_shape"] = [int(n) for n in shape]
+
+
+def _crop_ms(ms: Microstructure, box: tuple[slice, ...] | None) -> Microstructure:
+    if box is None:
+        return ms
+    part = ms.crop(*box)  # a view: copied so that the whole volume can be released
+    return part.with_labels(np.ascontiguousarray(part.labels))
+
+
 def _decide_labelled(kind: str, auto: Callable[[], bool]) -> bool:
     if kind == "labels":
         return True
@@ -182,7 +243,10 @@ def _run(ctx: StageContext) -> StageOutput:
         )
         ctx.step("rendering the grayscale phantom (blur and noise)")
         ph = synth.phantom(truth, psf_sigma=s.psf_sigma, snr=s.snr, seed=s.seed + 1)
-        image = ph.image
+        box = crop_slices(cfg.crop, truth.shape)
+        _record_crop(summary, box, truth.shape)
+        image = ph.image if box is None else np.ascontiguousarray(ph.image[box])
+        truth = _crop_ms(truth, box)
         ctx.write_npy("image", image)
         ctx.save_microstructure(truth, "truth")
         vs = truth.voxel_size
@@ -204,12 +268,17 @@ def _run(ctx: StageContext) -> StageOutput:
     else:
         if src.kind == "file":
             ctx.step(f"reading {src.path}")
-            vol = read_volume(src.path, dataset=cfg.dataset)
+            vol = read_volume(src.path, dataset=cfg.dataset, lazy=cfg.crop is not None)
             if vol.ndim != 3:
                 raise InvalidInputError(
                     f"{src.path}: holds a {vol.ndim}D array of shape {vol.shape}; the twin "
                     "needs a 3D volume"
                 )
+            box = crop_slices(cfg.crop, vol.shape)
+            if box is not None:
+                _record_crop(summary, box, vol.shape)
+                whole, vol = vol, vol.crop(box)
+                whole.close()
             labelled = _decide_labelled(cfg.kind, lambda: is_labelled(vol, phases=cfg.phases))
             vs = _voxel_size(ctx, vol.voxel_size, vol.ndim)
             summary.update(source=str(src.path), format=vol.format)
@@ -223,7 +292,9 @@ def _run(ctx: StageContext) -> StageOutput:
                 objects["image"] = image
             vol.close()
         elif src.kind == "microstructure":
-            ms = src.array
+            box = crop_slices(cfg.crop, src.array.shape)
+            _record_crop(summary, box, src.array.shape)
+            ms = _crop_ms(src.array, box)
             labelled = True
             vs = _voxel_size(ctx, ms.voxel_size, ms.ndim)
             if tuple(vs) != tuple(ms.voxel_size) or ms.thickness_axis != cfg.thickness_axis:
@@ -236,6 +307,10 @@ def _run(ctx: StageContext) -> StageOutput:
                 raise InvalidInputError(
                     f"the input array has shape {arr.shape}; the twin needs a 3D volume"
                 )
+            box = crop_slices(cfg.crop, arr.shape)
+            _record_crop(summary, box, arr.shape)
+            if box is not None:
+                arr = np.ascontiguousarray(arr[box])
             labelled = _decide_labelled(
                 cfg.kind, lambda: is_labelled(Volume(arr), phases=cfg.phases)
             )
@@ -304,8 +379,13 @@ def _load(ctx: StageContext, d: Path) -> dict[str, Any]:
         }
     labelled = ctx.labelled_input
     vs = ctx.voxel_size
+    crop = ctx.summary("input").get("crop")
+    box = None if crop is None else tuple(slice(a, b) for a, b in crop)
     if src.kind == "file":
-        vol = read_volume(src.path, dataset=cfg.dataset)
+        vol = read_volume(src.path, dataset=cfg.dataset, lazy=box is not None)
+        if box is not None:
+            whole, vol = vol, vol.crop(box)
+            whole.close()
         try:
             if labelled:
                 return {
@@ -318,7 +398,8 @@ def _load(ctx: StageContext, d: Path) -> dict[str, Any]:
             vol.close()
     if labelled:
         return {"ms": load_microstructure(d / "labels.h5")}
-    return {"image": np.asarray(src.array)}
+    arr = np.asarray(src.array)
+    return {"image": arr if box is None else np.ascontiguousarray(arr[box])}
 
 
 # ================================================================== out of core
@@ -402,6 +483,10 @@ def _run_chunked(ctx: StageContext) -> StageOutput:
             )
     if darr.ndim != 3:
         raise InvalidInputError(f"the input has shape {darr.shape}; the twin needs a 3D volume")
+    box = crop_slices(cfg.crop, darr.shape)
+    _record_crop(summary, box, darr.shape)
+    if box is not None:
+        darr = darr[box].rechunk(blocks)
     summary["labelled"] = labelled
     summary.update(shape=list(darr.shape), dtype=str(darr.dtype), chunks=list(blocks))
     ctx.step("input statistics from a strided sample")
@@ -447,6 +532,8 @@ def _load_chunked(ctx: StageContext, d: Path) -> dict[str, Any]:
     else:
         arr = src.array.labels if src.kind == "microstructure" else np.asarray(src.array)
         darr = da.from_array(arr, chunks=blocks)
+    if s.get("crop"):
+        darr = darr[tuple(slice(a, b) for a, b in s["crop"])].rechunk(blocks)
     if s.get("labelled"):
         return {"labels": darr, "phases": PhaseTable.from_list(s["phases"])}
     return {"dask": darr}
@@ -464,6 +551,20 @@ def _report(view: ReportView) -> list[ReportSection]:
             "phase labels (imaging skipped)" if inp.get("labelled") else "grayscale intensities",
         ),
         ("shape (voxels, axis 0 first)", esc(" × ".join(map(str, inp.get("shape") or [])))),
+        *(
+            [
+                (
+                    "crop",
+                    esc(
+                        ",".join(f"{a}:{b}" for a, b in inp["crop"])
+                        + " of "
+                        + " × ".join(map(str, inp.get("uncropped_shape") or []))
+                    ),
+                )
+            ]
+            if inp.get("crop")
+            else []
+        ),
         ("voxel size", ", ".join(um(v) for v in vs)),
         ("extent", ", ".join(um(v) for v in inp.get("extent_m") or [])),
         ("thickness axis", esc(inp.get("thickness_axis", ""))),
@@ -524,6 +625,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
         "shape": inp.get("shape"),
         "voxel_size_m": inp.get("voxel_size_m"),
         "labelled_input": inp.get("labelled"),
+        "crop": inp.get("crop"),
     }
 
 
