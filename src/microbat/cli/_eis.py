@@ -113,11 +113,13 @@ def register(app: typer.Typer) -> None:
                 p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
             freqs = default_frequencies(f_min, f_max, per_decade)
             res: Any = None
+            what = f"resolved model, {' x '.join(map(str, ms.shape))} voxels"
+
+            def tick(done: int, total: int, message: str, where: str = what) -> None:
+                progress.step(f"{where}: {message}", done=done)
+
             if model != "homogenized":
-                progress.stage(
-                    f"solving the resolved model at {len(freqs)} frequencies "
-                    f"({' x '.join(map(str, ms.shape))} voxels)"
-                )
+                progress.stage(f"solving the {what}, {len(freqs)} frequencies", total=len(freqs))
                 res = resolved_eis(
                     ms,
                     p,
@@ -125,6 +127,7 @@ def register(app: typer.Typer) -> None:
                     blocking=blocking,
                     solver=solver,  # type: ignore[arg-type]
                     workers=workers,
+                    progress=tick,
                 )
             hom: Any = None
             progress.stage("solving the homogenised model")
@@ -150,21 +153,23 @@ def register(app: typer.Typer) -> None:
                     model="homogenized",
                 )
             elif sensitivity_model == "resolved":
-                sens = sensitivity(
-                    lambda q: (
-                        resolved_eis(
-                            ms,
-                            q,
-                            frequencies=freqs,
-                            blocking=blocking,
-                            solver=solver,  # type: ignore[arg-type]
-                            workers=workers,
-                        ).impedance
-                    ),
-                    p,
-                    freqs,
-                    model="resolved",
-                )
+                spectra = [0]
+
+                def perturbed(q: Any) -> Any:
+                    spectra[0] += 1
+                    return resolved_eis(
+                        ms,
+                        q,
+                        frequencies=freqs,
+                        blocking=blocking,
+                        solver=solver,  # type: ignore[arg-type]
+                        workers=workers,
+                        progress=lambda d, t, m: tick(
+                            d, t, m, f"sensitivity spectrum {spectra[0]}"
+                        ),
+                    ).impedance
+
+                sens = sensitivity(perturbed, p, freqs, model="resolved")
             progress.stage("decomposing the spectrum (DRT, circuit fit)")
             table = decompose(freqs, main.impedance, blocking=blocking, sensitivity_result=sens)
             data: dict[str, Any] = {

@@ -63,6 +63,11 @@ thread while it runs (no oversubscription), and the band is split over
 more frequencies). ``"auto"``: direct up to :data:`DIRECT_LIMIT` unknowns, else
 iterative. Measured times: ``docs/validation/eis.md``.
 
+Progress: a ``progress(done, total, message)`` callable (:data:`EISProgress`) is
+called in the calling process as frequencies finish: after each frequency when
+they are solved here (direct, serial or threads; iterative in one process), after
+each worker's part of the band when they are solved in processes.
+
 Why: the former preconditioner (symmetric strength, two real V-cycles per
 iteration) needed 40-80 iterations: particles and pore clusters reached only
 through the interface are weakly coupled, and the symmetric strength measure
@@ -73,7 +78,7 @@ that to ~10 and each iteration costs one complex cycle instead of two real ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -382,6 +387,7 @@ class ResolvedModel:
         workers: int | None = None,
         rtol: float = 1e-9,
         reuse_factor: float = 4.0,
+        progress: EISProgress | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Impedance at each frequency.
 
@@ -407,6 +413,9 @@ class ResolvedModel:
             The iterative solver rebuilds its AMG hierarchy at a frequency that
             needs more than this factor times the iterations of the first one (and
             more than 30).
+        progress : callable, optional
+            ``progress(done, total, message)`` as frequencies finish (see the
+            module notes; :data:`EISProgress`).
 
         Returns
         -------
@@ -424,26 +433,40 @@ class ResolvedModel:
             raise InvalidInputError(f"unknown solver {solver!r}; use auto, direct or iterative")
         omega = 2 * np.pi * f
         t0 = time.perf_counter()
+
+        def tick(k: int) -> None:  # frequency k (in the order given) is solved
+            if progress is not None:
+                progress(k + 1, f.size, f"frequency {k + 1}/{f.size} ({f[k]:.3g} Hz)")
+
         if solver == "direct":
             # threads within the budget (core.threads); PARDISO parallelises inside
             nw, _ = split(workers or (1 if _has_pardiso() else 2), f.size)
             # BLAS held to one thread: its spinning pool and MKL's (PARDISO) fought
             # over the two cores and made the residual norms cost 25 ms instead of 10 µs
+            out = []
             with single_threaded_blas("blas"):
                 if nw > 1 and f.size > 1:
                     with ThreadPoolExecutor(nw) as pool:
-                        out = list(pool.map(self.solve_direct, omega))
+                        for k, o in enumerate(pool.map(self.solve_direct, omega)):
+                            out.append(o)
+                            tick(k)
                 else:
-                    out = [self.solve_direct(w) for w in omega]
+                    for k, w in enumerate(omega):
+                        out.append(self.solve_direct(w))
+                        tick(k)
             z = np.array([o[0] for o in out])
             res = np.array([o[1] for o in out])
             its = [0] * f.size
         else:
             nw = int(workers) if workers else _default_processes(self.n_unknowns, f.size)
             nw, per = split(nw, f.size)  # processes × threads each ≤ the budget
-            parts = self._solve_in_processes(omega, rtol, reuse_factor, nw, per) if nw > 1 else None
+            parts = (
+                self._solve_in_processes(omega, rtol, reuse_factor, nw, per, progress)
+                if nw > 1
+                else None
+            )
             if parts is None:
-                z, res, its = self._solve_iterative(omega, rtol, reuse_factor)
+                z, res, its = self._solve_iterative(omega, rtol, reuse_factor, tick)
             else:
                 z = np.concatenate([p[0] for p in parts])
                 res = np.concatenate([p[1] for p in parts])
@@ -459,20 +482,32 @@ class ResolvedModel:
         return z, info
 
     def _solve_iterative(
-        self, omega: np.ndarray, rtol: float, reuse_factor: float
+        self,
+        omega: np.ndarray,
+        rtol: float,
+        reuse_factor: float,
+        solved: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         with single_threaded_blas():
-            return self._solve_iterative_band(omega, rtol, reuse_factor)
+            return self._solve_iterative_band(omega, rtol, reuse_factor, solved)
 
     def _solve_in_processes(
-        self, omega: np.ndarray, rtol: float, reuse_factor: float, nw: int, per: int = 1
+        self,
+        omega: np.ndarray,
+        rtol: float,
+        reuse_factor: float,
+        nw: int,
+        per: int = 1,
+        progress: EISProgress | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray, list[int]]] | None:
         """Contiguous parts of the band in ``nw`` spawned processes (None: cannot spawn).
 
         The workers end with the call: on Ctrl-C (or a SIGTERM the CLI turns into
         one) they are terminated at once, and a worker whose parent is gone exits
-        by itself (:func:`microbat.core.processes.worker_pool`).
+        by itself (:func:`microbat.core.processes.worker_pool`). ``progress`` hears
+        of each part as it finishes.
         """
+        from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
         from microbat.core.processes import worker_pool
@@ -480,16 +515,22 @@ class ResolvedModel:
         chunks = np.array_split(np.arange(omega.size), nw)
         try:
             with worker_pool(nw) as pool:
-                return list(
-                    pool.map(
-                        _band_worker,
-                        [self] * nw,
-                        [omega[c] for c in chunks],
-                        [rtol] * nw,
-                        [reuse_factor] * nw,
-                        [per] * nw,
-                    )
-                )
+                futures = {
+                    pool.submit(_band_worker, self, omega[c], rtol, reuse_factor, per): i
+                    for i, c in enumerate(chunks)
+                }
+                done = 0
+                for n_batch, fut in enumerate(as_completed(futures), 1):
+                    fut.result()  # raise a worker's error as soon as it is known
+                    done += chunks[futures[fut]].size
+                    if progress is not None:
+                        progress(
+                            done,
+                            omega.size,
+                            f"{done}/{omega.size} frequencies ({n_batch}/{nw} worker batches)",
+                        )
+                by_part = {i: fut.result() for fut, i in futures.items()}
+                return [by_part[i] for i in range(nw)]
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             if isinstance(exc, ConvergenceError):
                 raise
@@ -530,7 +571,11 @@ class ResolvedModel:
         return ml
 
     def _solve_iterative_band(
-        self, omega: np.ndarray, rtol: float, reuse_factor: float
+        self,
+        omega: np.ndarray,
+        rtol: float,
+        reuse_factor: float,
+        solved: Callable[[int], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         import scipy.sparse.linalg as spla
 
@@ -583,8 +628,14 @@ class ResolvedModel:
             z[k] = 1.0 / self.current(x)
             res[k] = r
             its.append(count[0])
+            if solved is not None:
+                solved(k)
         return z, res, its
 
+
+#: ``progress(done, total, message)``: frequencies solved so far, of how many, and
+#: what finished (a frequency, or a worker's part of the band).
+EISProgress = Callable[[int, int, str], None]
 
 #: above this many unknowns (and with 8+ frequencies) the iterative solver splits the
 #: band over processes by default; below, the start-up of a process (~3 s) dominates.
@@ -637,6 +688,7 @@ def resolved_eis(
     solver: Solver = "auto",
     workers: int | None = None,
     rtol: float = 1e-9,
+    progress: EISProgress | None = None,
 ) -> EISResult:
     """Impedance spectrum of a voxel electrode from the resolved small-signal model.
 
@@ -659,6 +711,9 @@ def resolved_eis(
         frequencies; see :meth:`ResolvedModel.impedance`.
     rtol : float, default 1e-9
         Relative residual of the iterative solver.
+    progress : callable, optional
+        ``progress(done, total, message)``, called as frequencies (or, with
+        worker processes, parts of the band) finish.
 
     Returns
     -------
@@ -688,7 +743,7 @@ def resolved_eis(
     t0 = time.perf_counter()
     freqs = default_frequencies() if frequencies is None else np.asarray(frequencies, float)
     model = ResolvedModel(ms, params, blocking=blocking)
-    z, info = model.impedance(freqs, solver=solver, workers=workers, rtol=rtol)
+    z, info = model.impedance(freqs, solver=solver, workers=workers, rtol=rtol, progress=progress)
     details = {
         "n_unknowns": model.n_unknowns,
         "n_solid": model.n_solid,

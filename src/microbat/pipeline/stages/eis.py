@@ -131,7 +131,14 @@ def _run(ctx: StageContext) -> StageOutput:
         sub = ms.crop(*crop)
         ctx.step(f"resolved impedance on the central {'x'.join(map(str, sub.shape))} voxels")
         r2 = optional(
-            notes, "resolved impedance", lambda: resolved_eis(sub, params, blocking=cfg.blocking)
+            notes,
+            "resolved impedance",
+            lambda: resolved_eis(
+                sub,
+                params,
+                blocking=cfg.blocking,
+                progress=lambda _d, _t, m: ctx.step(f"resolved impedance: {m}"),
+            ),
         )
         r3 = optional(
             notes,
