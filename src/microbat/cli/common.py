@@ -385,33 +385,16 @@ def emit(
 
 
 def parse_crop(text: str) -> tuple[slice, ...]:
-    """Read ``--crop z0:z1,y0:y1,x0:x1`` (array axis order, stop excluded) as slices.
-
-    An empty bound runs to the edge (``:64,,10:``; ``:`` or nothing keeps the axis).
+    """Read ``--crop z0:z1,y0:y1,x0:x1`` as slices (see :func:`microbat.io.volume.parse_crop`).
 
     Examples
     --------
     >>> parse_crop("0:64,:,10:")
     (slice(0, 64, None), slice(None, None, None), slice(10, None, None))
     """
-    from microbat.core.errors import InvalidInputError
+    from microbat.io.volume import parse_crop as parse
 
-    out: list[slice] = []
-    parts = text.split(",")
-    for part in parts:
-        lo, sep, hi = part.strip().partition(":")
-        try:
-            if not sep and lo:
-                raise ValueError
-            out.append(slice(int(lo) if lo.strip() else None, int(hi) if hi.strip() else None))
-        except ValueError:
-            raise InvalidInputError(
-                f"--crop {text!r}: write one start:stop range of voxels per axis in array "
-                "order, z0:z1,y0:y1,x0:x1 (e.g. 0:64,0:64,0:64; an empty bound runs to the edge)"
-            ) from None
-    if not 1 <= len(parts) <= 3:
-        raise InvalidInputError(f"--crop {text!r}: give one range per axis, at most three")
-    return tuple(out)
+    return parse(text, what="--crop")
 
 
 # The labelled input a verb read through load_input: the lines its text output
