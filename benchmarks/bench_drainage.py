@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,8 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from _timing import cpu_s, load_average, peak_bytes, reset_peak
 
 
 def make_volume(kind: str, n: int, seed: int = 1) -> np.ndarray:
@@ -62,36 +60,6 @@ def make_volume(kind: str, n: int, seed: int = 1) -> np.ndarray:
         f = ndimage.gaussian_filter(rng.standard_normal((n, n, n), dtype=np.float32), 3.0)
         return f > np.quantile(f, 0.6)
     raise SystemExit(f"unknown volume kind {kind!r}")
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def _reset_peak() -> int:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:  # pragma: no cover
-        pass
-    return _rss()
-
-
-def _peak() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
 
 
 def _faces(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +90,7 @@ def worker(name: str, path: str, out: str, trapping: bool, pressures: list[float
             )
 
         run(small, None)
-        base, cpu0 = _reset_peak(), _cpu()
+        base, cpu0 = reset_peak(), cpu_s()
         tracemalloc.start()
         t0 = time.perf_counter()
         r = run(im, pressures)
@@ -132,8 +100,8 @@ def worker(name: str, path: str, out: str, trapping: bool, pressures: list[float
         np.save(out, r.invasion_pressure_Pa.astype(np.float64))
         return {
             "wall_s": wall,
-            "cpu_s": _cpu() - cpu0,
-            "mem_mb": (_peak() - base) / 1e6,
+            "cpu_s": cpu_s() - cpu0,
+            "mem_mb": (peak_bytes() - base) / 1e6,
             "traced_mb": traced / 1e6,
             "saturation": r.saturation.tolist(),
         }
@@ -151,14 +119,14 @@ def worker(name: str, path: str, out: str, trapping: bool, pressures: list[float
             im=small, inlets=i_s, outlets=o_s if trapping else None, steps=20
         )
         inlets, outlets = _faces(im.shape)
-        base, cpu0 = _reset_peak(), _cpu()
+        base, cpu0 = reset_peak(), cpu_s()
         t0 = time.perf_counter()
         r = porespy.simulations.drainage(
             im=im, inlets=inlets, outlets=outlets if trapping else None, steps=np.array(pressures)
         )
         wall = time.perf_counter() - t0
-        cpu = _cpu() - cpu0
-        mem = (_peak() - base) / 1e6
+        cpu = cpu_s() - cpu0
+        mem = (peak_bytes() - base) / 1e6
         pc = np.asarray(r.im_pc, np.float64)
         np.save(out, np.where(im, pc, np.nan))
         return {"wall_s": wall, "cpu_s": cpu, "mem_mb": mem}
@@ -192,7 +160,7 @@ def main() -> None:
         print(json.dumps(worker(name, path, out, args.trapping, pres)))
         return
 
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average before: {load_average()}")
     import numba
 
     print(f"numba threads: {numba.get_num_threads()}, cores: {os.cpu_count()}")
@@ -241,7 +209,7 @@ def main() -> None:
         f"CPU {ps['cpu_s'] / mb['cpu_s']:.1f}x, memory "
         f"{ps['mem_mb'] / max(mb['mem_mb'], 1e-9):.1f}x"
     )
-    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -28,42 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def _reset_peak() -> int:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:  # pragma: no cover
-        pass
-    return _rss()
-
-
-def _peak() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+from _timing import cpu_s, peak_bytes, reset_peak
 
 
 def worker(mode: str, n: int, precision: str, seed: int) -> dict:
@@ -81,7 +50,7 @@ def worker(mode: str, n: int, precision: str, seed: int) -> dict:
     prec = precision if precision != "auto" else ("single" if ms.n_voxels > 2**21 else "double")
     warm = ms.crop((0, 48), (0, 48), (0, 48))
     joule_heating(warm, through=mode, precision=prec, method="mg")
-    base, cpu0 = _reset_peak(), _cpu()
+    base, cpu0 = reset_peak(), cpu_s()
     tracemalloc.start()
     t0 = time.perf_counter()
     r = joule_heating(ms, through=mode, precision=precision)
@@ -90,8 +59,8 @@ def worker(mode: str, n: int, precision: str, seed: int) -> dict:
     tracemalloc.stop()
     return {
         "wall_s": wall,
-        "cpu_s": _cpu() - cpu0,
-        "mem_mb": (_peak() - base) / 1e6,
+        "cpu_s": cpu_s() - cpu0,
+        "mem_mb": (peak_bytes() - base) / 1e6,
         "traced_mb": traced / 1e6,
         "iterations": r.iterations,
         "energy_balance_error": r.energy_balance_error,

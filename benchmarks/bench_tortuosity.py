@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,8 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
+from _timing import cpu_s, peak_bytes, reset_peak
 
 
 # ------------------------------------------------------------------ volumes
@@ -81,37 +79,6 @@ def make_volume(kind: str, n: int, seed: int = 1) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ workers
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * PAGE
-
-
-def _reset_peak() -> int:
-    """Reset the peak resident size (Linux ``clear_refs``) and return the current one."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:  # pragma: no cover - older kernels: the lifetime peak is used
-        pass
-    return _rss()
-
-
-def _peak() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
 def worker(name: str, path: str, axis: str, opts: dict) -> dict:
     pore = np.load(path)
     small = pore[:24, :24, :24].copy()
@@ -143,7 +110,7 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         warm = np.ascontiguousarray(pore[:48, :48, :48])
         prec = "single" if ms.n_voxels > 2**21 else "double"
         tortuosity(ms_of(warm), axis=0, **{**kw, "solver": "mg", "precision": prec})
-        base, cpu0 = _reset_peak(), _cpu()
+        base, cpu0 = reset_peak(), cpu_s()
         tracemalloc.start()
         t0 = time.perf_counter()
         r = tortuosity(ms, axis=ax, **kw)
@@ -154,8 +121,8 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         return {
             "tau": [r.tau[a] for a in axes],
             "wall_s": wall,
-            "cpu_s": _cpu() - cpu0,
-            "mem_mb": (_peak() - base) / 1e6,
+            "cpu_s": cpu_s() - cpu0,
+            "mem_mb": (peak_bytes() - base) / 1e6,
             "traced_mb": traced / 1e6,
             "iterations": [r.iterations[a] for a in axes],
             "flux_spread": [r.flux_spread[a] for a in axes],
@@ -172,7 +139,7 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         with contextlib.redirect_stdout(io.StringIO()):
             taufactor.Solver(small.astype(np.uint8), device="cpu").solve(verbose=False)
         img = np.moveaxis(pore, int(axis), 0).astype(np.uint8)  # TauFactor solves along axis 0
-        base, cpu0 = _reset_peak(), _cpu()
+        base, cpu0 = reset_peak(), cpu_s()
         t0 = time.perf_counter()
         s = taufactor.Solver(img, device="cpu")
         with contextlib.redirect_stdout(io.StringIO()):
@@ -181,8 +148,8 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
         return {
             "tau": [float(np.ravel(tau)[0])],
             "wall_s": wall,
-            "cpu_s": _cpu() - cpu0,
-            "mem_mb": (_peak() - base) / 1e6,
+            "cpu_s": cpu_s() - cpu0,
+            "mem_mb": (peak_bytes() - base) / 1e6,
             "iterations": [int(s.iter)],
             "converged": bool(s.converged),
         }
@@ -195,15 +162,15 @@ def worker(name: str, path: str, axis: str, opts: dict) -> dict:
 
         logging.getLogger("porespy").setLevel(logging.ERROR)
         porespy.simulations.tortuosity_fd(small, axis=0)
-        base, cpu0 = _reset_peak(), _cpu()
+        base, cpu0 = reset_peak(), cpu_s()
         t0 = time.perf_counter()
         r = porespy.simulations.tortuosity_fd(pore, axis=int(axis), ftol=opts.get("tol", 1e-3))
         wall = time.perf_counter() - t0
         return {
             "tau": [float(r.tortuosity)],
             "wall_s": wall,
-            "cpu_s": _cpu() - cpu0,
-            "mem_mb": (_peak() - base) / 1e6,
+            "cpu_s": cpu_s() - cpu0,
+            "mem_mb": (peak_bytes() - base) / 1e6,
             "epsilon": [float(r.effective_porosity)],
             "converged": bool(getattr(r, "converged", True)),
         }
