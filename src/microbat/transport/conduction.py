@@ -45,14 +45,10 @@ from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.phases import PhaseRole
 from microbat.core.results import Provenance, Result
-from microbat.fv.grid import as_3d
 from microbat.transport._steady import (
     Boundary,
     Precision,
     Solver,
-    check_boundary,
-    directional_solve,
-    prepare,
     resolve_axes,
     resolve_coefficients,
     resolve_precision,
@@ -188,13 +184,10 @@ def conductivity(
     >>> round(r.sigma_eff[0], 9)
     50.5
     """
-    from microbat.transport.diffusion import _check_ms, _inputs
+    from microbat.transport.diffusion import _checked, _inputs, _solves
 
     t0 = time.perf_counter()
-    _check_ms(ms)
-    boundary = check_boundary(boundary)
-    if not (isinstance(tol, int | float) and 0 < tol < 1):
-        raise InvalidInputError(f"tol={tol!r}; give a relative current tolerance in (0, 1)")
+    boundary = _checked(ms, boundary, tol, "current")
     if conductivities is None:
         solid = [p.name for p in ms.phases.values() if p.role.is_solid]
         if not solid:
@@ -221,17 +214,11 @@ def conductivity(
         kind = "ionic" if not (roles & {PhaseRole.ACTIVE, PhaseRole.CURRENT_COLLECTOR}) else "mixed"
     else:
         kind = "mixed"
-    labels3, _ = as_3d(np.asarray(ms.labels), ms.grid_spacing)
-    cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
-    del labels3
-    for a in axes:
-        d = directional_solve(
-            ms, values, a, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
-            keep_field=keep_field, cache=cache, what="conduction",
-        )  # fmt: skip
-        out["perc"][a] = d.percolating
-        out["pperc"][a] = d.spanning_fraction
-        out["length"][a] = d.length if ms.voxel_size_known else None
+    solves = _solves(
+        ms, values, axes, out, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
+        keep_field=keep_field, what="conduction",
+    )  # fmt: skip
+    for a, d in solves:
         if d.percolating:
             out["sig"][a] = d.relative_flux
             out["tau"][a] = sigma_mean / d.relative_flux

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,14 +247,11 @@ def tortuosity(
     (1.0, True)
     """
     t0 = time.perf_counter()
-    _check_ms(ms)
-    boundary = check_boundary(boundary)
+    boundary = _checked(ms, boundary, tol, "flux")
     if porosity_definition not in ("total", "percolating"):
         raise InvalidInputError(
             f"porosity_definition={porosity_definition!r}; use 'total' or 'percolating'"
         )
-    if not (isinstance(tol, int | float) and 0 < tol < 1):
-        raise InvalidInputError(f"tol={tol!r}; give a relative flux tolerance in (0, 1)")
     values = resolve_coefficients(ms, phase, 1.0, relative_diffusivity, "relative diffusivity")
     axes = resolve_axes(ms, axis)
     dtype = resolve_precision(precision, ms.n_voxels)
@@ -270,18 +267,12 @@ def tortuosity(
     methods = []
     precision_used = "single" if dtype == np.float32 else "double"
     phase_names = ", ".join(p.name for p in ms.phases.resolve(phase)) if phase else "phase"
-    labels3, _ = as_3d(np.asarray(ms.labels), ms.grid_spacing)
-    cache = prepare(labels3, values, axes, dtype)  # classes and spanning clusters, labelled once
-    del labels3
-    for a in axes:
-        d = directional_solve(
-            ms, values, a, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
-            keep_field=keep_field, cache=cache, what="diffusion",
-        )  # fmt: skip
+    solves = _solves(
+        ms, values, axes, out, boundary=boundary, tol=tol, solver=solver, dtype=dtype,
+        keep_field=keep_field, what="diffusion",
+    )  # fmt: skip
+    for a, d in solves:
         eps = eps_total if porosity_definition == "total" else d.spanning_weighted
-        out["perc"][a] = d.percolating
-        out["pperc"][a] = d.spanning_fraction
-        out["length"][a] = d.length if ms.voxel_size_known else None
         if d.percolating:
             deff = d.relative_flux
             out["deff"][a] = deff
@@ -338,6 +329,40 @@ def tortuosity(
             inputs=_inputs(ms),
         ),
     )
+
+
+def _checked(ms: Any, boundary: str, tol: Any, quantity: str) -> Boundary:
+    """The checks that a steady solve starts with; returns the checked boundary."""
+    _check_ms(ms)
+    boundary = check_boundary(boundary)
+    if not (isinstance(tol, int | float) and 0 < tol < 1):
+        raise InvalidInputError(f"tol={tol!r}; give a relative {quantity} tolerance in (0, 1)")
+    return boundary
+
+
+def _solves(
+    ms: Microstructure,
+    values: Mapping[int, float],
+    axes: Sequence[int],
+    out: dict[str, list[Any]],
+    *,
+    what: str,
+    **options: Any,
+) -> Iterator[tuple[int, Any]]:
+    """The directional solve of each axis, sharing one labelling of the classes.
+
+    Fills ``out["perc"]``, ``out["pperc"]`` and ``out["length"]`` (None without a
+    voxel size) for each axis; ``options`` go to ``directional_solve``.
+    """
+    labels3, _ = as_3d(np.asarray(ms.labels), ms.grid_spacing)
+    cache = prepare(labels3, values, axes, options["dtype"])  # classes and spanning clusters
+    del labels3
+    for a in axes:
+        d = directional_solve(ms, values, a, cache=cache, what=what, **options)
+        out["perc"][a] = d.percolating
+        out["pperc"][a] = d.spanning_fraction
+        out["length"][a] = d.length if ms.voxel_size_known else None
+        yield a, d
 
 
 def _check_ms(ms: Any) -> None:
