@@ -125,3 +125,26 @@ def test_interface_file(tmp_path):
     assert d["contact_fraction"] == pytest.approx(0.5, abs=0.01)
     assert d["critical_current_A_per_m2"] == pytest.approx(10.0 / d["focusing_factor_max"])
     _fails(["interface", str(path), "--contact-fraction", "0.5"], "image sets")
+
+
+def test_input_options_reach_every_verb(composite, tmp_path):
+    # --crop, --phase-table, --voxel-size and --thickness-axis (one option group) per verb
+    d = _json(["tpb", str(composite), "--phases", "active,se,cbd", "--crop", "0:20", "--json",
+               "--out", str(tmp_path / "t")])  # fmt: skip
+    assert d["crop"] == [[0, 20], [0, 32], [0, 32]]
+    assert np.load(d["outputs"]["active_tpb_map_m"]).shape == (20, 32, 32)
+    d = _json(["grains", str(composite), "--grain-size", "0.6um", "--crop", ":,:16,:16",
+               "--thickness-axis", "1", "--json"])  # fmt: skip
+    assert d["crop"] == [[0, 36], [0, 16], [0, 16]]
+    lab = np.zeros((8, 16, 16), np.uint8)
+    lab[:, :8] = 1
+    path = tmp_path / "two.npy"
+    np.save(path, lab)
+    _fails(["interface", str(path), "--phase-table", "void:gas=0,se=1"], "voxel size")
+    d = _json(["interface", str(path), "--phase-table", "void:gas=0,se=1", "--voxel-size",
+               "0.5um", "--crop", "0:6", "--json"])  # fmt: skip
+    assert d["crop"] == [[0, 6], [0, 16], [0, 16]]
+    assert d["phase_table"] == [
+        {"name": "void", "label": 0, "role": "gas"},
+        {"name": "se", "label": 1, "role": "solid_electrolyte"},
+    ]

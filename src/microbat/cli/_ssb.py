@@ -25,6 +25,7 @@ line and exit code 1; maps go to ``--out`` only when the work is done (atomic).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ import typer
 from microbat.cli.common import (
     CropOpt,
     JsonOpt,
+    OptionGroup,
     SeedOpt,
     ThicknessAxisOpt,
     VoxelSizeOpt,
@@ -40,6 +42,7 @@ from microbat.cli.common import (
     emit,
     guarded,
     load_input,
+    with_option_groups,
 )
 
 PhaseTableOpt = Annotated[
@@ -59,6 +62,25 @@ OptFile = Annotated[
     typer.Argument(help="Input file or folder (optional).", show_default=False),
 ]
 InFile = Annotated[Path, typer.Argument(help="Input file or folder.", show_default=False)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SSBInput(OptionGroup):
+    """``--phase-table``, ``--voxel-size``, ``--thickness-axis``, ``--crop``: how to read FILE.
+
+    As :class:`microbat.cli.common.InputOptions`, with the phase table under
+    ``--phase-table`` (``--phases`` names the phases a verb works on here).
+    """
+
+    phase_table: PhaseTableOpt = None
+    voxel_size: VoxelSizeOpt = None
+    thickness_axis: ThicknessAxisOpt = None
+    crop: CropOpt = None
+
+    def load(self, path: Path) -> Any:
+        """Read the microstructure at ``path`` with these overrides."""
+        return load_input(path, self.phase_table, self.voxel_size, self.thickness_axis,
+                          crop=self.crop)  # fmt: skip
 
 
 def _reservoirs(text: str | None) -> dict[str, Any] | None:
@@ -105,6 +127,7 @@ def _write_maps(out: Path, maps: dict[str, Any]) -> dict[str, str]:
 
 
 @guarded
+@with_option_groups
 def tpb(
     file: InFile,
     phases: Annotated[
@@ -142,10 +165,8 @@ def tpb(
     window: Annotated[
         int, typer.Option("--window", help="Window (voxels, odd) of the local correction.")
     ] = 5,
-    phase_table: PhaseTableOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
-    crop: CropOpt = None,
+    *,
+    inputs: SSBInput,
     out: OutOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -153,7 +174,7 @@ def tpb(
     from microbat.ssb.tpb import triple_phase_boundary
 
     check_writable(out)
-    ms = load_input(file, phase_table, voxel_size, thickness_axis, crop=crop)
+    ms = inputs.load(file)
     items = [s.strip() for s in phases.split(",") if s.strip()]
     r = triple_phase_boundary(
         ms, items, reservoirs=_reservoirs(reservoir), network=network,  # type: ignore[arg-type]
@@ -225,6 +246,7 @@ def tpb(
 
 
 @guarded
+@with_option_groups
 def grains(
     file: InFile,
     grain_size: Annotated[
@@ -272,10 +294,8 @@ def grains(
         float, typer.Option("--gb-capacitance", help="Specific GB capacitance, F/m^2.")
     ] = 0.25,
     seed: SeedOpt = 0,
-    phase_table: PhaseTableOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
-    crop: CropOpt = None,
+    *,
+    inputs: SSBInput,
     out: OutOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -299,10 +319,10 @@ def grains(
         gb_resistance = 1e-5
     thick = parse_length(gb_thickness) if gb_thickness is not None else None
     if labels:
-        gs = _grain_labels(file, voxel_size, crop)
+        gs = _grain_labels(file, inputs.voxel_size, inputs.crop)
         ax = 0 if axis is None else axis
     else:
-        ms = load_input(file, phase_table, voxel_size, thickness_axis, crop=crop)
+        ms = inputs.load(file)
         assert d is not None
         if d < 2 * max(ms.voxel_size):
             raise InvalidInputError(
@@ -374,6 +394,7 @@ def _grain_labels(file: Path, voxel_size: str | None, crop: str | None) -> Any:
 
 
 @guarded
+@with_option_groups
 def interface(
     file: OptFile = None,
     contact_fraction: Annotated[
@@ -416,10 +437,8 @@ def interface(
         str, typer.Option("--phase", help="The electrolyte phase (name or role).")
     ] = "solid_electrolyte",
     seed: SeedOpt = 0,
-    phase_table: PhaseTableOpt = None,
-    voxel_size: VoxelSizeOpt = None,
-    thickness_axis: ThicknessAxisOpt = None,
-    crop: CropOpt = None,
+    *,
+    inputs: SSBInput,
     out: OutOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -440,10 +459,10 @@ def interface(
             dims = tuple(int(v) for v in shape.split(","))
         except ValueError:
             raise InvalidInputError(f"--shape {shape!r}: three integers, e.g. 30,96,96") from None
-        h = parse_length(voxel_size) if voxel_size else 0.25e-6
+        h = parse_length(inputs.voxel_size) if inputs.voxel_size else 0.25e-6
         ms = contact_loss_slab(
             dims, voxel_size=h, contact_fraction=f, void_size=parse_length(void_size),
-            thickness_axis=thickness_axis or 0, seed=seed,
+            thickness_axis=inputs.thickness_axis or 0, seed=seed,
         )  # fmt: skip
         source = {"generated": ms.metadata["interface"]}
     else:
@@ -451,7 +470,7 @@ def interface(
             raise InvalidInputError(
                 "--contact-fraction generates a slab; with FILE the image sets the contact"
             )
-        ms = load_input(file, phase_table, voxel_size, thickness_axis, crop=crop)
+        ms = inputs.load(file)
         source = {"file": str(file)}
     r = interface_current(
         ms, current_density=j, conductivity=conductivity, exchange_current=i0,
