@@ -438,6 +438,21 @@ def mid_slices(volume: Any, *, max_px: int = 320, prefix: str = "") -> dict[str,
     return out
 
 
+def thickness_plane(field: np.ndarray, thickness_axis: int, *, max_px: int = 320) -> np.ndarray:
+    """A mid-plane of a 3D field that contains the thickness axis (thickness vertical).
+
+    The plane is cut across the first other axis, at its middle, turned so that
+    the thickness runs down the rows, and strided to at most ``max_px`` pixels a
+    side (float32, for the report's images).
+    """
+    across = next(a for a in range(field.ndim) if a != thickness_axis)
+    sl = np.take(field, field.shape[across] // 2, axis=across)
+    t = thickness_axis if thickness_axis < across else thickness_axis - 1
+    sl = np.moveaxis(sl, t, 0)
+    step = max(1, math.ceil(max(sl.shape) / max_px))
+    return np.ascontiguousarray(sl[::step, ::step], dtype=np.float32)
+
+
 def sample(volume: np.ndarray, n: int = 2_000_000) -> np.ndarray:
     """A strided sample of at most about ``n`` voxels of ``volume``."""
     step = max(1, math.ceil((volume.size / n) ** (1 / max(volume.ndim, 1))))

@@ -38,6 +38,7 @@ from microbat.pipeline.base import (
     Verdict,
     finite_or_none,
     optional,
+    thickness_plane,
 )
 from microbat.pipeline.reportkit import (
     Figures,
@@ -141,16 +142,6 @@ def _active(ctx: StageContext) -> str | None:
     return None
 
 
-def _mid_plane(field: np.ndarray, thickness_axis: int) -> np.ndarray:
-    """A mid-plane containing the thickness axis, thickness vertical, at most ~320 px."""
-    across = next(a for a in range(field.ndim) if a != thickness_axis)
-    sl = np.take(field, field.shape[across] // 2, axis=across)
-    t = thickness_axis if thickness_axis < across else thickness_axis - 1
-    sl = np.moveaxis(sl, t, 0)
-    step = max(1, math.ceil(max(sl.shape) / 320))
-    return np.ascontiguousarray(sl[::step, ::step], dtype=np.float32)
-
-
 def _run(ctx: StageContext) -> StageOutput:
     from microbat.ssb.grains import polycrystal_conductivity, voronoi_grains
     from microbat.ssb.interface import contact_loss_slab, interface_current
@@ -204,8 +195,8 @@ def _run(ctx: StageContext) -> StageOutput:
             d.pop("active_map", None)
             summary["tpb"] = to_jsonable(d)
             if tpb.active_map is not None and ms.ndim == 3:
-                arrays["active_tpb_map"] = _mid_plane(tpb.active_map, ax)
-                arrays["labels_mid"] = _mid_plane(ms.labels.astype(np.float32), ax)
+                arrays["active_tpb_map"] = thickness_plane(tpb.active_map, ax)
+                arrays["labels_mid"] = thickness_plane(ms.labels.astype(np.float32), ax)
             if tpb.contact is not None:
                 summary["contact"] = to_jsonable(tpb.contact.to_dict())
     else:

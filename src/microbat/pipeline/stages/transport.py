@@ -29,6 +29,7 @@ from microbat.pipeline.base import (
     bruggeman,
     finite_or_none,
     optional,
+    thickness_plane,
 )
 from microbat.pipeline.reportkit import (
     Figures,
@@ -85,16 +86,6 @@ def _active(ctx: StageContext) -> str | None:
     return None
 
 
-def _field_slice(field: np.ndarray, thickness_axis: int) -> np.ndarray:
-    """A mid-plane of a 3D field that contains the thickness axis (thickness vertical)."""
-    across = next(a for a in range(field.ndim) if a != thickness_axis)
-    sl = np.take(field, field.shape[across] // 2, axis=across)
-    t = thickness_axis if thickness_axis < across else thickness_axis - 1
-    sl = np.moveaxis(sl, t, 0)
-    step = max(1, math.ceil(max(sl.shape) / 320))
-    return np.ascontiguousarray(sl[::step, ::step], dtype=np.float32)
-
-
 def _run(ctx: StageContext) -> StageOutput:
     cfg = ctx.config.transport
     ms = ctx.microstructure()
@@ -138,7 +129,7 @@ def _run(ctx: StageContext) -> StageOutput:
     summary["percolating_thickness"] = bool(res.percolating[ax_t])
     conc = res.concentration[ax_t] if res.concentration else None
     if conc is not None and ms.ndim == 3:
-        arrays["concentration_thickness"] = _field_slice(conc, ax_t)
+        arrays["concentration_thickness"] = thickness_plane(conc, ax_t)
 
     if cfg.tensor:
         ctx.step("tortuosity tensor (periodic homogenisation, off-diagonal terms)")
