@@ -21,7 +21,7 @@ current focusing are findings.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -289,70 +289,74 @@ def _maps_figure(figs: Figures, arrays: Mapping[str, np.ndarray]) -> str | None:
     return figs.png(fig)
 
 
+# The report's table: (where in the summary, row label, the row's value in words);
+# a row shows when its part of the summary is there.
+_ROWS: tuple[tuple[tuple[str, ...], str, Callable[[dict[str, Any]], str]], ...] = (
+    (
+        ("network",),
+        "electrolyte network σ_eff (thickness)",
+        lambda d: (
+            f"{num(d.get('sigma_eff_S_per_m'), '.4g', 'S/m')} "
+            f"({pct(d.get('relative'))} of σ; τ = {num(d.get('tau'), '.3f')})"
+        ),
+    ),
+    (
+        ("tpb",),
+        "TPB density (corrected)",
+        lambda d: (
+            f"{num(d.get('density_m_per_m3'), '.4g', 'm/m³')}, active "
+            f"{pct(d.get('active_fraction'))} (factor {num(d.get('correction_factor'), '.3f')})"
+        ),
+    ),
+    (
+        ("contact",),
+        "active / electrolyte contact",
+        lambda d: (
+            f"{num(d.get('specific_area_per_m'), '.4g', '1/m')}, active "
+            f"{pct(d.get('active_fraction'))}"
+        ),
+    ),
+    (
+        ("grains",),
+        "polycrystal σ_eff",
+        lambda d: (
+            f"{num(d.get('effective_conductivity_S_per_m'), '.4g', 'S/m')} (brick layer "
+            f"{num(d.get('brick_layer_network_S_per_m'), '.4g', 'S/m')}; boundaries "
+            f"{pct(d.get('gb_resistance_fraction'))} of the resistance, {d.get('n_grains')} grains)"
+        ),
+    ),
+    (
+        ("interface",),
+        "Li interface",
+        lambda d: (
+            f"{pct(d.get('contact_fraction'))} contact: focusing max "
+            f"{num(d.get('focusing_factor_max'), '.3f')}, critical current "
+            f"{num(d.get('critical_current_A_per_m2'), '.3g', 'A/m²')}, constriction "
+            f"{num(d.get('constriction_resistance_ohm_m2'), '.3g', 'Ω·m²')}"
+        ),
+    ),
+    (
+        ("interface", "monroe_newman"),
+        "Monroe–Newman G_SE/G_Li",
+        lambda d: (
+            f"{num(d.get('ratio'), '.3g')} ({'meets' if d.get('satisfied') else 'below'} "
+            f"2; {esc(d.get('note'))})"
+        ),
+    ),
+)
+
+
 def _report(view: ReportView) -> list[ReportSection]:
     s = view.summary("ssb")
     if not s:
         return [ReportSection("ssb", "Solid-state electrolyte", view.status_line("ssb"))]
-    rows: list[tuple[str, str]] = []
-    net = s.get("network") or {}
-    if net:
-        rows.append(
-            (
-                "electrolyte network σ_eff (thickness)",
-                f"{num(net.get('sigma_eff_S_per_m'), '.4g', 'S/m')} "
-                f"({pct(net.get('relative'))} of σ; τ = {num(net.get('tau'), '.3f')})",
-            )
-        )
-    tpb = s.get("tpb") or {}
-    if tpb:
-        rows.append(
-            (
-                "TPB density (corrected)",
-                f"{num(tpb.get('density_m_per_m3'), '.4g', 'm/m³')}, active "
-                f"{pct(tpb.get('active_fraction'))} "
-                f"(factor {num(tpb.get('correction_factor'), '.3f')})",
-            )
-        )
-    c = s.get("contact") or {}
-    if c:
-        rows.append(
-            (
-                "active / electrolyte contact",
-                f"{num(c.get('specific_area_per_m'), '.4g', '1/m')}, active "
-                f"{pct(c.get('active_fraction'))}",
-            )
-        )
-    g = s.get("grains") or {}
-    if g:
-        rows.append(
-            (
-                "polycrystal σ_eff",
-                f"{num(g.get('effective_conductivity_S_per_m'), '.4g', 'S/m')} (brick layer "
-                f"{num(g.get('brick_layer_network_S_per_m'), '.4g', 'S/m')}; boundaries "
-                f"{pct(g.get('gb_resistance_fraction'))} of the resistance, "
-                f"{g.get('n_grains')} grains)",
-            )
-        )
-    li = s.get("interface") or {}
-    if li:
-        rows.append(
-            (
-                "Li interface",
-                f"{pct(li.get('contact_fraction'))} contact: focusing max "
-                f"{num(li.get('focusing_factor_max'), '.3f')}, critical current "
-                f"{num(li.get('critical_current_A_per_m2'), '.3g', 'A/m²')}, constriction "
-                f"{num(li.get('constriction_resistance_ohm_m2'), '.3g', 'Ω·m²')}",
-            )
-        )
-        mn = li.get("monroe_newman") or {}
-        if mn:
-            rows.append(
-                (
-                    "Monroe–Newman G_SE/G_Li",
-                    f"{num(mn.get('ratio'), '.3g')} ({'meets' if mn.get('satisfied') else 'below'} "
-                    f"2; {esc(mn.get('note'))})",
-                )
-            )
+    rows = []
+    for path, label, value in _ROWS:
+        part: Any = s
+        for key in path:
+            part = (part or {}).get(key)
+        if part:
+            rows.append((label, value(part)))
     body = (
         "<p>Phases of role solid_electrolyte: <b>"
         + esc(", ".join(s.get("electrolyte_phases") or []))
