@@ -481,16 +481,6 @@ class ResolvedModel:
         }
         return z, info
 
-    def _solve_iterative(
-        self,
-        omega: np.ndarray,
-        rtol: float,
-        reuse_factor: float,
-        solved: Callable[[int], None] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        with single_threaded_blas():
-            return self._solve_iterative_band(omega, rtol, reuse_factor, solved)
-
     def _solve_in_processes(
         self,
         omega: np.ndarray,
@@ -570,7 +560,7 @@ class ResolvedModel:
             lv.P, lv.R = lv.P.tocsr(), lv.R.tocsr()
         return ml
 
-    def _solve_iterative_band(
+    def _solve_iterative(
         self,
         omega: np.ndarray,
         rtol: float,
@@ -579,58 +569,60 @@ class ResolvedModel:
     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
         import scipy.sparse.linalg as spla
 
-        z = np.empty(omega.size, np.complex128)
-        res = np.empty(omega.size)
-        its: list[int] = []
-        ml = None
-        x0 = None
-        bnorm = float(np.linalg.norm(self._b))
-        base = 0
-        # one real hierarchy for the band, built where the coupling is weakest
-        # (lowest |W|); its coarse operators are recomputed per frequency from the
-        # complex matrix, so it serves the whole band (8-12 iterations measured)
-        order = np.argsort([np.mean(np.abs(self.face_weights(w))) for w in omega])
-        for k, w in enumerate(omega):
-            if ml is None:
-                ml = self.surrogate_hierarchy(float(omega[order[0]]))
-            K = self.matrix(w)
-            M = _complex_galerkin(ml, K).aspreconditioner(cycle="V")
-            count = [0]
+        # BLAS/OpenMP pools held to one thread while the band is solved (no oversubscription)
+        with single_threaded_blas():
+            z = np.empty(omega.size, np.complex128)
+            res = np.empty(omega.size)
+            its: list[int] = []
+            ml = None
+            x0 = None
+            bnorm = float(np.linalg.norm(self._b))
+            base = 0
+            # one real hierarchy for the band, built where the coupling is weakest
+            # (lowest |W|); its coarse operators are recomputed per frequency from the
+            # complex matrix, so it serves the whole band (8-12 iterations measured)
+            order = np.argsort([np.mean(np.abs(self.face_weights(w))) for w in omega])
+            for k, w in enumerate(omega):
+                if ml is None:
+                    ml = self.surrogate_hierarchy(float(omega[order[0]]))
+                K = self.matrix(w)
+                M = _complex_galerkin(ml, K).aspreconditioner(cycle="V")
+                count = [0]
 
-            def cb(_: Any, count: list[int] = count) -> None:
-                count[0] += 1
+                def cb(_: Any, count: list[int] = count) -> None:
+                    count[0] += 1
 
-            x, info = spla.gmres(
-                K,
-                self._b,
-                x0=x0,
-                rtol=rtol,
-                atol=0.0,
-                restart=100,
-                maxiter=5,
-                M=M,
-                callback=cb,
-                callback_type="pr_norm",
-            )
-            r = float(np.linalg.norm(self._b - K @ x)) / bnorm
-            if info != 0 and r > 10 * rtol:
-                raise ConvergenceError(
-                    f"GMRES stopped at relative residual {r:.2e} at {w / 2 / np.pi:.3g} Hz; "
-                    "use solver='direct' for this size or raise rtol"
+                x, info = spla.gmres(
+                    K,
+                    self._b,
+                    x0=x0,
+                    rtol=rtol,
+                    atol=0.0,
+                    restart=100,
+                    maxiter=5,
+                    M=M,
+                    callback=cb,
+                    callback_type="pr_norm",
                 )
-            if base == 0:
-                base = max(count[0], 1)
-            elif count[0] > reuse_factor * base and count[0] > 30:
-                # the hierarchy no longer fits: rebuild it at this frequency
-                ml = self.surrogate_hierarchy(float(w))
-                base = 0
-            x0 = x
-            z[k] = 1.0 / self.current(x)
-            res[k] = r
-            its.append(count[0])
-            if solved is not None:
-                solved(k)
-        return z, res, its
+                r = float(np.linalg.norm(self._b - K @ x)) / bnorm
+                if info != 0 and r > 10 * rtol:
+                    raise ConvergenceError(
+                        f"GMRES stopped at relative residual {r:.2e} at {w / 2 / np.pi:.3g} Hz; "
+                        "use solver='direct' for this size or raise rtol"
+                    )
+                if base == 0:
+                    base = max(count[0], 1)
+                elif count[0] > reuse_factor * base and count[0] > 30:
+                    # the hierarchy no longer fits: rebuild it at this frequency
+                    ml = self.surrogate_hierarchy(float(w))
+                    base = 0
+                x0 = x
+                z[k] = 1.0 / self.current(x)
+                res[k] = r
+                its.append(count[0])
+                if solved is not None:
+                    solved(k)
+            return z, res, its
 
 
 #: ``progress(done, total, message)``: frequencies solved so far, of how many, and
