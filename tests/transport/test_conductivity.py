@@ -89,3 +89,39 @@ def test_cli_conductivity(tmp_path, channels):
     assert data["sigma_eff"][0] == pytest.approx(2 * channels.fraction("pore"))
     res = runner.invoke(app, ["conductivity", *base, "--conductivities", "pore:2"])
     assert res.exit_code == 1 and "name=value" in res.output
+
+
+def test_uniform_reaction_drop_is_the_1d_closed_form_and_scales_with_sigma_eff():
+    from microbat.transport.conduction import uniform_reaction_drop
+
+    # 1D finite-volume solve of σ u'' = -i/L, u(0) = 0 (collector face), u'(L) = 0:
+    # u(L) = i L / (2σ), the drop the estimate takes for a uniform reaction
+    n, L, sigma, i = 200, 1e-4, 0.18, 100.0
+    h = L / n
+    A = np.zeros((n, n))
+    for k in range(n):
+        if k > 0:
+            A[k, k - 1] -= sigma / h
+            A[k, k] += sigma / h
+        if k < n - 1:
+            A[k, k + 1] -= sigma / h
+            A[k, k] += sigma / h
+    A[0, 0] += 2 * sigma / h  # half a cell to the held face
+    u = np.linalg.solve(A, np.full(n, i / L * h))
+    assert u[-1] == pytest.approx(i * L / (2 * sigma), rel=h / L)  # the far end
+    # a solid block: σ_eff = σ
+    ms = Microstructure(np.zeros((10, 4, 4), np.uint8), voxel_size=L / 10, phases="active=0")
+    d = uniform_reaction_drop(ms, i, conductivities={"active": sigma})
+    assert d == pytest.approx(i * L / (2 * sigma), rel=1e-9)
+    # straight rods of a quarter of the section: σ_eff = σ / 4, four times the drop
+    lab = np.ones((10, 4, 4), np.uint8)
+    lab[:, :2, :2] = 0
+    rods = Microstructure(lab, voxel_size=L / 10, phases="active=0,pore=1")
+    assert uniform_reaction_drop(rods, i, conductivities={"active": sigma}) == pytest.approx(4 * d)
+    # no path: infinite; a non-finite current: refused
+    lab = np.ones((10, 4, 4), np.uint8)
+    lab[:4] = 0
+    cut = Microstructure(lab, voxel_size=L / 10, phases="active=0,pore=1")
+    assert uniform_reaction_drop(cut, i, conductivities={"active": sigma}) == float("inf")
+    with pytest.raises(InvalidInputError, match="current_density"):
+        uniform_reaction_drop(ms, float("nan"))
