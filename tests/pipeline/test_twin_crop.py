@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from microbat.cli import _twin
+from microbat.cli import app
 from microbat.core.errors import InvalidInputError
 from microbat.pipeline.stages.input import crop_slices
 
@@ -22,20 +21,9 @@ OFF = {
 OFF["metrics.sizes"] = False
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def _root() -> None:
-        """Test root."""
-
-    _twin.register(app)
-    return app
-
-
 def _run(*args):
     sets = [x for k, v in OFF.items() for x in ("--set", f"{k}={str(v).lower()}")]
-    return CliRunner().invoke(_app(), ["twin", *[str(a) for a in args], *sets])
+    return CliRunner().invoke(app, ["twin", *[str(a) for a in args], *sets])
 
 
 def _input(out) -> dict:
