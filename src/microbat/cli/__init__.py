@@ -32,10 +32,13 @@ _VERB_MODULES = (
     "_simulate",
     "_eis",
     "_mechanics",
+    "_age",
     "_gas",
     "_heat",
+    "_plating",
     "_ssb",
     "_twin",
+    "_design",
     "_demo",
 )
 

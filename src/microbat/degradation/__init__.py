@@ -7,6 +7,11 @@
 * :func:`screen_particles` — free-sphere stresses and the critical C-rate of every
   particle in closed form (no voxel solve).
 * loads: :func:`load_from_resolved`, :func:`load_from_file`, :func:`galvanostatic_load`.
+* :func:`age` — cycle aging: per-particle SEI on original and crack faces, Paris-law
+  cracks, the current-share feedback, cycle-jumping (``docs/aging.md``).
+* :func:`plating_map` — lithium-plating risk of a resolved charge (the streaming
+  :class:`PlatingMonitor`, onset maps, hotspots, the DFN comparison :func:`dfn_plating`)
+  and :func:`aging_heterogeneity`, the aging heterogeneity index (``docs/plating.md``).
 * :func:`label_particles`, parameters :class:`MechanicsParameters`,
   :class:`MechanicalMaterial` and the cited defaults :data:`MATERIALS`.
 
@@ -18,5 +23,19 @@ from microbat.core.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(
     __name__,
     # mechanics (issue 17); gas and heating are listed for their own names
-    ("parameters", "particles", "sphere", "loads", "fracture", "stress", "gas", "heating"),
+    (
+        "parameters",
+        "particles",
+        "sphere",
+        "loads",
+        "fracture",
+        "stress",
+        "gas",
+        "heating",
+        "plating",  # issue 18 (plating maps, heterogeneity index)
+        "heterogeneity",
+        "sei",  # issue 19 (cycle aging)
+        "paris",
+        "aging",
+    ),
 )

@@ -69,8 +69,8 @@ class ScaleSettings(StageSettings):
     scheduler: str | None = Field(
         None,
         description="Address of a dask.distributed scheduler (tcp://host:8786) to run the "
-        "chunked stages on; needs the dask extra (pip install 'microbat[dask]') and an output "
-        "folder the workers can reach.",
+        "chunked stages on (dask.distributed is installed with microbat); the workers must "
+        "reach the output folder.",
     )
     analysis_crop: list[int] = Field(
         [256, 256, 256],

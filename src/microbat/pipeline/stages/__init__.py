@@ -28,6 +28,7 @@ from microbat.pipeline.base import (
     mid_slices,
 )
 from microbat.pipeline.stages import (
+    aging,
     cell,
     connectivity,
     denoise,
@@ -37,6 +38,7 @@ from microbat.pipeline.stages import (
     input,
     mechanics,
     metrics,
+    plating,
     representative,
     segment,
     ssb,
@@ -71,6 +73,8 @@ _ANALYSES: tuple[Stage, ...] = (
     ssb.STAGE,
     representative.STAGE,
     mechanics.STAGE,
+    plating.STAGE,
+    aging.STAGE,
 )
 
 #: Every stage in run order; the report comes last and depends on all the others.
