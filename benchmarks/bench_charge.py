@@ -1,6 +1,7 @@
 """Benchmark of the resolved charge: a fast CC charge of a graphite electrode.
 
-Run ``python benchmarks/bench_charge.py [--n 64] [--c-rate 3] [--cv-voltage V]``. A
+Run ``python benchmarks/bench_charge.py [--n 64] [--c-rate 3] [--cv-voltage V]
+[--plating irreversible]``. A
 synthetic graphite electrode (``microbat.synth.electrode``: n³ voxels of 1 µm, 70 %
 active spheres of Chen2020's 5.86 µm mean radius, 5 % carbon-binder, seed 18) is
 charged with Chen2020's negative-electrode properties against lithium metal from the
@@ -70,14 +71,22 @@ def plating_hook():
     return hook, state
 
 
-def one(n: int, c_rate: float, cv_voltage: float | None, with_hook: bool) -> dict:
-    from microbat.cell.resolved import simulate_charge
+def one(
+    n: int, c_rate: float, cv_voltage: float | None, with_hook: bool, plating: str = "none"
+) -> dict:
+    from microbat.cell.resolved import ResolvedOptions, simulate_charge
 
     ms = electrode(n)
     hook, st = plating_hook() if with_hook else (None, {})
     t0 = time.perf_counter()
     res = simulate_charge(
-        ms, "chen2020", c_rate=c_rate, electrode="negative", cv_voltage=cv_voltage, on_fields=hook
+        ms,
+        "chen2020",
+        c_rate=c_rate,
+        electrode="negative",
+        cv_voltage=cv_voltage,
+        on_fields=hook,
+        options=ResolvedOptions(plating=plating),  # type: ignore[arg-type]
     )
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -99,6 +108,7 @@ def one(n: int, c_rate: float, cv_voltage: float | None, with_hook: bool) -> dic
         "max_conservation_error": res.max_conservation_error,
         "hook_s": st.get("seconds", 0.0),
         "hook_min_eta_V": st.get("min_eta"),
+        "plated_fraction": res.plated_Ah / res.capacity_Ah if res.capacity_Ah else 0.0,
     }
 
 
@@ -107,10 +117,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--c-rate", type=float, default=3.0)
     ap.add_argument("--cv-voltage", type=float, default=None)
+    ap.add_argument(
+        "--plating", default="none", help="none, irreversible, reversible, partially_reversible"
+    )
     ap.add_argument("--one", choices=["plain", "hook"], default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(one(a.n, a.c_rate, a.cv_voltage, a.one == "hook")))
+        print(json.dumps(one(a.n, a.c_rate, a.cv_voltage, a.one == "hook", a.plating)))
         return
     rows = []
     for variant in ("plain", "hook"):
@@ -118,6 +131,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--n", str(a.n), "--c-rate", str(a.c_rate)]
         if a.cv_voltage is not None:
             cmd += ["--cv-voltage", str(a.cv_voltage)]
+        cmd += ["--plating", a.plating]
         out = subprocess.run([*cmd, "--one", variant], capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         row["load_before"] = load
@@ -132,7 +146,8 @@ def main() -> None:
         print(
             f"    {row['status']}; charged {row['charged_fraction_of_1C']:.4f} of 1C h; "
             f"V end {row['final_V']:.4f} V (min {row['min_V']:.4f}); "
-            f"max conservation error {row['max_conservation_error']:.2e}"
+            f"max conservation error {row['max_conservation_error']:.2e}; "
+            f"plated {100 * row['plated_fraction']:.1f} % of the charge"
         )
     plain, hooked = rows
     print(
