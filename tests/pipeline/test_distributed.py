@@ -32,15 +32,26 @@ STAGES = ("denoise", "segment", "connectivity")
 @pytest.fixture(scope="module")
 def cluster():
     """Two worker processes, one thread each, no dashboard."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as lc,
-        distributed.Client(lc) as client,
-    ):
-        # workers up before the twin connects (the test measures the twin, not the start)
-        client.wait_for_workers(2, timeout=60)
-        yield lc
+    import copy
+
+    import dask
+
+    before = copy.deepcopy(dask.config.config)
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as lc,
+            distributed.Client(lc) as client,
+        ):
+            # workers up before the twin connects (the test measures the twin, not the start)
+            client.wait_for_workers(2, timeout=60)
+            yield lc
+    finally:
+        # the default client leaves dask.config's scheduler at "dask.distributed" after
+        # it has closed: later tests of this process would ask for a client that is gone
+        dask.config.config.clear()
+        dask.config.config.update(before)
 
 
 @pytest.fixture(scope="module")

@@ -425,10 +425,20 @@ def _dask_context(scale: Any) -> Iterator[None]:
             "start one with `dask scheduler` (and workers with `dask worker ADDRESS`) or "
             "leave scale.scheduler out to run on local threads"
         )
+        import copy
+
+        import dask
+
+        before = copy.deepcopy(dask.config.config)
         try:
             _probe_scheduler(scale.scheduler)
             client = distributed.Client(scale.scheduler, timeout="20s")
         except (OSError, ValueError) as exc:
+            # a Client that fails in its constructor has already made itself the
+            # process's default scheduler (dask.config): undo that, or every later
+            # dask computation in this process asks for a client that does not exist
+            dask.config.config.clear()
+            dask.config.config.update(before)
             why = " ".join(str(exc).split()) or type(exc).__name__
             raise FileFormatError(
                 f"cannot reach the Dask scheduler at {scale.scheduler} ({why}); {advice}"
