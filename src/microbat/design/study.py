@@ -452,7 +452,7 @@ def _executor(
     if scheduler:
         _probe(scheduler)
         try:
-            client = distributed.Client(scheduler, timeout="10s", set_as_default=False)
+            client = distributed.Client(scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise FileFormatError(
                 f"cannot reach the Dask scheduler at {scheduler} ({exc}); start one with "
@@ -487,7 +487,7 @@ def _executor(
             dashboard_address=None,
             **({"env": env} if processes else {}),
         ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
+        distributed.Client(cluster) as client,
     ):
         warnings.simplefilter("ignore", ResourceWarning)
         yield _Dask(client, evaluator, nw, retries)
