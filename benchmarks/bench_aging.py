@@ -5,6 +5,7 @@ Run::
     python benchmarks/bench_aging.py                       # 64³, 1000 cycles, PyBaMM SPM+DFN
     python benchmarks/bench_aging.py --size 48 --cycles 200 --peer-cycles 20
     python benchmarks/bench_aging.py --peer none
+    python benchmarks/bench_aging.py --plating 48 --cycles 1000   # plating from a resolved charge
 
 The problem: a synthetic electrode (``microbat.synth.electrode``, 55 % active, 10 %
 carbon-binder, 0.5 µm voxels, particles of 4 µm mean radius) with the graphite and
@@ -20,6 +21,15 @@ electrode, cycling 1C CC discharge to 2.5 V, 1C CC charge to 4.2 V, CV to C/50
 measurement runs in a fresh interpreter (``--worker``) so that peak memory
 (``ru_maxrss``, imports included) belongs to it alone; imports are not timed.
 The machine is shared: the load average is printed before and after.
+
+``--plating EDGE``: the plating mechanism's resolved charge instead. An electrode of
+EDGE planes and a lateral extent of 64 voxels (same synthetic recipe) is charged on
+its centred EDGE × EDGE lateral crop (the whole thickness: an EDGE³ box) at ``--c-rate``
+(default 3) with irreversible plating (``resolved_plating``, chen2020's graphite),
+then aged over ``--cycles`` with sei, cracks and plating. Peer: PyBaMM's DFN with its
+irreversible plating submodel on the homogenised box (``dfn_plating``, same current,
+start and end time): time ratio and plated lithium side by side. CPU time, wall
+time and the peak resident size (reset before the charge) are printed.
 """
 
 from __future__ import annotations
@@ -66,6 +76,49 @@ def _worker_microbat(size: int, cycles: int) -> dict:
         }
     out["peak_gb"] = _peak_gb()
     return out
+
+
+def _worker_plating(edge: int, cycles: int, c_rate: float) -> dict:
+    from _timing import cpu_s, load_average, peak_bytes, reset_peak
+
+    from microbat.degradation.aging import age, resolved_plating
+    from microbat.degradation.particles import label_particles
+    from microbat.degradation.plating import dfn_plating
+    from microbat.pipeline.stages.plating import _box
+    from microbat.synth import electrode
+
+    ms = electrode((edge, 64, 64), voxel_size=0.5e-6, mean_radius=4e-6, seed=1)
+    particles = label_particles(ms)
+    box = _box(ms.shape, edge, ms.thickness_axis)
+    load0 = load_average()
+    reset_peak()
+    c0, t0 = cpu_s(), time.perf_counter()
+    rp = resolved_plating(ms, particles, c_rate=c_rate, crop=box)
+    wall, cpu = time.perf_counter() - t0, cpu_s() - c0
+    peak = peak_bytes() / 1e9
+    load1 = load_average()
+    t0 = time.perf_counter()
+    res = age(ms, cycles=cycles, c_rate=c_rate, mechanisms="sei,cracks,plating",
+              particles=particles, plating=rp)  # fmt: skip
+    loop = time.perf_counter() - t0
+    ch = rp.charge
+    t0 = time.perf_counter()
+    d = dfn_plating(
+        ms.crop(*box), current_A=abs(ch["current_A"]),
+        initial_stoichiometry=ch["initial_stoichiometry"], end_time_s=ch["end_time_s"],
+        cutoff_V=-1.0, plating="irreversible",
+    )  # fmt: skip
+    dfn_s = time.perf_counter() - t0
+    return {
+        "shape": ch["shape"], "particles": rp.n, "steps": ch["steps"],
+        "complete": ch["complete"], "status": ch["status"], "end_time_s": ch["end_time_s"],
+        "charge_wall_s": wall, "charge_cpu_s": cpu, "charge_peak_gb": peak,
+        "load_before": load0, "load_after": load1,
+        "plated_box_mol": rp.run_plated_mol, "lost_per_charge_mol": float(rp.lost_mol.sum()),
+        "aging_s": loop, "retention": float(res.capacity_retention[-1]),
+        "lost": res.lithium_lost_mol, "cov": float(res.heterogeneity_cov[-1]),
+        "dfn_s": dfn_s, "dfn_plated_mol": d.plated_lithium_mol,
+    }  # fmt: skip
 
 
 def _worker_pybamm(model_name: str, cycles: int) -> dict:
@@ -147,16 +200,47 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=1000)
     ap.add_argument("--peer", default="SPM,DFN", help="PyBaMM models (comma separated) or none")
     ap.add_argument("--peer-cycles", type=int, default=50)
+    ap.add_argument("--plating", type=int, default=None, help="edge of the charged box")
+    ap.add_argument("--c-rate", type=float, default=3.0, help="with --plating")
     ap.add_argument("--worker", nargs="*")
     a = ap.parse_args()
     if a.worker is not None:
         kind, *rest = a.worker
-        if kind == "microbat":
+        if kind == "plating":
+            print(json.dumps(_worker_plating(int(rest[0]), int(rest[1]), float(rest[2]))))
+        elif kind == "microbat":
             print(json.dumps(_worker_microbat(int(rest[0]), int(rest[1]))))
         else:
             print(json.dumps(_worker_pybamm(rest[0], int(rest[1]))))
         return
     print(f"load average before: {os.getloadavg()}")
+    if a.plating is not None:
+        p = _run(["plating", str(a.plating), str(a.cycles), str(a.c_rate)])
+        print(
+            f"resolved {a.c_rate:g}C charge with irreversible plating, box {p['shape']} "
+            f"({p['particles']} particles of the image): {p['steps']} steps, "
+            f"{'complete' if p['complete'] else 'partial'} ({p['status']}); wall "
+            f"{p['charge_wall_s']:.1f} s, CPU {p['charge_cpu_s']:.1f} s, peak "
+            f"{p['charge_peak_gb']:.2f} GB; load {p['load_before']} -> {p['load_after']}"
+        )
+        print(
+            f"  plated in the box {p['plated_box_mol']:.4g} mol; lost per cycle on the image "
+            f"{p['lost_per_charge_mol']:.4g} mol; {a.cycles} cycles of aging "
+            f"{p['aging_s']:.2f} s: retention {100 * p['retention']:.3f} %, loss "
+            f"{p['lost']}, CoV {p['cov']:.4g}"
+        )
+        dp = p["dfn_plated_mol"]
+        print(
+            f"PyBaMM DFN (irreversible plating, homogenised box): {p['dfn_s']:.1f} s, plated "
+            + (
+                "n/a"
+                if dp is None
+                else f"{dp:.4g} mol (resolved/DFN {p['plated_box_mol'] / dp:.3g})"
+            )
+            + f"; time ratio resolved/DFN {p['charge_wall_s'] / p['dfn_s']:.0f}"
+        )
+        print(f"load average after: {os.getloadavg()}")
+        return
     m = _run(["microbat", str(a.size), str(a.cycles)])
     j, s = m["jump"], m["single"]
     print(

@@ -205,8 +205,11 @@ def test_bad_input_one_line_errors(electrode) -> None:
             age(ms, cycles=bad, geometry=geom)
     with pytest.raises(InvalidInputError, match="unknown degradation mechanism 'cracking'"):
         age(ms, cycles=10, geometry=geom, mechanisms="sei,cracking")
-    with pytest.raises(InvalidInputError, match="plating_rate_mol_per_m2_s"):
-        age(ms, cycles=10, geometry=geom, mechanisms="sei,plating")
+    with pytest.raises(InvalidInputError, match="negative-electrode material"):
+        age(ms, cycles=10, geometry=geom, mechanisms="sei,plating",
+            params=AgingParameters(material="nmc811"))  # fmt: skip
+    with pytest.raises(InvalidInputError, match="needs the image"):
+        age(None, cycles=10, geometry=geom, mechanisms="sei,plating")
     no_kic = AgingParameters(material=GRAPHITE.replace(fracture_toughness_Pa_sqrt_m=None))
     with pytest.raises(InvalidInputError, match="fracture_toughness_Pa_sqrt_m"):
         age(ms, cycles=10, geometry=geom, params=no_kic)

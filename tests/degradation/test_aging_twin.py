@@ -87,7 +87,8 @@ def test_cli_age_json_out_and_errors(small, tmp_path):
     for args, text in (
         (["--cycles", "0"], "--cycles must be > 0"),
         (["--mechanisms", "sei,foo"], "unknown degradation mechanism 'foo'"),
-        (["--mechanisms", "plating"], "plating_rate_mol_per_m2_s"),
+        (["--mechanisms", "plating", "--material", "nmc811"], "negative-electrode material"),
+        (["--mechanisms", "plating", "--plating-mode", "sometimes"], "unknown --plating-mode"),
         (["--sei-law", "tunnel"], "unknown SEI law"),
     ):
         r = runner.invoke(app, ["age", str(path), *args])

@@ -7,8 +7,9 @@ each curve point), ``capacity_retention`` (list), ``resistance_growth`` (list),
 ``capacity_fade``, ``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
 ``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``impedance_frequency_Hz``,
 ``impedance_ohm`` (``cycles``, ``real``, ``imag``: spectra at the map cycles), ``solver``,
-``parameters``,
-``provenance``, ``outputs`` (written files with ``--out``), ``resumed``.
+``parameters``, ``plating`` (with the plating mechanism and no constant rate: the
+resolved charge it came from, its mode, crop and lithium lost per charge; null
+otherwise), ``provenance``, ``outputs`` (written files with ``--out``), ``resumed``.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--mechanisms",
-                help="Parts of the loop, comma separated: sei, cracks, plating (plating needs "
-                "plating_rate_mol_per_m2_s in --params).",
+                help="Parts of the loop, comma separated: sei, cracks, plating (plating: one "
+                "resolved charge with the plating reaction at --c-rate gives the lithium "
+                "plated per particle and cycle, unless --params sets "
+                "plating_rate_mol_per_m2_s).",
             ),
         ] = "sei,cracks",
         sei_law: Annotated[
@@ -120,6 +123,29 @@ def register(app: typer.Typer) -> None:
                 help="Cycles of the per-particle maps (default: 0, half-way, last).",
             ),
         ] = None,
+        plating_set: Annotated[
+            str,
+            typer.Option(
+                "--plating-set",
+                help="Parameter set of the resolved plating charge (its negative electrode).",
+            ),
+        ] = "chen2020",
+        plating_mode: Annotated[
+            str,
+            typer.Option(
+                "--plating-mode",
+                help="Plating reaction of the resolved charge: irreversible (all plated "
+                "lithium lost) or partially_reversible (the dead lithium lost).",
+            ),
+        ] = "irreversible",
+        plating_lateral_size: Annotated[
+            int | None,
+            typer.Option(
+                "--plating-lateral-size",
+                help="Charge a centred lateral crop of this edge (voxels, whole thickness) "
+                "for the plating; the rest by layer (default: the whole image).",
+            ),
+        ] = None,
         out: Annotated[
             Path | None,
             typer.Option(
@@ -142,6 +168,7 @@ def register(app: typer.Typer) -> None:
 
         from microbat.core.errors import InvalidInputError
         from microbat.degradation._aging_network import aging_geometry
+        from microbat.degradation._aging_plating import PLATING_MODES, resolved_plating
         from microbat.degradation.aging import AgingParameters, age, parse_mechanisms
         from microbat.degradation.parameters import MATERIALS
         from microbat.degradation.particles import label_particles
@@ -165,6 +192,15 @@ def register(app: typer.Typer) -> None:
         if sei_law:
             params = dataclasses.replace(params, sei=params.sei.replace(law=sei_law.strip()))
         params.require(mech)
+        resolved = "plating" in mech and params.plating_rate_mol_per_m2_s is None
+        if resolved and plating_mode not in PLATING_MODES:
+            raise InvalidInputError(
+                f"unknown --plating-mode {plating_mode!r}; use {' or '.join(PLATING_MODES)}"
+            )
+        if plating_lateral_size is not None and plating_lateral_size < 4:
+            raise InvalidInputError(
+                f"--plating-lateral-size must be at least 4 voxels, got {plating_lateral_size}"
+            )
         maps = _map_cycles(map_cycles, cycles)
         ck = out / CHECKPOINT_NAME if out is not None else None
         resumed = bool(resume and ck is not None and ck.is_file())
@@ -174,7 +210,22 @@ def register(app: typer.Typer) -> None:
             if ms.ndim != 3:
                 raise InvalidInputError("age needs a 3D image")
             progress.stage("labelling particles, interface areas, electrolyte tortuosity")
-            geom = aging_geometry(ms, label_particles(ms), tortuosity=tortuosity)
+            particles = label_particles(ms)
+            geom = aging_geometry(ms, particles, tortuosity=tortuosity)
+            plating = None
+            if resolved:
+                crop = None
+                if plating_lateral_size is not None:
+                    from microbat.pipeline.stages.plating import _box
+
+                    crop = _box(ms.shape, plating_lateral_size, ms.thickness_axis)
+                progress.stage(
+                    f"resolved {c_rate:g}C charge with {plating_mode} plating ({plating_set})"
+                )
+                plating = resolved_plating(
+                    ms, particles, c_rate=c_rate, params=plating_set, mode=plating_mode,
+                    crop=crop,
+                )  # fmt: skip
             progress.stage(f"aging {geom.n} particles over {cycles} cycles", total=cycles)
 
             reached = [0]
@@ -187,7 +238,7 @@ def register(app: typer.Typer) -> None:
                 res = age(
                     ms, cycles=cycles, c_rate=c_rate, mechanisms=mech, params=params,
                     geometry=geom, jump=not no_jump, tolerance=tolerance, map_cycles=maps,
-                    checkpoint=ck, resume=resume, progress=tick,
+                    checkpoint=ck, resume=resume, plating=plating, progress=tick,
                 )  # fmt: skip
             except KeyboardInterrupt as exc:
                 if ck is None or not ck.is_file():
@@ -220,6 +271,13 @@ def register(app: typer.Typer) -> None:
                 f"resistance x{res.resistance_growth[-1]:.4f}"
             )
             pl = lost["plating"]
+            if res.plating is not None:
+                rp = res.plating
+                typer.echo(
+                    f"plating from one resolved {rp['c_rate']:g}C charge ({rp['mode']}, "
+                    f"{rp['charge']['wall_s']:.3g} s): {rp['lost_per_charge_mol']:.4g} mol lost "
+                    "per cycle"
+                )
             typer.echo(
                 f"lithium lost: SEI on original surface {lost['sei_original']:.4g} mol, on "
                 f"cracks {lost['sei_cracks']:.4g} mol, plating "

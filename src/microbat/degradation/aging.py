@@ -27,12 +27,19 @@ area, lithium lost to each mechanism, and whether it has fractured. One cycle
    (:mod:`microbat.degradation.sei`, exact closed forms over the cycle time); new
    crack faces start at ``δ_cr,0`` and, created at an even pace during a block,
    carry the mean film of their ages. Lithium lost ``z ΔV/V̄``.
-5. **Feedback** — the films' resistances ``ρ_SEI δ`` and the new crack area change
+5. **Plating** (``plating`` mechanism) — the lithium each particle loses to plating
+   per charge, from one resolved charge of the image with the plating side reaction
+   at the cycle's C-rate (:func:`~microbat.degradation._aging_plating.resolved_plating`:
+   the plated lithium of the run per particle, ``irreversible`` or the dead part of
+   ``partially_reversible``), or a given constant rate per interface area. Held
+   constant over the cycles: the resolved model knows neither the films nor the
+   cracks, so a second charge of the same image would give the same amounts.
+6. **Feedback** — the films' resistances ``ρ_SEI δ`` and the new crack area change
    every ``G_k`` and so the next cycle's shares and stresses.
 
 Capacity: ``Q = Q_0 − F n_Li,lost − Q_isolated``, ``Q_0 = F c_max Δθ V_active``: the
 electrode's cyclable capacity over its stoichiometry window, lithium inventory lost
-to SEI (and plating where its rate is given), and the capacity of particles cut off
+to SEI and plating (when on), and the capacity of particles cut off
 after fracture (only with ``isolate_fractured``). Not included: the loss of
 accessible capacity through the rising resistance at a voltage cut-off, loss of
 active material by other routes, electrolyte dry-out. The resistance growth is the
@@ -101,6 +108,7 @@ from microbat.degradation._aging_network import (
     distribute,
     sphere_geometry,
 )
+from microbat.degradation._aging_plating import ResolvedPlating, resolved_plating
 from microbat.degradation.parameters import GRAPHITE, MATERIALS, MechanicalMaterial
 from microbat.degradation.paris import (
     CrackParameters,
@@ -123,9 +131,11 @@ __all__ = [
     "AgingGeometry",
     "AgingParameters",
     "AgingResult",
+    "ResolvedPlating",
     "age",
     "aging_geometry",
     "parse_mechanisms",
+    "resolved_plating",
     "sphere_geometry",
 ]
 
@@ -215,8 +225,10 @@ class AgingParameters:
         Double-layer capacitance per interface area of the impedance spectra
         (0.2 F/m², the EIS module's default after Bard & Faulkner).
     plating_rate_mol_per_m2_s : float or None
-        Lithium plated per unit interface area and second of charge; needed by the
-        ``plating`` mechanism (the hook for a plating model's rate).
+        A constant rate of lithium plated per unit interface area and second of
+        charge for the ``plating`` mechanism; None (default): the plating per
+        particle comes from one resolved charge with the plating reaction
+        (:func:`~microbat.degradation._aging_plating.resolved_plating`).
     stress_profile : {"end", "steady"}
         Stress at the end of the delithiation half-cycle, or quasi-steady.
     """
@@ -301,11 +313,10 @@ class AgingParameters:
                     f"the crack mechanism needs the partial molar volume of material "
                     f"{self.material.name!r} (partial_molar_volume_m3_per_mol > 0)"
                 )
-        if "plating" in mechanisms and self.plating_rate_mol_per_m2_s is None:
-            raise InvalidInputError(
-                "the plating mechanism needs plating_rate_mol_per_m2_s (lithium plated per "
-                "m2 of interface per second of charge), which is not set"
-            )
+        if "plating" in mechanisms:
+            from microbat.degradation._aging_plating import check_plating_material
+
+            check_plating_material(self.material.name)
 
     def replace(self, **changes: Any) -> AgingParameters:
         """A copy with some fields changed (validated again)."""
@@ -376,6 +387,7 @@ class _Loop:
         params: AgingParameters,
         c_rate: float,
         mechanisms: tuple[str, ...],
+        resolved: ResolvedPlating | None = None,
     ) -> None:
         self.g = geom
         self.p = params
@@ -430,6 +442,12 @@ class _Loop:
             self.kic = math.inf
         self.plating = (
             float(params.plating_rate_mol_per_m2_s or 0.0) if "plating" in mechanisms else 0.0
+        )
+        # lithium lost to plating per particle per cycle (mol): one resolved charge
+        self.plated = (
+            np.asarray(resolved.lost_mol, float)
+            if resolved is not None and "plating" in mechanisms
+            else None
         )
         self.network_solves = 0
         self.network_time = 0.0
@@ -575,7 +593,9 @@ class _Loop:
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(a_cr1 > 0, (a_cr0 * d_c1 + vol_new) / a_cr1, s["d_cr"])
             out["d_cr"] = np.where(alive, mean, s["d_cr"])
-        if self.plating > 0:
+        if self.plated is not None:
+            out["li_pl"] = s["li_pl"] + np.where(alive, self.plated * n, 0.0)
+        elif self.plating > 0:
             area = self.g.area_m2 + 0.5 * (a_cr0 + a_cr1)
             out["li_pl"] = s["li_pl"] + np.where(alive, self.plating * area * n * self.t_half, 0.0)
         return out
@@ -632,7 +652,9 @@ class _Loop:
                 new = np.where(grow_ok, crack_area(dadn, self.g.area_m2, b), 0.0)
                 vol = vol + new * self._fresh_mean(self.t_cycle, f)
             dn = dn + lithium_from_volume(vol, sp)
-        if self.plating > 0:
+        if self.plated is not None:
+            dn = dn + self.plated
+        elif self.plating > 0:
             dn = dn + self.plating * area * self.t_half
         dn = np.where(alive, dn, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -645,7 +667,9 @@ class _Loop:
         lam = 0.0
         if self.p.isolate_fractured:
             lam = float(self.cap_density * np.sum(self.g.volume_m3[s["frac"] > 0.5]))
-        return (self.q0 - FARADAY * li - lam) / self.q0, lam
+        # an exhausted inventory holds no capacity (heavy plating held constant per
+        # cycle can take more lithium than the electrode has)
+        return max(0.0, (self.q0 - FARADAY * li - lam) / self.q0), lam
 
 
 def _cov(rate: np.ndarray, area: np.ndarray) -> float:
@@ -727,6 +751,10 @@ class AgingResult(Result):
     parameters : dict
         The parameters used.
     provenance : Provenance
+    plating : dict or None
+        Where the plating came from when it came from a resolved charge
+        (:meth:`ResolvedPlating.to_dict`: mode, lithium lost per charge, the run's
+        plated and dead lithium, crop, the charge); None otherwise.
     """
 
     cycles: int
@@ -754,6 +782,7 @@ class AgingResult(Result):
     solver: dict[str, Any]
     parameters: dict[str, Any]
     provenance: Provenance = field(default_factory=lambda: Provenance("age"))
+    plating: dict[str, Any] | None = None
 
     _json_arrays: ClassVar[tuple[str, ...]] = (
         "cycle",
@@ -875,6 +904,7 @@ def age(
     checkpoint_interval_s: float = 30.0,
     impedance: bool = True,
     frequencies: Sequence[float] | None = None,
+    plating: ResolvedPlating | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AgingResult:
     """Cycle an imaged electrode and follow every particle's SEI, cracks and lithium.
@@ -890,8 +920,8 @@ def age(
     c_rate : float, default 1
         C-rate of charge and discharge (1/h) of the electrode's capacity ``Q_0``.
     mechanisms : str or sequence, default ("sei", "cracks")
-        Any of ``sei``, ``cracks``, ``plating`` (plating needs
-        ``params.plating_rate_mol_per_m2_s``).
+        Any of ``sei``, ``cracks``, ``plating`` (a negative-electrode material:
+        graphite).
     params : AgingParameters, optional
         Constants (default: graphite, O'Kane et al. 2022).
     particles : Particles, optional
@@ -918,6 +948,13 @@ def age(
         Impedance spectrum of the electrode at each map cycle.
     frequencies : sequence of float, optional
         Hz of the spectra (default 100 kHz to 10 mHz, 8 per decade).
+    plating : ResolvedPlating, optional
+        Lithium lost to plating per particle per charge, from
+        :func:`~microbat.degradation._aging_plating.resolved_plating` on this image
+        and its particles. With the ``plating`` mechanism and neither this nor
+        ``params.plating_rate_mol_per_m2_s``, it is computed: one resolved charge of
+        the whole image at ``c_rate`` (``chen2020`` negative electrode, irreversible
+        plating). Held constant over the cycles (module notes).
     progress : callable, optional
         ``progress(cycle, cycles)`` after each accepted block.
 
@@ -957,24 +994,44 @@ def age(
     mech = parse_mechanisms(mechanisms)
     params = params or AgingParameters()
     params.require(mech)
-    if geometry is None:
+    want_resolved = "plating" in mech and params.plating_rate_mol_per_m2_s is None
+    if want_resolved and plating is None and ms is None:
+        raise InvalidInputError(
+            "the plating mechanism needs the image (for its resolved charge) or "
+            "plating_rate_mol_per_m2_s"
+        )
+    if geometry is None or (want_resolved and plating is None):
         if ms is None:
             raise InvalidInputError("age needs an image (ms) or a precomputed geometry")
         if particles is None:
             from microbat.degradation.particles import label_particles
 
             particles = label_particles(ms)
+    if geometry is None:
+        assert ms is not None and particles is not None
         geometry = aging_geometry(ms, particles)
     geom = geometry
-    loop = _Loop(geom, params, c_rate, mech)
+    if want_resolved and plating is None:
+        assert ms is not None and particles is not None
+        plating = resolved_plating(ms, particles, c_rate=c_rate)
+    if not want_resolved:
+        plating = None
+    if plating is not None and plating.n != geom.n:
+        raise InvalidInputError(
+            f"the resolved plating has {plating.n} particles, the aging geometry {geom.n}: "
+            "give both from the same labelling"
+        )
+    loop = _Loop(geom, params, c_rate, mech, plating)
     mblock = max(1, int(max_block) if max_block is not None else n_cycles // 50)
     maps_at = sorted(
         {int(c) for c in (map_cycles if map_cycles is not None else (0, n_cycles // 2, n_cycles))}
     )
     maps_at = [c for c in maps_at if 0 <= c <= n_cycles]
     # max_block is left out: it only sizes blocks, so a run may be extended (more cycles)
-    fp = _fingerprint(geom, params, {"c_rate": c_rate, "mech": list(mech), "jump": jump,
-                                     "tol": tol})  # fmt: skip
+    extra: dict[str, Any] = {"c_rate": c_rate, "mech": list(mech), "jump": jump, "tol": tol}
+    if plating is not None:
+        extra["plating"] = hashlib.sha256(plating.lost_mol.tobytes()).hexdigest()[:16]
+    fp = _fingerprint(geom, params, extra)
     ck = Path(checkpoint) if checkpoint is not None else None
 
     state = loop.initial_state()
@@ -1131,6 +1188,8 @@ def age(
         "cycle_time_s": loop.t_cycle,
         "wall_time_s": wall,
     }
+    if plating is not None:
+        solver["plating_charge_s"] = float(plating.charge.get("wall_s", math.nan))
     prov = Provenance(
         "microbat.degradation.age",
         {"cycles": n_cycles, "c_rate": c_rate, "mechanisms": list(mech), "jump": jump,
@@ -1169,6 +1228,7 @@ def age(
         solver=solver,
         parameters=params.to_dict(),
         provenance=prov,
+        plating=plating.to_dict() if plating is not None else None,
     )
 
 

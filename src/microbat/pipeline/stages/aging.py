@@ -26,6 +26,7 @@ from microbat.degradation._aging_output import (
     draw_nyquist,
     lithium_per_area,
 )
+from microbat.degradation._aging_plating import check_plating_material, resolved_plating
 from microbat.degradation.aging import MECHANISMS, AgingParameters, age
 from microbat.degradation.parameters import MATERIALS
 from microbat.degradation.particles import label_particles
@@ -38,6 +39,7 @@ from microbat.pipeline.base import (
     finite_or_none,
 )
 from microbat.pipeline.reportkit import ReportSection, ReportView, esc, img, notes_list, num, pct
+from microbat.pipeline.stages.plating import _box
 
 __all__ = ["STAGE", "AgingSettings"]
 
@@ -54,8 +56,14 @@ class AgingSettings(StageSettings):
     )
     mechanisms: list[str] = Field(
         ["sei", "cracks"],
-        description="Parts of the loop: sei, cracks (plating needs a plating rate, not "
-        "settable here).",
+        description="Parts of the loop: sei, cracks, plating (plating: one resolved charge "
+        "at aging.c_rate with the plating reaction, on the plating stage's lateral crop of the "
+        "cell stage's parameter set; minutes).",
+    )
+    plating_mode: Literal["irreversible", "partially_reversible"] = Field(
+        "irreversible",
+        description="Plating reaction of that charge: irreversible (all plated lithium is "
+        "lost) or partially_reversible (the dead lithium is lost).",
     )
     material: Literal["graphite", "nmc811"] = Field(
         "graphite",
@@ -79,10 +87,6 @@ class AgingSettings(StageSettings):
         bad = [s for s in names if s not in MECHANISMS]
         if bad or not names:
             raise ValueError(f"mechanisms must be among {', '.join(MECHANISMS)}, got {v}")
-        if "plating" in names:
-            raise ValueError(
-                "the plating mechanism needs a plating rate: use microbat age --params"
-            )
         return names
 
 
@@ -96,12 +100,35 @@ def _run(ctx: StageContext) -> StageOutput:
     cfg = ctx.config.aging
     ms = ctx.microstructure()
     params = AgingParameters(material=MATERIALS[cfg.material], sei={"law": cfg.sei_law})
+    params.require(tuple(cfg.mechanisms))
+    notes: list[str] = []
     ctx.step("labelling the active particles, interface areas, electrolyte tortuosity")
-    geom = aging_geometry(ms, label_particles(ms))
+    particles = label_particles(ms)
+    geom = aging_geometry(ms, particles)
+    plating = None
+    if "plating" in cfg.mechanisms:
+        pcfg = ctx.config.plating
+        check_plating_material(cfg.material, pcfg.electrode)
+        box = _box(ms.shape, pcfg.lateral_size, ms.thickness_axis)
+        pset = ctx.config.cell.parameter_set
+        ctx.step(f"resolved {cfg.c_rate:g}C charge with {cfg.plating_mode} plating ({pset})")
+        plating = resolved_plating(
+            ms, particles, c_rate=cfg.c_rate, params=pset, electrode=pcfg.electrode,
+            mode=cfg.plating_mode, crop=box,
+        )  # fmt: skip
+        if plating.crop is not None:
+            notes.append(
+                "plating from a resolved charge of a "
+                + " x ".join(str(b - a) for a, b in plating.crop)
+                + f" voxel box (plating.lateral_size = {pcfg.lateral_size}, whole thickness); "
+                "particles outside it plate the box's lithium per face area of their layer"
+            )
+        if not plating.charge.get("complete", True):
+            notes.append(f"the plating charge is partial: {plating.charge.get('status')}")
     ctx.step(f"aging {geom.n} particles over {cfg.cycles} cycles at {cfg.c_rate:g}C")
     res = age(
         ms, cycles=cfg.cycles, c_rate=cfg.c_rate, mechanisms=cfg.mechanisms, params=params,
-        geometry=geom, tolerance=cfg.tolerance,
+        geometry=geom, tolerance=cfg.tolerance, plating=plating,
     )  # fmt: skip
     last = -1
     li = res.lithium_lost_curve_mol
@@ -131,7 +158,8 @@ def _run(ctx: StageContext) -> StageOutput:
         ),
         "tortuosity": geom.tortuosity,
         "solver": res.solver,
-        "notes": [],
+        "plating": res.plating,
+        "notes": notes,
     }
     arrays: dict[str, np.ndarray] = {
         "cycle": res.cycle.astype(float),
@@ -177,7 +205,15 @@ def _report(view: ReportView) -> list[ReportSection]:
         f"{pct(s.get('capacity_retention'))} (lithium inventory: the electrode's "
         f"{num(1e3 * (s.get('capacity_Ah') or 0), '.4g')} mAh less F × lithium lost), "
         f"resistance × {num(s.get('resistance_growth'), '.4f')}; "
-        f"{pct(crack_share)} of the lost lithium went into SEI on crack faces. Mean crack "
+        f"{pct(crack_share)} of the lost lithium went into SEI on crack faces"
+        + (
+            f", {pct((lost.get('plating') or 0.0) / total if total else None)} into plated "
+            f"lithium ({esc((s.get('plating') or {}).get('mode'))}, from one resolved "
+            f"{num((s.get('plating') or {}).get('c_rate'), 'g')}C charge)"
+            if lost.get("plating") is not None
+            else ""
+        )
+        + ". Mean crack "
         f"{num(1e9 * (s.get('mean_crack_length_m') or 0), '.4g')} nm, fractured "
         f"{pct(s.get('fractured_fraction'))}. Heterogeneity index (area-weighted CoV of the "
         f"lithium consumed per unit interface area per cycle across the particles): "
@@ -273,10 +309,10 @@ STAGE = Stage(
     "aging",
     "Cycle aging (SEI, cracks, feedback)",
     ("input", "segment"),
-    ("aging",),
+    ("aging", "plating", "cell"),
     _run,
     active=_active,
-    n_steps=2,
+    n_steps=3,
     settings=(("aging", AgingSettings),),
     report=_report,
     diagnose=_diagnose,
