@@ -191,3 +191,33 @@ def test_twin_aging_stage_with_resolved_plating(tmp_path):
     assert s["lithium_lost_mol"]["plating"] == pytest.approx(20 * pl["lost_per_charge_mol"])
     assert any("lateral_size = 8" in n for n in s["notes"])
     assert "plated lithium" in (tmp_path / "report.html").read_text()
+
+
+def test_cli_resume_reuses_the_plating_charge(tmp_path):
+    from typer.testing import CliRunner
+
+    from microbat.cli import app
+    from microbat.degradation.aging import ResolvedPlating
+    from microbat.io import save_microstructure
+
+    ms = sphere_lattice((12, 8, 8), voxel_size=H)
+    path = tmp_path / "lattice.h5"
+    save_microstructure(ms, path)
+    out = tmp_path / "out"
+    base = ["age", str(path), "--c-rate", str(C_RATE), "--json", "--quiet", "--out", str(out),
+            "--mechanisms", "sei,plating"]  # fmt: skip
+    runner = CliRunner()
+    r1 = runner.invoke(app, [*base, "--cycles", "4"])
+    assert r1.exit_code == 0, r1.output
+    d1 = json.loads(r1.stdout)
+    saved = ResolvedPlating.load(out / "aging_plating.npz")
+    assert saved.lost_mol.sum() == pytest.approx(d1["plating"]["lost_per_charge_mol"], rel=1e-15)
+    r2 = runner.invoke(app, [*base, "--cycles", "8", "--resume"])
+    assert r2.exit_code == 0, r2.output
+    d2 = json.loads(r2.stdout)
+    assert d2["resumed"] and d2["cycle"][-1] == 8
+    # the same charge (its recorded wall time too): read back, not run again
+    assert d2["plating"]["charge"] == d1["plating"]["charge"]
+    assert d2["lithium_lost_mol"]["plating"] == pytest.approx(
+        2 * d1["lithium_lost_mol"]["plating"], rel=1e-12
+    )

@@ -35,6 +35,7 @@ from microbat.cli.common import (
 )
 
 CHECKPOINT_NAME = "aging_checkpoint.npz"
+PLATING_NAME = "aging_plating.npz"
 
 
 def _map_cycles(text: str | None, cycles: int) -> list[int] | None:
@@ -151,12 +152,17 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 help="Folder for result.json, curves.csv, particles.csv, aging.png, "
-                f"maps_cycle*.png, impedance.png/.csv and {CHECKPOINT_NAME}.",
+                f"maps_cycle*.png, impedance.png/.csv, {CHECKPOINT_NAME} and (plating) "
+                f"{PLATING_NAME}.",
             ),
         ] = None,
         resume: Annotated[
             bool,
-            typer.Option("--resume", help=f"Continue from OUT/{CHECKPOINT_NAME} (same inputs)."),
+            typer.Option(
+                "--resume",
+                help=f"Continue from OUT/{CHECKPOINT_NAME} (same inputs; the plating charge "
+                f"of OUT/{PLATING_NAME} is reused).",
+            ),
         ] = False,
         *,
         inputs: InputOptions,
@@ -168,7 +174,12 @@ def register(app: typer.Typer) -> None:
 
         from microbat.core.errors import InvalidInputError
         from microbat.degradation._aging_network import aging_geometry
-        from microbat.degradation._aging_plating import PLATING_MODES, resolved_plating
+        from microbat.degradation._aging_plating import (
+            PLATING_MODES,
+            ResolvedPlating,
+            labels_hash,
+            resolved_plating,
+        )
         from microbat.degradation.aging import AgingParameters, age, parse_mechanisms
         from microbat.degradation.parameters import MATERIALS
         from microbat.degradation.particles import label_particles
@@ -219,13 +230,30 @@ def register(app: typer.Typer) -> None:
                     from microbat.pipeline.stages.plating import _box
 
                     crop = _box(ms.shape, plating_lateral_size, ms.thickness_axis)
-                progress.stage(
-                    f"resolved {c_rate:g}C charge with {plating_mode} plating ({plating_set})"
-                )
-                plating = resolved_plating(
-                    ms, particles, c_rate=c_rate, params=plating_set, mode=plating_mode,
-                    crop=crop,
-                )  # fmt: skip
+                pl_file = out / PLATING_NAME if out is not None else None
+                if resume and pl_file is not None and pl_file.is_file():
+                    saved = ResolvedPlating.load(pl_file)
+                    box = [[b.start, b.stop] for b in crop] if crop is not None else None
+                    if box is not None and all(
+                        hi - lo == n for (lo, hi), n in zip(box, ms.shape, strict=True)
+                    ):
+                        box = None  # the crop is the whole image
+                    want = {
+                        "mode": plating_mode, "c_rate": float(c_rate), "crop": box,
+                        "parameter_set": plating_set, "labels_sha256": labels_hash(particles),
+                    }  # fmt: skip
+                    if saved.key() == want:
+                        plating = saved
+                if plating is None:
+                    progress.stage(
+                        f"resolved {c_rate:g}C charge with {plating_mode} plating ({plating_set})"
+                    )
+                    plating = resolved_plating(
+                        ms, particles, c_rate=c_rate, params=plating_set, mode=plating_mode,
+                        crop=crop,
+                    )  # fmt: skip
+                    if pl_file is not None:
+                        plating.save(pl_file)
             progress.stage(f"aging {geom.n} particles over {cycles} cycles", total=cycles)
 
             reached = [0]
@@ -258,6 +286,8 @@ def register(app: typer.Typer) -> None:
                 outputs = {k: str(v) for k, v in res.save(out).items()}
                 if ck is not None:
                     outputs["checkpoint"] = str(ck)
+                if plating is not None:
+                    outputs["plating"] = str(out / PLATING_NAME)
         data: dict[str, Any] = res.to_dict()
         data["outputs"] = outputs
         data["resumed"] = resumed

@@ -46,20 +46,29 @@ References
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from microbat.core.errors import InvalidInputError
+from microbat.core.errors import FileFormatError, InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import to_jsonable
 from microbat.degradation.particles import Particles
 
-__all__ = ["PLATING_MODES", "ResolvedPlating", "check_plating_material", "resolved_plating"]
+__all__ = [
+    "PLATING_MODES",
+    "ResolvedPlating",
+    "check_plating_material",
+    "labels_hash",
+    "resolved_plating",
+]
 
 #: Plating modes of the resolved model that lose lithium per charge.
 PLATING_MODES: tuple[str, ...] = ("irreversible", "partially_reversible")
@@ -117,6 +126,8 @@ class ResolvedPlating:
     charge : dict
         The run: parameter set, electrode, status, completeness, steps, end time,
         current, wall time.
+    labels_sha256 : str
+        Hash of the particle labels the amounts belong to.
     """
 
     lost_mol: np.ndarray
@@ -129,6 +140,49 @@ class ResolvedPlating:
     unlabelled_mol: float
     crop: list[list[int]] | None
     charge: dict[str, Any] = field(default_factory=dict)
+    labels_sha256: str = ""
+
+    def key(self) -> dict[str, Any]:
+        """What makes two hand-overs the same problem (for reuse on resume)."""
+        return {
+            "mode": self.mode,
+            "c_rate": self.c_rate,
+            "crop": self.crop,
+            "parameter_set": self.charge.get("parameter_set"),
+            "labels_sha256": self.labels_sha256,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the hand-over to an ``.npz`` file (atomically)."""
+        from microbat.core.atomic import atomic_path
+
+        p = Path(path)
+        meta = {k: v for k, v in self.to_dict().items() if k != "particles"}
+        meta["labels_sha256"] = self.labels_sha256
+        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh, lost_mol=self.lost_mol, measured_mol=self.measured_mol,
+                meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+            )  # fmt: skip
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResolvedPlating:
+        """Read a hand-over written by :meth:`save`."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                lost, measured = np.array(z["lost_mol"]), np.array(z["measured_mol"])
+            return cls(
+                lost_mol=lost, measured_mol=measured, mode=meta["mode"],
+                c_rate=float(meta["c_rate"]), run_plated_mol=float(meta["run_plated_mol"]),
+                run_dead_mol=float(meta["run_dead_mol"]),
+                run_lost_mol=float(meta["run_lost_mol"]),
+                unlabelled_mol=float(meta["unlabelled_mol"]), crop=meta["crop"],
+                charge=dict(meta["charge"]), labels_sha256=str(meta["labels_sha256"]),
+            )  # fmt: skip
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise FileFormatError(f"{path}: not a readable plating hand-over ({exc})") from None
 
     @property
     def n(self) -> int:
@@ -320,4 +374,13 @@ def resolved_plating(
         unlabelled_mol=float(measured[0]),
         crop=[[b.start, b.stop] for b in box] if box is not None else None,
         charge=charge,
+        labels_sha256=labels_hash(particles),
     )
+
+
+def labels_hash(particles: Particles) -> str:
+    """SHA-256 of the particle labels (shape and values)."""
+    lab = np.ascontiguousarray(particles.labels)
+    h = hashlib.sha256(f"{lab.shape}|{lab.dtype.str}".encode())
+    h.update(memoryview(lab.reshape(-1).view(np.uint8)))
+    return h.hexdigest()
