@@ -108,7 +108,11 @@ from microbat.degradation._aging_network import (
     distribute,
     sphere_geometry,
 )
-from microbat.degradation._aging_plating import ResolvedPlating, resolved_plating
+from microbat.degradation._aging_plating import (
+    ResolvedPlating,
+    check_plating_material,
+    resolved_plating,
+)
 from microbat.degradation.parameters import GRAPHITE, MATERIALS, MechanicalMaterial
 from microbat.degradation.paris import (
     CrackParameters,
@@ -314,8 +318,6 @@ class AgingParameters:
                     f"{self.material.name!r} (partial_molar_volume_m3_per_mol > 0)"
                 )
         if "plating" in mechanisms:
-            from microbat.degradation._aging_plating import check_plating_material
-
             check_plating_material(self.material.name)
 
     def replace(self, **changes: Any) -> AgingParameters:
@@ -951,8 +953,10 @@ def age(
     plating : ResolvedPlating, optional
         Lithium lost to plating per particle per charge, from
         :func:`~microbat.degradation._aging_plating.resolved_plating` on this image
-        and its particles. With the ``plating`` mechanism and neither this nor
-        ``params.plating_rate_mol_per_m2_s``, it is computed: one resolved charge of
+        and its particles (used instead of ``params.plating_rate_mol_per_m2_s`` when
+        both are given; ignored without the mechanism). With the ``plating``
+        mechanism and neither this nor ``params.plating_rate_mol_per_m2_s``, it is
+        computed: one resolved charge of
         the whole image at ``c_rate`` (``chen2020`` negative electrode, irreversible
         plating). Held constant over the cycles (module notes).
     progress : callable, optional
@@ -994,7 +998,10 @@ def age(
     mech = parse_mechanisms(mechanisms)
     params = params or AgingParameters()
     params.require(mech)
-    want_resolved = "plating" in mech and params.plating_rate_mol_per_m2_s is None
+    # a given hand-over wins over a constant rate
+    want_resolved = "plating" in mech and (
+        plating is not None or params.plating_rate_mol_per_m2_s is None
+    )
     if want_resolved and plating is None and ms is None:
         raise InvalidInputError(
             "the plating mechanism needs the image (for its resolved charge) or "
@@ -1193,7 +1200,9 @@ def age(
     prov = Provenance(
         "microbat.degradation.age",
         {"cycles": n_cycles, "c_rate": c_rate, "mechanisms": list(mech), "jump": jump,
-         "tolerance": tol, "max_block": mblock},
+         "tolerance": tol, "max_block": mblock,
+         "plating": ({k: v for k, v in plating.key().items() if k != "labels_sha256"}
+                     if plating is not None else None)},
         wall_time_s=wall,
         inputs={"shape": list(ms.shape) if ms is not None else None, "fingerprint": fp},
     )  # fmt: skip
