@@ -65,8 +65,13 @@ def test_plated_lithium_conserved_across_the_hand_over(lattice, reference):
         lost + res.lithium_lost_mol["sei_original"] + res.lithium_lost_mol["sei_cracks"]
     )
     # per particle: plating alone, the map of lithium lost is the run's per particle
+    rp_obj = resolved_plating(ms, particles, c_rate=C_RATE)
     only = age(ms, cycles=cycles, c_rate=C_RATE, mechanisms="plating", particles=particles,
-               plating=resolved_plating(ms, particles, c_rate=C_RATE))  # fmt: skip
+               plating=rp_obj)  # fmt: skip
+    # a given hand-over wins over a constant rate
+    both = age(ms, cycles=cycles, c_rate=C_RATE, mechanisms="plating", particles=particles,
+               plating=rp_obj, params=AgingParameters(plating_rate_mol_per_m2_s=1.0))  # fmt: skip
+    assert both.lithium_lost_mol["plating"] == only.lithium_lost_mol["plating"]
     np.testing.assert_allclose(
         only.maps["lithium_lost_mol"][-1], cycles * per_particle[1:], rtol=1e-12, atol=0
     )
