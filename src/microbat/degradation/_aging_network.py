@@ -189,11 +189,21 @@ def aging_geometry(
     if total_faces == 0 or faces.sum() == 0:
         raise PhaseError("no active particle touches the electrolyte: there is no SEI interface")
     areas = interface_areas(ms)
+    h_vox = tuple(float(v) for v in ms.voxel_size)
     measured = sum(
         v
         for (a, b), v in areas.items()
         if (a in active and b in electrolyte) or (b in active and a in electrolyte)
     )
+    if not (math.isfinite(measured) and measured > 0.0):
+        # the smoothed interface estimate can vanish where the two phases meet only at
+        # a few voxel faces (e.g. a segmented image whose carbon-binder class coats the
+        # particles); fall back to the voxel faces themselves, scaled by 2/3 — the mean
+        # ratio of true to voxel-face area of an isotropic surface (the Cauchy–Crofton
+        # projection argument: a surface's mean projected area along the three axes is
+        # half its area, while the faces count the full projection on each axis, 3/2)
+        h_face = (h_vox[0] * h_vox[1] + h_vox[1] * h_vox[2] + h_vox[0] * h_vox[2]) / 3.0
+        measured = total_faces * h_face * (2.0 / 3.0)
     area = faces * (measured / total_faces)
     ax = ms.thickness_axis
     h = tuple(float(v) for v in ms.voxel_size)
