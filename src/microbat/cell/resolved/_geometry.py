@@ -22,6 +22,7 @@ from microbat.core.phases import PhaseRole
 
 # material codes of the extended grid
 INERT, PORE, CBD, ACTIVE, SEP = 0, 1, 2, 3, 4
+SE = 5  # solid electrolyte (single-ion conductor; see ._solid)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Domain:
     li_area: float  # area of one boundary face (m²)
     cc_s: np.ndarray  # positions in idx_s of solid voxels in layer 0
     cc_area: float
+    solid_electrolyte: bool = False  # composite cathode: SE voxels + SE separator slab
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -75,6 +77,8 @@ def _codes(ms: Microstructure) -> np.ndarray:
             lut[p.label] = CBD
         elif role == PhaseRole.SEPARATOR:
             lut[p.label] = SEP
+        elif role == PhaseRole.SOLID_ELECTROLYTE:
+            lut[p.label] = SE
     return lut[ms.labels]
 
 
@@ -103,7 +107,14 @@ def build_domain(
             "the microstructure has no active-material voxels; the resolved model needs a "
             f"phase with role 'active' (phases: {', '.join(ms.phases.names)})"
         )
-    if not np.any((codes_img == PORE) | (codes_img == CBD) | (codes_img == SEP)):
+    solid_el = bool(np.any(codes_img == SE))
+    if solid_el:
+        # composite cathode: pores are voids, carbon-binder conducts electrons only
+        codes_img = np.where(codes_img == PORE, INERT, codes_img).astype(np.uint8)
+        ion_codes, react_codes = [SE, SEP], [SE]
+    else:
+        ion_codes, react_codes = [PORE, CBD, SEP], [PORE, CBD]
+    if not np.any(np.isin(codes_img, ion_codes)):
         raise PhaseError("the microstructure has no electrolyte, carbon-binder or separator voxels")
     n_sep = separator_layers
     if n_sep is None:
@@ -115,11 +126,11 @@ def build_domain(
     codes = np.concatenate(
         [codes_img, np.full((n_sep, *codes_img.shape[1:]), SEP, np.uint8)], axis=0
     )
-    elyte = (codes == PORE) | (codes == CBD) | (codes == SEP)
+    elyte = np.isin(codes, ion_codes)
     solid = (codes == ACTIVE) | (codes == CBD)
 
     # reaction faces between active and electrolyte-filled voxels
-    faces = interface_faces(codes, [ACTIVE], [PORE, CBD], h)
+    faces = interface_faces(codes, [ACTIVE], react_codes, h)
     # keep electrolyte clusters that reach the separator end, solid clusters that reach
     # the collector; clusters cut off from both carry no net current and are dropped
     lab_e, _ = components(elyte)
@@ -137,6 +148,12 @@ def build_domain(
     flat_e = elyte_kept.reshape(-1)
     flat_s = solid_kept.reshape(-1)
     ok = flat_e[faces.side_b] & flat_s[faces.side_a]
+    if not np.any(ok) and solid_el:
+        raise PhaseError(
+            "no active/solid-electrolyte contact connects the collector to the separator: "
+            "the solid-electrolyte network is cut from the separator slab or touches no "
+            "connected active material, so the composite has no capacity"
+        )
     if not np.any(ok):
         raise PhaseError(
             "no active/electrolyte interface connects the collector to the separator; the "
@@ -183,4 +200,5 @@ def build_domain(
         li_area=h[1] * h[2],
         cc_s=cc_s,
         cc_area=h[1] * h[2],
+        solid_electrolyte=solid_el,
     )

@@ -127,6 +127,16 @@ class ResolvedOptions:
     dead_lithium_decay_per_s : float, default 1e-6
         Rate at which plated lithium becomes dead ("Dead lithium decay constant",
         same source).
+    se_conductivity_S_per_m : float, default 0.2
+        Ionic conductivity of a solid electrolyte (composite cathodes, see ``._solid``):
+        2 mS/cm, the order of cold-pressed argyrodite Li₆PS₅Cl at 25 °C (Kraft et al.,
+        J. Am. Chem. Soc. 139, 10909 (2017), doi:10.1021/jacs.7b06327, report
+        1–3 mS/cm for the Li₆PS₅X family's Cl/Br members).
+    se_exchange_current_scale : float, default 1.0
+        Factor on the set's exchange current at the active | solid-electrolyte faces.
+    separator_thickness_m : float or None
+        Override of the separator slab's thickness (default: the set's; with a solid
+        electrolyte the slab is dense solid electrolyte).
     """
 
     cbd_porosity: float = 0.5
@@ -156,6 +166,9 @@ class ResolvedOptions:
     plating_rate_constant_m_per_s: float = 1e-9
     plating_transfer_coefficient: float = 0.65
     dead_lithium_decay_per_s: float = 1e-6
+    se_conductivity_S_per_m: float = 0.2
+    se_exchange_current_scale: float = 1.0
+    separator_thickness_m: float | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -170,7 +183,11 @@ class ResolvedOptions:
             "plating_rate_constant_m_per_s": (self.plating_rate_constant_m_per_s, 0.0, 1.0),
             "plating_transfer_coefficient": (self.plating_transfer_coefficient, 0.01, 0.99),
             "dead_lithium_decay_per_s": (self.dead_lithium_decay_per_s, 0.0, 1.0),
+            "se_conductivity_S_per_m": (self.se_conductivity_S_per_m, 1e-9, 1e4),
+            "se_exchange_current_scale": (self.se_exchange_current_scale, 1e-9, 1e9),
         }
+        if self.separator_thickness_m is not None:
+            checks["separator_thickness_m"] = (self.separator_thickness_m, 1e-9, 1e-2)
         for name, (v, lo, hi) in checks.items():
             if not (isinstance(v, int | float) and math.isfinite(v) and lo <= v <= hi):
                 raise InvalidInputError(f"{name} = {v!r} is outside {lo:g}..{hi:g}")
@@ -255,6 +272,10 @@ class HalfCell:
     def __init__(
         self, dom: Domain, par: ResolvedParameters, opt: ResolvedOptions, area_scale: float
     ):
+        if dom.solid_electrolyte:  # composite cathode: single-ion conductor (._solid)
+            from microbat.cell.resolved._solid import single_ion_parameters
+
+            par = single_ion_parameters(par, opt)
         self.dom = dom
         self.par = par
         self.opt = opt
@@ -317,6 +338,10 @@ class HalfCell:
             self._ds_const = float(ds_test[0])
             ones = np.ones(self.nA)
             self.L_ds = self._laplacian(dom.idx_a, ones * self._ds_const, ones * self._ds_const)
+        if dom.solid_electrolyte:
+            from microbat.cell.resolved._solid import configure_single_ion
+
+            configure_single_ion(self)
 
     # --------------------------------------------------------------- assembly
     def _laplacian(self, idx: np.ndarray, k0: np.ndarray, klat: np.ndarray):

@@ -541,7 +541,7 @@ def _build_cell(
     """The half cell, its reaction-area scale, capacity (A·h) and active voxel count."""
     dom = build_domain(
         ms,
-        separator_thickness=par.separator_thickness,
+        separator_thickness=opt.separator_thickness_m or par.separator_thickness,
         separator_layers=opt.separator_layers,
         cbd_porosity=opt.cbd_porosity,
     )
@@ -549,8 +549,11 @@ def _build_cell(
     if opt.reaction_area == "metrics":
         from microbat.imaging.metrics import specific_surface_area
 
+        ion_roles = ("solid_electrolyte",) if dom.solid_electrolyte else None
         electrolyte = [
-            p.name for p in ms.phases.values() if p.role in ("electrolyte", "carbon_binder")
+            p.name
+            for p in ms.phases.values()
+            if p.role in (ion_roles or ("electrolyte", "carbon_binder"))
         ]
         active = [p.name for p in ms.phases_with_role("active")]
         measured = specific_surface_area(ms, active, electrolyte) * ms.voxel_volume * ms.n_voxels
