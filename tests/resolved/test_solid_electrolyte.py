@@ -50,9 +50,9 @@ def _closed_form(t, current, par, opt, area, ds):
     OCP at the surface − Butler–Volmer kinetics at the face and at the lithium metal
     − ohmic drops in the active slab and the solid electrolyte. Under a constant flux
     ``j`` into the face at ``x = L`` the profile is ``c̄ + j x²/(2 D L) + const``
-    (Crank, The Mathematics of Diffusion, 2nd ed. 1975, ch. 4, the plane sheet); the finite volumes hold
-    it exactly at their centres (a parabola's second difference is exact), and the
-    reaction sees the centre of the voxel at the face.
+    (Crank, The Mathematics of Diffusion, 2nd ed. 1975, ch. 4, the plane sheet); the
+    finite volumes hold it exactly at their centres (a parabola's second difference
+    is exact), and the reaction sees the centre of the voxel at the face.
     """
     f = FARADAY / (GAS_CONSTANT * par.temperature)
     L = N_ACTIVE * H
