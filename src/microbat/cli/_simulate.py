@@ -234,6 +234,22 @@ def register(app: typer.Typer) -> None:
                 "partially_reversible (O'Kane et al.; PyBaMM's OKane2022 constants).",
             ),
         ] = "none",
+        se_conductivity: Annotated[
+            float,
+            typer.Option(
+                "--se-conductivity",
+                help="Ionic conductivity (S/m) of a solid electrolyte (composite cathode "
+                "with a phase of role solid_electrolyte; default 0.2 = 2 mS/cm, Li6PS5Cl).",
+            ),
+        ] = 0.2,
+        separator_thickness: Annotated[
+            float | None,
+            typer.Option(
+                "--separator-thickness",
+                help="Separator slab thickness (m) added at the far end (default: the "
+                "set's; dense solid electrolyte for a composite cathode).",
+            ),
+        ] = None,
         cv_end_c_rate: Annotated[
             float,
             typer.Option("--cv-end-c-rate", help="With --cv-voltage: end the hold at this C-rate."),
@@ -327,6 +343,8 @@ def register(app: typer.Typer) -> None:
             max_steps=max_steps,
             end_time_s=end_time,
             plating=plating,  # type: ignore[arg-type]
+            se_conductivity_S_per_m=se_conductivity,
+            separator_thickness_m=separator_thickness,
         )
         times = None
         if snapshots:
