@@ -42,6 +42,7 @@ from microbat.pipeline.reportkit import (
     table,
     um,
 )
+from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["LIMITED_FRACTION", "STAGE", "CellSettings"]
 
@@ -103,6 +104,8 @@ class CellSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.cell.enabled:
         return "the cell stage is switched off (cell.enabled = false)"
+    if solid_state(ctx):
+        return liquid_only("the P2D bridge")
     if ctx.status("metrics") != "complete":
         return "it needs the morphology metrics, which did not complete"
     return None

@@ -39,6 +39,7 @@ from microbat.pipeline.reportkit import (
     table,
     um,
 )
+from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["STAGE", "EISSettings"]
 
@@ -80,6 +81,8 @@ class EISSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.eis.enabled:
         return "the impedance stage is switched off (eis.enabled = false)"
+    if solid_state(ctx):
+        return liquid_only("the impedance model")
     return None
 
 

@@ -34,6 +34,7 @@ from microbat.pipeline.reportkit import (
     pct,
     table,
 )
+from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["STAGE", "GasSettings"]
 
@@ -113,6 +114,8 @@ class GasSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.gas.enabled:
         return "the gas stage is switched off (gas.enabled = false)"
+    if solid_state(ctx):
+        return liquid_only("the gas (electrolyte saturation) analysis")
     return None
 
 

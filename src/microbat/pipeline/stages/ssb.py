@@ -129,15 +129,28 @@ def _se_names(ms: Any) -> list[str]:
     return [p.name for p in ms.phases.with_role(PhaseRole.SOLID_ELECTROLYTE)]
 
 
-def _active(ctx: StageContext) -> str | None:
-    if not ctx.config.ssb.enabled:
-        return "the solid-state stage is switched off (ssb.enabled = false)"
+def solid_state(ctx: StageContext) -> bool:
+    """Whether the run's phase table holds a solid electrolyte (a solid-state electrode)."""
     rows = ctx.summary("segment").get("phases") or ctx.summary("input").get("phases")
     if rows is None:
         roles = {p.role.value for p in ctx.microstructure().phases.values()}
     else:
         roles = {p.get("role") for p in rows}
-    if PhaseRole.SOLID_ELECTROLYTE.value not in roles:
+    return PhaseRole.SOLID_ELECTROLYTE.value in roles
+
+
+def liquid_only(what: str) -> str:
+    """One-line reason a liquid-electrolyte stage gives for a solid-state image."""
+    return (
+        f"a solid-state image (solid_electrolyte phase): {what} assumes a liquid "
+        "electrolyte; `microbat simulate` resolves the solid-state electrode"
+    )
+
+
+def _active(ctx: StageContext) -> str | None:
+    if not ctx.config.ssb.enabled:
+        return "the solid-state stage is switched off (ssb.enabled = false)"
+    if not solid_state(ctx):
         return "no solid_electrolyte phase in the phase table (not a solid-state electrode)"
     return None
 

@@ -1,0 +1,45 @@
+"""The twin's liquid-electrolyte stages (cell, eis, gas) skip a solid-state image."""
+
+from __future__ import annotations
+
+import pytest
+
+import microbat.pipeline.stages as stages_pkg
+from microbat.pipeline.twin import run_twin
+
+LIQUID = ("cell", "eis", "gas")
+KEEP = {"input", "denoise", "segment", "report", *LIQUID}
+
+
+def _overrides() -> dict[str, object]:
+    out: dict[str, object] = {"metrics.sizes": False}
+    for stage in stages_pkg.STAGES:
+        if stage.name in KEEP:
+            continue
+        for section, cls in stage.settings:
+            if "enabled" in cls.model_fields:
+                out[f"{section}.enabled"] = False
+    return out
+
+
+@pytest.fixture(scope="module")
+def composite_h5(tmp_path_factory):
+    from microbat.io import save_microstructure
+    from microbat.synth import composite_cathode
+
+    ms = composite_cathode(
+        (16, 16, 16), voxel_size=0.5e-6, active_fraction=0.45, electrolyte_fraction=0.4,
+        active_radius=1.5e-6, electrolyte_radius=0.8e-6, seed=4,
+    )  # fmt: skip
+    path = tmp_path_factory.mktemp("ssbskip") / "composite.h5"
+    save_microstructure(ms, path)
+    return path
+
+
+def test_liquid_stages_skip_a_solid_state_image(composite_h5, tmp_path):
+    res = run_twin(composite_h5, out_dir=tmp_path / "twin", overrides=_overrides())
+    for name in LIQUID:
+        st = res.stage(name)
+        assert st.status == "skipped", (name, st.status, st.reason)
+        assert "solid-state image" in st.reason and "liquid" in st.reason
+        assert "\n" not in st.reason
