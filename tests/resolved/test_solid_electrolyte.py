@@ -164,3 +164,29 @@ def test_liquid_run_bit_for_bit_unchanged():
     assert float(r.voltage_V[1]).hex() == "0x1.0cdf3771ba433p+2"
     assert float(r.voltage_V[-1]).hex() == "0x1.fce83edf02c5bp+1"
     assert float(r.capacity_Ah).hex() == "0x1.1b00b2834b4a4p-35"
+
+
+def test_planar_bilayer_charge_matches_closed_form():
+    """``simulate_charge`` runs the same model: delithiation is the closed form at −I."""
+    from microbat.cell.resolved import simulate_charge
+
+    ds = 1e-12
+    par = _params(ds)
+    opt = ResolvedOptions(
+        se_conductivity_S_per_m=0.05,
+        separator_thickness_m=20e-6,
+        reaction_area="faces",
+        end_time_s=900.0,
+    )
+    r = simulate_charge(
+        _bilayer(), par, c_rate=2.0, electrode="positive", initial_stoichiometry=0.8,
+        options=opt, snapshot_times=[],
+    )  # fmt: skip
+    par = dataclasses.replace(par, c_s0=0.8 * par.c_max)  # the start of the closed form
+    assert r.complete and r.max_conservation_error < 1e-8
+    late = r.time_s > 30 * (N_ACTIVE * H) ** 2 / ds
+    assert np.count_nonzero(late) >= 4
+    current = float(np.abs(r.cell_current_A[late]).max())  # constant current
+    assert np.ptp(np.abs(r.cell_current_A[late])) < 1e-12 * current
+    ref = _closed_form(r.time_s[late], -current, par, opt, (2 * H) ** 2, ds)
+    assert np.max(np.abs(r.voltage_V[late] - ref)) < 1e-6
