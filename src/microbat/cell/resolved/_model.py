@@ -129,9 +129,9 @@ class ResolvedOptions:
         same source).
     se_conductivity_S_per_m : float, default 0.2
         Ionic conductivity of a solid electrolyte (composite cathodes, see ``._solid``):
-        2 mS/cm, the order of cold-pressed argyrodite Li₆PS₅Cl at 25 °C (Kraft et al.,
-        J. Am. Chem. Soc. 139, 10909 (2017), doi:10.1021/jacs.7b06327, report
-        1–3 mS/cm for the Li₆PS₅X family's Cl/Br members).
+        2 mS/cm, the order of the room-temperature values reported for cold-pressed
+        argyrodite Li₆PS₅Cl, 1–3 mS/cm (e.g. Kraft et al., J. Am. Chem. Soc. 139,
+        10909 (2017), doi:10.1021/jacs.7b06327).
     se_exchange_current_scale : float, default 1.0
         Factor on the set's exchange current at the active | solid-electrolyte faces.
     separator_thickness_m : float or None
