@@ -18,7 +18,7 @@ from microbat import Microstructure
 from microbat.cell.parameters import CellParameters
 from microbat.cell.resolved import ResolvedOptions, ResolvedParameters, simulate_discharge
 from microbat.cell.resolved._params import FARADAY, GAS_CONSTANT
-from microbat.core.errors import PhaseError
+from microbat.core.errors import InvalidInputError, PhaseError
 
 H = 1e-6
 N_ACTIVE, N_SE = 3, 4  # layers of the bilayer along the thickness axis
@@ -116,6 +116,12 @@ def test_cut_solid_electrolyte_network_is_an_error():
     )
     with pytest.raises(PhaseError, match="solid-electrolyte network is cut"):
         simulate_discharge(ms, _params(1e-12), options=ResolvedOptions(reaction_area="faces"))
+
+
+def test_plating_refused_with_a_solid_electrolyte():
+    opt = ResolvedOptions(plating="irreversible", reaction_area="faces")
+    with pytest.raises(InvalidInputError, match="solid electrolyte"):
+        simulate_discharge(_bilayer(), _params(1e-12), options=opt)
 
 
 def test_carbon_binder_conducts_no_ions():

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from microbat.cell.resolved._geometry import SEP
+from microbat.core.errors import InvalidInputError
 
 if TYPE_CHECKING:
     from microbat.cell.resolved._model import HalfCell, ResolvedOptions
@@ -47,6 +48,11 @@ _PIN_DIFFUSIVITY = 1e-10
 
 def single_ion_parameters(par: ResolvedParameters, opt: ResolvedOptions) -> ResolvedParameters:
     """The parameter view of a single-ion solid electrolyte (t₊ = 1, constant σ_SE)."""
+    if opt.plating != "none":
+        raise InvalidInputError(
+            f"plating={opt.plating!r} is modelled on liquid-electrolyte faces (O'Kane et "
+            "al.); the image holds a solid electrolyte: use plating='none'"
+        )
     sigma = float(opt.se_conductivity_S_per_m)
     c0 = float(par.c_e0)
     scale = float(opt.se_exchange_current_scale)

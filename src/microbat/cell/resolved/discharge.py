@@ -376,8 +376,10 @@ def simulate_discharge(
     ----------
     ms : Microstructure
         3D labelled electrode (roles ``electrolyte``, ``active``, optional
-        ``carbon_binder``/``separator``); index 0 of the thickness axis touches the
-        current collector.
+        ``carbon_binder``/``separator``; or a composite cathode: ``active``,
+        ``solid_electrolyte``, optional ``carbon_binder`` and voids, run with the
+        solid electrolyte as a single-ion conductor, see ``docs/ssb.md``); index 0 of
+        the thickness axis touches the current collector.
     params : CellParameters, ResolvedParameters or str, optional
         The shared cell parameter object (default ``"chen2020"``, whose positive
         electrode is NMC811), or its name.
