@@ -43,3 +43,22 @@ def test_liquid_stages_skip_a_solid_state_image(composite_h5, tmp_path):
         assert st.status == "skipped", (name, st.status, st.reason)
         assert "solid-state image" in st.reason and "liquid" in st.reason
         assert "\n" not in st.reason
+
+
+def test_full_twin_on_a_composite_writes_its_report(tmp_path):
+    """Every stage at its defaults: none takes the run down (the heat stage's finding
+    formatted a missing temperature rise, NaN on this image, and crashed the report)."""
+    from microbat.io import save_microstructure
+    from microbat.synth import composite_cathode
+
+    ms = composite_cathode(
+        (24, 24, 24), voxel_size=0.5e-6, active_fraction=0.45, electrolyte_fraction=0.4,
+        active_radius=1.5e-6, electrolyte_radius=0.8e-6, separator_thickness=1e-6, seed=4,
+    )  # fmt: skip
+    save_microstructure(ms, tmp_path / "c.h5")
+    res = run_twin(
+        tmp_path / "c.h5", out_dir=tmp_path / "twin", overrides={"ssb.slab_shape": [8, 24, 24]}
+    )
+    assert res.stage("report").status == "complete"
+    assert res.stage("ssb").status == "complete" and res.stage("heat").status == "complete"
+    assert res.report.is_file()

@@ -303,7 +303,8 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Finding]:
         50,
         f"Joule heat {r['heat_per_area_W_per_m2']:.3g} W/m² at "
         f"{r['current_density_A_per_m2']:g} A/m²; the local temperature rise is "
-        f"negligible ({r['max_delta_T_K']:.2g} K): a thermal model needs the heat per area "
+        f"negligible ({num(r.get('max_delta_T_K'), '.2g')} K): a thermal model needs the "
+        "heat per area "
         "and its depth profile, not the microstructure.",
     )
 
