@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import microbat.pipeline.stages as stages_pkg
@@ -61,4 +63,10 @@ def test_full_twin_on_a_composite_writes_its_report(tmp_path):
     )
     assert res.stage("report").status == "complete"
     assert res.stage("ssb").status == "complete" and res.stage("heat").status == "complete"
+    # transport and representative measure the solid electrolyte (no liquid phase)
+    for name in ("transport", "representative"):
+        assert res.stage(name).status == "complete", res.stage(name).reason
+    tra = json.loads((tmp_path / "twin" / "stages" / "transport" / "result.json").read_text())
+    assert tra["phase"] == "solid_electrolyte"
+    assert set(tra["solid"]["phases"].split(",")) == {"active", "cbd"}  # voids conduct nothing
     assert res.report.is_file()

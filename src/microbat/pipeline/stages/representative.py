@@ -47,6 +47,7 @@ from microbat.pipeline.reportkit import (
     table,
 )
 from microbat.pipeline.stages.cell import LIMITED_FRACTION
+from microbat.pipeline.stages.ssb import ion_phase
 from microbat.transport.representative import (
     RepresentativeVolumeWarning,
     representative_volume,
@@ -106,7 +107,7 @@ def _run(ctx: StageContext) -> StageOutput:
     full: dict[str, float | None] = {}
     for row in tra.get("table") or []:
         full[f"deff_{row['axis']}"] = float(row.get("deff_over_d0") or 0.0)
-    phase = ctx.config.transport.phase
+    phase = ion_phase(ctx, ctx.config.transport.phase)
     ctx.step(
         f"{cfg.samples} disjoint sub-volumes of {', '.join(f'{f:g}' for f in cfg.fractions)} "
         "of the image edge" + (" (with a diffusion solve each)" if cfg.tortuosity else "")

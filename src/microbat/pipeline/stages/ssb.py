@@ -139,6 +139,18 @@ def solid_state(ctx: StageContext) -> bool:
     return PhaseRole.SOLID_ELECTROLYTE.value in roles
 
 
+def ion_phase(ctx: StageContext, phase: str) -> str:
+    """The ion conductor a transport analysis measures.
+
+    ``phase`` itself, except that the default ``"electrolyte"`` reads
+    ``"solid_electrolyte"`` on a solid-state image without a liquid electrolyte phase.
+    """
+    if phase == PhaseRole.ELECTROLYTE.value and solid_state(ctx):
+        if not ctx.microstructure().phases_with_role(PhaseRole.ELECTROLYTE.value):
+            return PhaseRole.SOLID_ELECTROLYTE.value
+    return phase
+
+
 def liquid_only(what: str) -> str:
     """One-line reason a liquid-electrolyte stage gives for a solid-state image."""
     return (

@@ -42,6 +42,7 @@ from microbat.pipeline.reportkit import (
     pct,
     table,
 )
+from microbat.pipeline.stages.ssb import ion_phase
 from microbat.transport.diffusion import tortuosity
 from microbat.transport.randomwalk import random_walk
 from microbat.transport.tensor import tortuosity_tensor
@@ -90,6 +91,9 @@ def _run(ctx: StageContext) -> StageOutput:
     cfg = ctx.config.transport
     ms = ctx.microstructure()
     ax_t = ms.thickness_axis
+    phase = ion_phase(ctx, cfg.phase)
+    if phase != cfg.phase:
+        cfg = cfg.model_copy(update={"phase": phase})
     summary: dict[str, Any] = {"phase": cfg.phase, "thickness_axis": ax_t}
     if "analysis_crop" in ms.metadata:
         summary["analysis_crop"] = ms.metadata["analysis_crop"]
@@ -153,7 +157,11 @@ def _run(ctx: StageContext) -> StageOutput:
 
     if cfg.solid:
         solid = ",".join(
-            p.name for p in ms.phases.values() if p not in ms.phases.resolve(cfg.phase)
+            p.name
+            for p in ms.phases.values()
+            if p not in ms.phases.resolve(cfg.phase)
+            # a solid-state image's voids conduct nothing
+            and not (phase == "solid_electrolyte" and p.role == "gas")
         )
         if solid:
             ctx.step(f"steady conduction in the solid ({solid}) along the thickness")
