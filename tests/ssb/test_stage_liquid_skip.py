@@ -66,6 +66,8 @@ def test_full_twin_on_a_composite_writes_its_report(tmp_path):
     # transport and representative measure the solid electrolyte (no liquid phase)
     for name in ("transport", "representative"):
         assert res.stage(name).status == "complete", res.stage(name).reason
+    st = res.stage("aging")  # SEI grows from a liquid electrolyte: skipped with its reason
+    assert st.status == "skipped" and "solid-state image" in st.reason, (st.status, st.reason)
     tra = json.loads((tmp_path / "twin" / "stages" / "transport" / "result.json").read_text())
     assert tra["phase"] == "solid_electrolyte"
     assert set(tra["solid"]["phases"].split(",")) == {"active", "cbd"}  # voids conduct nothing

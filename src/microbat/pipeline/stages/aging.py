@@ -40,6 +40,7 @@ from microbat.pipeline.base import (
 )
 from microbat.pipeline.reportkit import ReportSection, ReportView, esc, img, notes_list, num, pct
 from microbat.pipeline.stages.plating import _box
+from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["STAGE", "AgingSettings"]
 
@@ -93,6 +94,8 @@ class AgingSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.aging.enabled:
         return "the aging stage is switched off (aging.enabled = false)"
+    if solid_state(ctx):
+        return liquid_only("the aging loop (SEI from a liquid electrolyte)")
     return None
 
 

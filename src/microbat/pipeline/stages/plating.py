@@ -43,6 +43,7 @@ from microbat.pipeline.base import (
     optional,
 )
 from microbat.pipeline.reportkit import ReportSection, ReportView, img, notes_list, num, pct, table
+from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["STAGE", "PlatingSettings"]
 
@@ -91,6 +92,8 @@ class PlatingSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.plating.enabled:
         return "the plating stage is switched off (plating.enabled = true runs it)"
+    if solid_state(ctx):
+        return liquid_only("the plating analysis (a graphite charge in a liquid electrolyte)")
     return None
 
 
