@@ -42,14 +42,14 @@ def cluster():
             distributed.LocalCluster(
                 n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
             ) as lc,
-            distributed.Client(lc) as client,
+            distributed.Client(lc, set_as_default=False) as client,
         ):
             # workers up before the twin connects (the test measures the twin, not the start)
             client.wait_for_workers(2, timeout=60)
             yield lc
     finally:
-        # the default client leaves dask.config's scheduler at "dask.distributed" after
-        # it has closed: later tests of this process would ask for a client that is gone
+        # a guard: a leaked dask.config scheduler ("dask.distributed") would make every
+        # later test of this process ask for a client that is gone
         dask.config.config.clear()
         dask.config.config.update(before)
 

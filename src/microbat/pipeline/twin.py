@@ -432,7 +432,9 @@ def _dask_context(scale: Any) -> Iterator[None]:
         before = copy.deepcopy(dask.config.config)
         try:
             _probe_scheduler(scale.scheduler)
-            client = distributed.Client(scale.scheduler, timeout="20s")
+            # not the process's default client: a default client restores dask.config
+            # when it is garbage-collected, possibly after later code has set it
+            client = distributed.Client(scale.scheduler, timeout="20s", set_as_default=False)
         except (OSError, ValueError) as exc:
             # a Client that fails in its constructor has already made itself the
             # process's default scheduler (dask.config): undo that, or every later
@@ -443,7 +445,7 @@ def _dask_context(scale: Any) -> Iterator[None]:
             raise FileFormatError(
                 f"cannot reach the Dask scheduler at {scale.scheduler} ({why}); {advice}"
             ) from None
-        with client:
+        with client, dask.config.set(scheduler=client):
             yield
         return
     if scale.chunks is not None or scale.workers is not None:
