@@ -163,6 +163,52 @@ def _duration(t: float) -> str:
     return f"{t / 3600:.2f} h"
 
 
+def _solid_drop_warning(
+    ms: Any, params: Any, electrode: str, c_rate: float, opt: Any
+) -> str | None:
+    """One line when the electrons' path through the solid is too resistive to run well.
+
+    The uniform-reaction estimate ``Δφ = i L / (2 σ_eff)`` of the drop through the
+    electron conductors (``transport.conduction.uniform_reaction_drop``; the current
+    from the active material's theoretical capacity at the C-rate, an upper bound of
+    the run's) against the voltage window: beyond a tenth of it the reaction crowds at
+    the collector and the run may stall (measured on CT-like crops without carbon-binder,
+    ``docs/validation/resolved.md`` §7). An advisory: if the estimate itself cannot be
+    made (no voxel size, an unknown set), nothing is said.
+    """
+    import math
+
+    from microbat.cell.resolved import theoretical_capacity_Ah
+    from microbat.cell.resolved.discharge import _resolve_params
+    from microbat.core.phases import PhaseRole
+    from microbat.transport.conduction import uniform_reaction_drop
+
+    try:
+        par = _resolve_params(params, electrode)
+        sigma_am = opt.solid_conductivity_S_per_m or par.solid_conductivity
+        cond = {p.name: sigma_am for p in ms.phases_with_role(PhaseRole.ACTIVE.value)}
+        cond.update(
+            {p.name: opt.cbd_conductivity_S_per_m
+             for p in ms.phases_with_role(PhaseRole.CARBON_BINDER.value)}
+        )  # fmt: skip
+        ax = ms.thickness_axis
+        h = [float(v) for v in ms.voxel_size]
+        area = math.prod(h[a] * ms.shape[a] for a in range(3) if a != ax)
+        current = c_rate * theoretical_capacity_Ah(ms, par.c_max)  # A (1 Ah over 1 h = 1 A)
+        drop = uniform_reaction_drop(ms, current / area, conductivities=cond)
+        window = float(par.upper_cutoff) - float(par.lower_cutoff)
+    except Exception:  # advisory only: no estimate, no line
+        return None
+    if not (math.isfinite(drop) and window > 0) or drop <= 0.1 * window:
+        return None
+    return (
+        f"warning: the electrons' drop through the solid at {c_rate:g}C is about {drop:.2g} V "
+        f"(uniform-reaction estimate i·L/2σ_eff) against a {window:.2g} V window: the "
+        "reaction will crowd at the collector and the run may stall; add a carbon-binder "
+        "phase, lower --c-rate or crop a thinner electrode"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Register this module's verbs on ``app``."""
 
@@ -355,6 +401,9 @@ def register(app: typer.Typer) -> None:
                     f"--snapshots {snapshots!r}: give times in seconds separated by commas"
                 ) from None
         err = Console(stderr=True, quiet=quiet)
+        hint = None if quiet else _solid_drop_warning(ms, params, electrode, c_rate, opt)
+        if hint:
+            err.print(hint, markup=False, highlight=False, soft_wrap=True)
         lines = Progress("simulate", quiet=quiet)
         progress = DischargeProgress(
             err,
