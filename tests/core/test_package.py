@@ -4,8 +4,20 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("numba", "dask", "matplotlib", "pybamm", "torch", "pyamg", "skimage", "sklearn", "h5py",
-         "zarr", "tifffile", "scipy")
+HEAVY = (
+    "numba",
+    "dask",
+    "matplotlib",
+    "pybamm",
+    "torch",
+    "pyamg",
+    "skimage",
+    "sklearn",
+    "h5py",
+    "zarr",
+    "tifffile",
+    "scipy",
+)
 
 
 def test_import_is_light_and_side_effect_free():
