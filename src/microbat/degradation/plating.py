@@ -1303,6 +1303,11 @@ def dfn_plating(
         ):
             if key not in pv.keys():
                 pv.update({key: ok[key]}, check_already_exists=False)
+        # PyBaMM plates on the DFN's area 3ε/R; the measured area enters the plating as
+        # it enters the intercalation (through its rate constant), so both models plate
+        # on the same area per volume whatever radius the DFN takes
+        k_key = "Lithium plating kinetic rate constant [m.s-1]"
+        pv.update({k_key: j0_scale * float(pv[k_key])}, check_already_exists=False)
     model = pybamm.lithium_ion.DFN(model_opts)
     var_pts = dict(model.default_var_pts)
     var_pts.update(
