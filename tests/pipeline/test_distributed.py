@@ -32,26 +32,16 @@ STAGES = ("denoise", "segment", "connectivity")
 @pytest.fixture(scope="module")
 def cluster():
     """Two worker processes, one thread each, no dashboard."""
-    import copy
-
-    import dask
-
-    before = copy.deepcopy(dask.config.config)
-    try:
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as lc,
-            distributed.Client(lc, set_as_default=False) as client,
-        ):
-            # workers up before the twin connects (the test measures the twin, not the start)
-            client.wait_for_workers(2, timeout=60)
-            yield lc
-    finally:
-        # a guard: a leaked dask.config scheduler ("dask.distributed") would make every
-        # later test of this process ask for a client that is gone
-        dask.config.config.clear()
-        dask.config.config.update(before)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as lc,
+        # not the default client: that one would set dask.config for the whole process
+        distributed.Client(lc, set_as_default=False) as client,
+    ):
+        # workers up before the twin connects (the test measures the twin, not the start)
+        client.wait_for_workers(2, timeout=60)
+        yield lc
 
 
 @pytest.fixture(scope="module")

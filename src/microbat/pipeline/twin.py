@@ -425,22 +425,15 @@ def _dask_context(scale: Any) -> Iterator[None]:
             "start one with `dask scheduler` (and workers with `dask worker ADDRESS`) or "
             "leave scale.scheduler out to run on local threads"
         )
-        import copy
-
         import dask
 
-        before = copy.deepcopy(dask.config.config)
         try:
             _probe_scheduler(scale.scheduler)
-            # not the process's default client: a default client restores dask.config
-            # when it is garbage-collected, possibly after later code has set it
+            # not the process's default client, which sets dask.config process-wide (even
+            # when its constructor fails) and restores it when garbage-collected, possibly
+            # after later code has set it: the run gets the client through dask.config.set
             client = distributed.Client(scale.scheduler, timeout="20s", set_as_default=False)
         except (OSError, ValueError) as exc:
-            # a Client that fails in its constructor has already made itself the
-            # process's default scheduler (dask.config): undo that, or every later
-            # dask computation in this process asks for a client that does not exist
-            dask.config.config.clear()
-            dask.config.config.update(before)
             why = " ".join(str(exc).split()) or type(exc).__name__
             raise FileFormatError(
                 f"cannot reach the Dask scheduler at {scale.scheduler} ({why}); {advice}"
