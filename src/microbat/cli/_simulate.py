@@ -179,12 +179,12 @@ def _solid_drop_warning(
     import math
 
     from microbat.cell.resolved import theoretical_capacity_Ah
-    from microbat.cell.resolved.discharge import _resolve_params
+    from microbat.cell.resolved.discharge import cell_and_resolved
     from microbat.core.phases import PhaseRole
     from microbat.transport.conduction import uniform_reaction_drop
 
     try:
-        par = _resolve_params(params, electrode)
+        par = cell_and_resolved(params, electrode)[1]
         sigma_am = opt.solid_conductivity_S_per_m or par.solid_conductivity
         cond = {p.name: sigma_am for p in ms.phases_with_role(PhaseRole.ACTIVE.value)}
         cond.update(

@@ -72,6 +72,7 @@ from microbat.cell.resolved.discharge import (
     ResolvedDischargeResult,
     _build_cell,
     _result_fields,
+    cell_and_resolved,
 )
 from microbat.core.errors import InvalidInputError
 from microbat.core.microstructure import Microstructure
@@ -341,7 +342,7 @@ def simulate_charge(
         if v is not None and not (isinstance(v, int | float) and math.isfinite(v) and -1 < v < 6):
             raise InvalidInputError(f"{name} = {v!r}; give a potential vs Li/Li+ in volts")
 
-    cell_params, par = _params(params, electrode)
+    cell_params, par = cell_and_resolved(params, electrode)
     sign = 1 if electrode == "negative" else -1
     window = None
     if initial_stoichiometry is None or (sign > 0 and end_stoichiometry is None):
@@ -523,29 +524,6 @@ def simulate_charge(
     except KeyboardInterrupt as exc:
         raise ChargeInterrupted(build()) from exc
     return build()
-
-
-def _params(params: Any, electrode: str) -> tuple[Any, ResolvedParameters]:
-    """The CellParameters (None for a bare ResolvedParameters) and the resolved view."""
-    if isinstance(params, ResolvedParameters):
-        if params.electrode != electrode:
-            raise InvalidInputError(
-                f"the ResolvedParameters are of the {params.electrode} electrode, not the "
-                f"{electrode}"
-            )
-        return None, params
-    from microbat.cell.parameters import CellParameters, load_parameters
-
-    if params is None:
-        params = "chen2020"
-    if isinstance(params, str | Path):
-        params = load_parameters(params)
-    if not isinstance(params, CellParameters):
-        raise InvalidInputError(
-            f"params must be a CellParameters, a ResolvedParameters or a set name, got "
-            f"{type(params).__name__}"
-        )
-    return params, ResolvedParameters.from_cell_parameters(params, electrode)
 
 
 def _ocp_crossing(par: ResolvedParameters, th0: float, v: float) -> float:

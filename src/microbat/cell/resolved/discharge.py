@@ -728,10 +728,24 @@ def _result_fields(
 
 
 def _resolve_params(params: Any, electrode: str) -> ResolvedParameters:
+    return cell_and_resolved(params, electrode)[1]
+
+
+def cell_and_resolved(params: Any, electrode: str) -> tuple[Any, ResolvedParameters]:
+    """The CellParameters (None for a bare ResolvedParameters) and the resolved view.
+
+    ``params``: a :class:`~microbat.cell.parameters.CellParameters`, a set name or
+    BPX file (default ``"chen2020"``), or a :class:`ResolvedParameters` of ``electrode``.
+    """
     if electrode not in ("positive", "negative"):
         raise InvalidInputError(f"electrode must be 'positive' or 'negative', got {electrode!r}")
     if isinstance(params, ResolvedParameters):
-        return params
+        if params.electrode != electrode:
+            raise InvalidInputError(
+                f"the ResolvedParameters are of the {params.electrode} electrode, not the "
+                f"{electrode}"
+            )
+        return None, params
     from microbat.cell.parameters import CellParameters, load_parameters
 
     if params is None:
@@ -743,4 +757,4 @@ def _resolve_params(params: Any, electrode: str) -> ResolvedParameters:
             f"params must be a CellParameters, a ResolvedParameters or a set name, got "
             f"{type(params).__name__}"
         )
-    return ResolvedParameters.from_cell_parameters(params, electrode)
+    return params, ResolvedParameters.from_cell_parameters(params, electrode)
