@@ -227,9 +227,9 @@ def register(app: typer.Typer) -> None:
             if resolved:
                 crop = None
                 if plating_lateral_size is not None:
-                    from microbat.pipeline.stages.plating import _box
+                    from microbat.pipeline.base import central
 
-                    crop = _box(ms.shape, plating_lateral_size, ms.thickness_axis)
+                    crop = central(ms.shape, plating_lateral_size, whole_axis=ms.thickness_axis)
                 pl_file = out / PLATING_NAME if out is not None else None
                 if resume and pl_file is not None and pl_file.is_file():
                     saved = ResolvedPlating.load(pl_file)

@@ -472,11 +472,18 @@ def histogram(volume: np.ndarray, bins: int = 256) -> dict[str, np.ndarray]:
     return {"hist_counts": counts, "hist_edges": edges}
 
 
-def central(shape: Sequence[int], edge: Sequence[int]) -> tuple[slice, ...]:
-    """Slices of the central box of edge ``edge`` (clipped to ``shape``)."""
+def central(
+    shape: Sequence[int], edge: Sequence[int] | int, *, whole_axis: int | None = None
+) -> tuple[slice, ...]:
+    """Slices of the central box of edge ``edge`` (clipped to ``shape``).
+
+    ``edge`` is one edge per axis or one for all; ``whole_axis`` (e.g. the thickness
+    axis) keeps that axis whole: a lateral crop through the full electrode.
+    """
+    edges = [edge] * len(shape) if isinstance(edge, int) else list(edge)
     out = []
-    for n, e in zip(shape, edge, strict=True):
-        e = min(int(e), n)
+    for ax, (n, e) in enumerate(zip(shape, edges, strict=True)):
+        e = n if ax == whole_axis else min(int(e), n)
         a = (n - e) // 2
         out.append(slice(a, a + e))
     return tuple(out)

@@ -36,10 +36,10 @@ from microbat.pipeline.base import (
     StageContext,
     StageOutput,
     StageSettings,
+    central,
     finite_or_none,
 )
 from microbat.pipeline.reportkit import ReportSection, ReportView, esc, img, notes_list, num, pct
-from microbat.pipeline.stages.plating import _box
 from microbat.pipeline.stages.ssb import liquid_only, solid_state
 
 __all__ = ["STAGE", "AgingSettings"]
@@ -112,7 +112,7 @@ def _run(ctx: StageContext) -> StageOutput:
     if "plating" in cfg.mechanisms:
         pcfg = ctx.config.plating
         check_plating_material(cfg.material, pcfg.electrode)
-        box = _box(ms.shape, pcfg.lateral_size, ms.thickness_axis)
+        box = central(ms.shape, pcfg.lateral_size, whole_axis=ms.thickness_axis)
         pset = ctx.config.cell.parameter_set
         ctx.step(f"resolved {cfg.c_rate:g}C charge with {cfg.plating_mode} plating ({pset})")
         plating = resolved_plating(

@@ -39,6 +39,7 @@ from microbat.pipeline.base import (
     StageOutput,
     StageSettings,
     Verdict,
+    central,
     finite_or_none,
     optional,
 )
@@ -97,17 +98,6 @@ def _active(ctx: StageContext) -> str | None:
     return None
 
 
-def _box(shape: tuple[int, ...], edge: int, thickness_axis: int) -> tuple[slice, ...]:
-    out = []
-    for a, n in enumerate(shape):
-        if a == thickness_axis or n <= edge:
-            out.append(slice(0, n))
-        else:
-            lo = (n - edge) // 2
-            out.append(slice(lo, lo + edge))
-    return tuple(out)
-
-
 def _slice_through(field: np.ndarray, centre: tuple[int, ...], thickness_axis: int) -> np.ndarray:
     """The plane through ``centre`` containing the thickness axis (thickness first)."""
     other = [a for a in range(3) if a != thickness_axis]
@@ -123,7 +113,7 @@ def _run(ctx: StageContext) -> StageOutput:
     cfg = ctx.config.plating
     params = ctx.config.cell.parameter_set
     ms_full = ctx.microstructure()
-    box = _box(ms_full.shape, cfg.lateral_size, ms_full.thickness_axis)
+    box = central(ms_full.shape, cfg.lateral_size, whole_axis=ms_full.thickness_axis)
     cropped = any(b.stop - b.start < n for b, n in zip(box, ms_full.shape, strict=True))
     ms = ms_full.crop(*box) if cropped else ms_full
     notes: list[str] = []
