@@ -71,6 +71,15 @@ def register(app: typer.Typer) -> None:
                 "beside it).",
             ),
         ] = "both",
+        se_conductivity: Annotated[
+            float | None,
+            typer.Option(
+                "--se-conductivity",
+                help="Ionic conductivity (S/m) of the solid electrolyte of a composite "
+                "cathode (an image with a phase of role solid_electrolyte: single-ion "
+                "conductor); default 0.2 = 2 mS/cm, as simulate.",
+            ),
+        ] = None,
         workers: Annotated[
             int | None,
             typer.Option(
@@ -107,10 +116,13 @@ def register(app: typer.Typer) -> None:
         with Progress("eis", quiet=quiet) as progress:
             progress.stage(f"reading {file}")
             ms = inputs.load(file)
+            over: dict[str, Any] = {}
+            if se_conductivity is not None:
+                over["solid_electrolyte_conductivity_S_per_m"] = se_conductivity
             if params == "defaults":
-                p = EISParameters(soc=soc)
+                p = EISParameters(soc=soc, **over)
             else:
-                p = EISParameters.from_cell(params, electrode=electrode, soc=soc)  # type: ignore[arg-type]
+                p = EISParameters.from_cell(params, electrode=electrode, soc=soc, **over)  # type: ignore[arg-type]
             freqs = default_frequencies(f_min, f_max, per_decade)
             res: Any = None
             what = f"resolved model, {' x '.join(map(str, ms.shape))} voxels"

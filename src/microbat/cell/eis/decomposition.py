@@ -67,6 +67,12 @@ PROCESSES: dict[str, str] = {
     "solid diffusion": "solid_diffusivity_m2_per_s",
 }
 
+#: Fields scaled together with a process's field: the ionic transport of a composite
+#: cathode is the solid electrolyte's (each model reads only the one that applies).
+_SCALED_WITH: dict[str, tuple[str, ...]] = {
+    "electrolyte_conductivity_S_per_m": ("solid_electrolyte_conductivity_S_per_m",),
+}
+
 
 @dataclass(frozen=True)
 class SensitivityResult(Result):
@@ -139,10 +145,9 @@ def sensitivity(
     f = np.asarray(frequencies, float)
     dz: dict[str, np.ndarray] = {}
     for name in names:
-        key = PROCESSES[name]
-        v = getattr(params, key)
-        up = spectrum(params.with_values(**{key: v * factor}))
-        dn = spectrum(params.with_values(**{key: v / factor}))
+        keys = (PROCESSES[name], *_SCALED_WITH.get(PROCESSES[name], ()))
+        up = spectrum(params.with_values(**{k: getattr(params, k) * factor for k in keys}))
+        dn = spectrum(params.with_values(**{k: getattr(params, k) / factor for k in keys}))
         dz[name] = (np.asarray(up) - np.asarray(dn)) / (2 * math.log(factor))
     mags = {n: float(np.sum(np.abs(d))) for n, d in dz.items()}
     tot = sum(mags.values()) or 1.0

@@ -23,6 +23,12 @@ the wetted fraction of active/carbon-binder). PyBaMM 26.10 has no
 frequency-domain solver (its EIS lives in the separate ``pybamm-eis`` package),
 so this closed form is the homogenised reference.
 
+On a composite cathode (a phase of role ``solid_electrolyte``) the ionic rail is
+the solid electrolyte, a single-ion conductor: ``κ_eff = σ_SE ε_SE/τ_SE``
+(separator-role voxels count as dense solid electrolyte), ``σ_eff`` through the
+active material and carbon-binder (electronic only) and ``a_s`` the active |
+solid-electrolyte contact area per volume (see :mod:`microbat.cell.eis.resolved`).
+
 Assumptions: uniform properties through the thickness; the current collector
 side is reached only by the solid and the separator side only by the
 electrolyte; separator-role voxels are not treated separately.
@@ -67,7 +73,13 @@ def effective_properties(ms: Microstructure, params: EISParameters) -> dict[str,
     from microbat.transport.diffusion import tortuosity
 
     roles = {ph.name: ph.role for ph in ms.phases.values()}
-    pores = [n for n, r in roles.items() if r == PhaseRole.ELECTROLYTE]
+    single_ion = PhaseRole.SOLID_ELECTROLYTE in roles.values()
+    ion_roles = (
+        (PhaseRole.SOLID_ELECTROLYTE, PhaseRole.SEPARATOR)
+        if single_ion
+        else (PhaseRole.ELECTROLYTE,)
+    )
+    pores = [n for n, r in roles.items() if r in ion_roles]
     cbd = [n for n, r in roles.items() if r == PhaseRole.CARBON_BINDER]
     active = [n for n, r in roles.items() if r == PhaseRole.ACTIVE]
     if not pores or not active:
@@ -80,7 +92,9 @@ def effective_properties(ms: Microstructure, params: EISParameters) -> dict[str,
     ion = tortuosity(
         ms,
         phase=pores,
-        relative_diffusivity={n: params.cbd_ionic_fraction for n in cbd} or None,
+        relative_diffusivity=(
+            None if single_ion else ({n: params.cbd_ionic_fraction for n in cbd} or None)
+        ),
         keep_field=False,
     )
     sig_rel = params.cbd_conductivity_S_per_m / params.active_conductivity_S_per_m
@@ -91,13 +105,18 @@ def effective_properties(ms: Microstructure, params: EISParameters) -> dict[str,
         keep_field=False,
     )
     a_s = specific_surface_area(ms, active, pores)
-    if cbd:
+    if cbd and not single_ion:
         a_s += params.cbd_wetted_fraction * specific_surface_area(ms, active, cbd)
     ax = ms.thickness_axis
     eff_i = float(ion.deff_over_d0[0] or 0.0)
     eff_e = float(ele.deff_over_d0[0] or 0.0)
+    kappa = (
+        params.solid_electrolyte_conductivity_S_per_m
+        if single_ion
+        else params.electrolyte_conductivity_S_per_m
+    )
     return {
-        "kappa_eff_S_per_m": params.electrolyte_conductivity_S_per_m * eff_i,
+        "kappa_eff_S_per_m": kappa * eff_i,
         "sigma_eff_S_per_m": params.active_conductivity_S_per_m * eff_e,
         "specific_area_per_m": float(a_s),
         "ionic_efficiency": eff_i,
@@ -168,6 +187,13 @@ def homogenized_eis(
         blocking=blocking,
         interface_area_m2=eff["specific_area_per_m"] * A * L,
         parameters=params.to_dict(),
-        details=eff,
+        details={
+            **eff,
+            "ionic_conductor": (
+                "solid_electrolyte"
+                if any(ph.role == PhaseRole.SOLID_ELECTROLYTE for ph in ms.phases.values())
+                else "liquid"
+            ),
+        },
         provenance=prov,
     )

@@ -85,6 +85,7 @@ _POSITIVE = (
     "particle_radius_m",
     "solid_diffusivity_m2_per_s",
     "current_collector_conductivity_S_per_m",
+    "solid_electrolyte_conductivity_S_per_m",
 )
 _FRACTIONS = ("cbd_ionic_fraction", "cbd_wetted_fraction", "separator_ionic_fraction")
 
@@ -130,6 +131,14 @@ class EISParameters:
         sealed on its far side.
     soc : float or None
         State of charge the values were taken at (informational).
+    solid_electrolyte_conductivity_S_per_m : float
+        Ionic conductivity σ_SE of a solid electrolyte (role ``solid_electrolyte``),
+        used instead of the liquid's κ when the image is a composite cathode (a
+        single-ion conductor, see :mod:`microbat.cell.eis.resolved`). Default 0.2 S/m
+        = 2 mS/cm, the value of ``simulate --se-conductivity``: the order of the
+        room-temperature total conductivities of the argyrodites Li₆PS₅Cl and
+        Li₆PS₅Cl₀.₅Br₀.₅ (about 1 and 2 mS/cm, Kraft et al., J. Am. Chem. Soc. 139,
+        10909 (2017), doi:10.1021/jacs.7b06327); about 0.05 S/m for garnet LLZO.
     source : str
         Where the values come from.
     """
@@ -148,6 +157,7 @@ class EISParameters:
     solid_diffusivity_m2_per_s: float = 4e-15
     ocp_slope_V_m3_per_mol: float = -2e-5
     diffusion_geometry: Literal["sphere", "slab"] = "sphere"
+    solid_electrolyte_conductivity_S_per_m: float = 0.2
     soc: float | None = None
     source: str = "defaults (typical NMC positive electrode)"
     notes: tuple[str, ...] = field(default=())

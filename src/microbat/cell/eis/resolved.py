@@ -36,6 +36,23 @@ slab in the image). The impedance is ``Z = 1 V / I`` with ``I`` the current
 leaving through the separator face (equal, by conservation, to the current
 entering at the current collector). Other outer faces are insulating.
 
+Single-ion solid electrolyte (composite cathodes)
+-------------------------------------------------
+When the image holds a phase of role ``solid_electrolyte`` the ionic conductor is
+that solid (and the separator slab, read as dense solid electrolyte), with the
+constant conductivity ``σ_SE`` (:attr:`EISParameters.solid_electrolyte_conductivity_S_per_m`).
+A solid electrolyte is a single-ion conductor: the anions are the immobile
+lattice, so t₊ = 1, no concentration gradient builds up and the ionic current
+is Ohm's law ``−σ_SE ∇φ_e`` (J. Maier, *Physical Chemistry of Ionic Materials*,
+Wiley 2004, ch. 6) — the model above has no concentration unknowns, so only the
+sets change: interface faces are active | solid-electrolyte faces only (the
+charge transfer, double layer and solid diffusion of :class:`EISParameters`,
+``a_f = 1``); carbon-binder conducts electrons only; liquid-role pores and voids
+are insulating. Validation: a planar active | SE bilayer against ``R_SE`` in
+series with the Randles interface and the finite-length Warburg of the active
+layer, and an SE channel through the active phase against de Levie's line
+(``docs/validation/eis.md``).
+
 Assumptions: small signal around an equilibrium rest state (uniform SOC, zero
 current); one particle radius for the solid diffusion of every interface face
 (the mean radius of :class:`EISParameters`); no electrolyte concentration
@@ -141,6 +158,8 @@ class ResolvedModel:
     ----------
     n_solid, n_electrolyte : int
         Unknowns of each field.
+    single_ion : bool
+        The ionic conductor is a solid electrolyte (see the module notes).
     interface_area_m2 : float
         Total ``Σ a_f A_f`` of the coupling faces.
     area_m2 : float
@@ -192,8 +211,24 @@ class ResolvedModel:
         ion: dict[int, float] = {}
         ele: dict[int, float] = {}
         active_labels, cbd_labels = [], []
+        # a solid electrolyte makes the image a composite cathode: single-ion conductor
+        self.single_ion = any(ph.role == PhaseRole.SOLID_ELECTROLYTE for ph in ms.phases.values())
+        sigma_se = p.solid_electrolyte_conductivity_S_per_m
         for ph in ms.phases.values():
             r = ph.role
+            if self.single_ion:
+                # SE and the separator slab (dense SE) conduct ions; carbon-binder only
+                # electrons; liquid-role pores and voids of a composite are insulating
+                if r in (PhaseRole.SOLID_ELECTROLYTE, PhaseRole.SEPARATOR):
+                    ion[ph.label] = sigma_se
+                elif r == PhaseRole.CARBON_BINDER:
+                    ele[ph.label] = p.cbd_conductivity_S_per_m
+                elif r == PhaseRole.ACTIVE:
+                    ele[ph.label] = p.active_conductivity_S_per_m
+                    active_labels.append(ph.label)
+                elif r == PhaseRole.CURRENT_COLLECTOR:
+                    ele[ph.label] = p.current_collector_conductivity_S_per_m
+                continue
             if r == PhaseRole.ELECTROLYTE:
                 ion[ph.label] = kappa
             elif r == PhaseRole.SEPARATOR:
@@ -216,14 +251,17 @@ class ResolvedModel:
             )
         if not ion:
             raise PhaseError(
-                f"no ion-conducting phase (electrolyte, carbon_binder, separator) in "
-                f"{ms.phases.to_spec()}"
+                f"no ion-conducting phase (electrolyte, carbon_binder, separator, "
+                f"solid_electrolyte) in {ms.phases.to_spec()}"
             )
         k_ion = coefficient_field(labels, ion)
         k_ele = coefficient_field(labels, ele)
         faces = interface_faces(labels, active_labels, sorted(ion), h)
         if faces.n_faces == 0:
-            raise PhaseError("the active phase has no face in contact with an ion conductor")
+            raise PhaseError(
+                "the active phase has no face in contact with "
+                + ("the solid electrolyte" if self.single_ion else "an ion conductor")
+            )
 
         def keep(cond: np.ndarray, side: int, marks: np.ndarray) -> np.ndarray:
             lab, n = components(cond)
@@ -741,6 +779,7 @@ def resolved_eis(
         "n_solid": model.n_solid,
         "n_electrolyte": model.n_electrolyte,
         "n_interface_faces": model.n_faces,
+        "ionic_conductor": "solid_electrolyte" if model.single_ion else "liquid",
         "assembly_s": model.assembly_s,
         **info,
     }
