@@ -1,4 +1,4 @@
-"""The twin's liquid-electrolyte stages (cell, eis, gas) skip a solid-state image."""
+"""The twin's liquid-electrolyte stages (gas) skip a solid-state image; eis runs on it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import microbat.pipeline.stages as stages_pkg
 from microbat.pipeline.twin import run_twin
 
-LIQUID = ("cell", "eis", "gas")
-KEEP = {"input", "denoise", "segment", "report", *LIQUID}
+LIQUID = ("gas",)
+KEEP = {"input", "denoise", "segment", "report", "eis", *LIQUID}
 
 
 def _overrides() -> dict[str, object]:
@@ -39,12 +39,27 @@ def composite_h5(tmp_path_factory):
 
 
 def test_liquid_stages_skip_a_solid_state_image(composite_h5, tmp_path):
-    res = run_twin(composite_h5, out_dir=tmp_path / "twin", overrides=_overrides())
+    over = {**_overrides(), "eis.parameters": "default", "eis.polycrystal_subvolume": [16]}
+    res = run_twin(composite_h5, out_dir=tmp_path / "twin", overrides=over)
     for name in LIQUID:
         st = res.stage(name)
         assert st.status == "skipped", (name, st.status, st.reason)
         assert "solid-state image" in st.reason and "liquid" in st.reason
         assert "\n" not in st.reason
+    # the impedance stage runs the single-ion spectrum and the polycrystal's two arcs
+    st = res.stage("eis")
+    assert st.status == "complete", (st.status, st.reason)
+    eis = json.loads((tmp_path / "twin" / "stages" / "eis" / "result.json").read_text())
+    assert eis["ionic_conductor"] == "solid_electrolyte"
+    sp = eis["spectra"]["resolved_subvolume"]
+    assert sp["details"]["ionic_conductor"] == "solid_electrolyte"
+    assert sp["low_frequency_real_ohm_m2"] > sp["high_frequency_real_ohm_m2"] > 0
+    pc = eis["polycrystal"]
+    assert pc["r_bulk_ohm_m2"] > 0 and pc["r_gb_ohm_m2"] > 0
+    assert pc["f_bulk_found_Hz"] == pytest.approx(pc["f_bulk_expected_Hz"], rel=0.05)
+    assert 1.0 < pc["f_gb_found_Hz"] / pc["f_gb_expected_Hz"] < 1.6
+    html = res.report.read_text()
+    assert "f found/expected" in html and "single-ion conductor" in html
 
 
 def test_full_twin_on_a_composite_writes_its_report(tmp_path):
