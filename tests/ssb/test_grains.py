@@ -137,9 +137,25 @@ def test_two_arcs_voronoi():
         gs, sigma_bulk=0.05, permittivity=60.0, gb_resistance=1e-4, gb_capacitance=0.1,
         frequencies=np.logspace(3, 9, 25),
     )  # fmt: skip
-    assert r.f_bulk_peak_Hz == pytest.approx(r.f_bulk_expected_Hz, rel=0.05)
-    assert r.f_gb_peak_Hz == pytest.approx(r.f_gb_expected_Hz, rel=0.3)
+    # measured on this 25-point grid: bulk 1.0006, GB 1.180; on a 121-point grid of the
+    # same sample 0.996 and 1.156 (the interpolation's share, ~2 %). The GB arc relaxes
+    # faster than 1/(2π R_gb C_gb): bulk paths shunt the boundaries that are not in
+    # series (Fleig & Maier 1999); docs/validation/ssb.md
+    assert r.f_bulk_peak_Hz == pytest.approx(r.f_bulk_expected_Hz, rel=0.01)
+    assert 1.0 < r.f_gb_peak_Hz / r.f_gb_expected_Hz < 1.25
     assert r.resistance_gb_ohm > 0 and r.resistance_bulk_ohm > 0
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.05, 0.1, 0.125, 0.2])
+def test_peak_interpolation_between_grid_points(offset):
+    """One Debye arc whose peak falls between the samples of a 25-point, 6-decade grid."""
+    from microbat.ssb.grains import _peak_frequencies
+
+    f = np.logspace(3, 9, 25)  # 0.25 decade apart
+    f0 = 10 ** (5 + offset)
+    z = 1 / (1 + 1j * f / f0)
+    (peak,) = _peak_frequencies(f, z)
+    assert peak == pytest.approx(f0, rel=0.006)  # measured ≤ 0.48 % (the nearest sample: 33 %)
 
 
 @pytest.mark.parametrize(
