@@ -6,6 +6,13 @@ Usage::
     python benchmarks/bench_eis.py --with-100      # adds 100³ (~1.1e6 unknowns)
     python benchmarks/bench_eis.py 24 --solver direct --n-freq 8
     python benchmarks/bench_eis.py --check 24      # iterative vs direct Z on 24³
+    python benchmarks/bench_eis.py --composite 32  # single-ion (solid electrolyte) model
+
+``--composite n``: a synthetic composite cathode (active, solid electrolyte,
+carbon-binder, voids; the geometry of ``bench_resolved_ssb.py``) through the
+single-ion model, against the same voxels with the solid electrolyte read as a
+liquid-filled pore (the liquid model: no other code resolves the impedance of a
+composite cathode); prints both, their ratio and the load average.
 
 Each size runs in a fresh process (so peak RSS is that size's). Prints unknowns,
 assembly time, seconds per frequency, the projected 50-frequency spectrum and its
@@ -29,11 +36,32 @@ import numpy as np
 BAR_S = 300.0
 
 
-def run_one(n: int, solver: str, n_freq: int, workers: int | None) -> dict:
+def _composite(n: int, liquid: bool):
+    from microbat import Microstructure
+    from microbat.synth import composite_cathode
+
+    ms = composite_cathode(
+        (n, n, n), voxel_size=0.5e-6, active_fraction=0.5, electrolyte_fraction=0.38,
+        binder_fraction=0.03, active_radius=2.0e-6, electrolyte_radius=0.8e-6, seed=11,
+    )  # fmt: skip
+    if not liquid:
+        return ms
+    return Microstructure(
+        ms.labels, voxel_size=ms.voxel_size, phases="inert=0,cbd=1,active=2,pore=3",
+        allow_empty_phases=True,
+    )  # fmt: skip
+
+
+def run_one(
+    n: int, solver: str, n_freq: int, workers: int | None, composite: str | None = None
+) -> dict:
     from microbat.cell.eis.resolved import ResolvedModel
     from microbat.synth import electrode
 
-    ms = electrode((n, n, n), voxel_size=0.5e-6, mean_radius=2e-6, seed=1)
+    if composite is None:
+        ms = electrode((n, n, n), voxel_size=0.5e-6, mean_radius=2e-6, seed=1)
+    else:
+        ms = _composite(n, liquid=composite == "liquid")
     t = time.perf_counter()
     m = ResolvedModel(ms)
     ta = time.perf_counter() - t
@@ -80,10 +108,31 @@ def main() -> None:
     ap.add_argument("--n-freq", type=int, default=8)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--check", type=int, default=None, help="iterative vs direct at this size")
+    ap.add_argument("--composite", type=int, default=None, help="composite cathode of n³")
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--kind", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one is not None:
-        print(json.dumps(run_one(a.one, a.solver, a.n_freq, a.workers)))
+        print(json.dumps(run_one(a.one, a.solver, a.n_freq, a.workers, a.kind)))
+        return
+    if a.composite is not None:
+        print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min load)")
+        res = {}
+        for kind in ("solid", "liquid"):
+            cmd = [sys.executable, __file__, "--one", str(a.composite), "--kind", kind]
+            cmd += ["--solver", a.solver, "--n-freq", str(a.n_freq)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            r = res[kind] = json.loads(out.strip().splitlines()[-1])
+            print(
+                f"{a.composite}^3 composite, {kind} model: {r['unknowns']} unknowns, assembly "
+                f"{r['assembly_s']:.2f} s, {r['solver']}: {r['s_per_frequency']:.3f} s/frequency, "
+                f"iterations {min(r['iterations'])}-{max(r['iterations'])}, peak RSS "
+                f"{r['peak_rss_GiB']:.2f} GiB",
+                flush=True,
+            )
+        ratio = res["solid"]["s_per_frequency"] / res["liquid"]["s_per_frequency"]
+        print(f"ratio solid/liquid (s per frequency): {ratio:.2f}")
+        print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min load)")
         return
     if a.check is not None:
         check(a.check)

@@ -9,10 +9,14 @@ this module turns the liquid equations into those of a single-ion conductor:
 
 * t₊ = 1 (only Li⁺ moves; the anions are the fixed lattice), so the salt source
   ``(1 − t₊) i / F`` and the diffusion-potential factor ``β ∝ (1 − t₊)`` vanish and
-  the ionic current is ``−σ_SE ∇φ_e`` (Ohm's law of a solid electrolyte, e.g.
-  Danilov, Niessen and Notten, J. Electrochem. Soc. 158, A215 (2011),
-  doi:10.1149/1.3521414; Bielefeld, Weber and Janek, J. Phys. Chem. C 123, 1626
-  (2019), doi:10.1021/acs.jpcc.8b11043);
+  the ionic current is ``−σ_SE ∇φ_e`` (Ohm's law of a single-ion conductor, e.g.
+  J. Maier, *Physical Chemistry of Ionic Materials*, Wiley 2004; Bielefeld, Weber
+  and Janek, J. Phys. Chem. C 123, 1626 (2019), doi:10.1021/acs.jpcc.8b11043, treat
+  the SE network of a composite cathode as a pure ohmic ion conductor). Not Danilov,
+  Niessen and Notten, J. Electrochem. Soc. 158, A215 (2011), doi:10.1149/1.3521414,
+  cited here before: they model their Li₃PO₄ film as a *binary* electrolyte
+  (dissociation into Li⁺ and a mobile negative charge, two-carrier Nernst–Planck),
+  which builds a concentration gradient — the opposite assumption;
 * the concentration unknown is *pinned*: with no source it stays ``c_e0`` to
   round-off (the rows are kept, with a nominal diffusivity, so the liquid solver
   and its conservation checks run unchanged; the lithium balance then reads
