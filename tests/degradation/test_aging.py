@@ -401,20 +401,54 @@ def test_local_rate_is_the_lithium_of_the_next_cycle(electrode) -> None:
     assert np.isfinite(res.heterogeneity_cov[0])
 
 
-def test_interface_area_falls_back_to_voxel_faces(monkeypatch) -> None:
-    """A vanishing smoothed area estimate (a binder-coated segmentation) is replaced by
-    2/3 of the voxel faces, the isotropic-surface ratio: a voxel sphere gets 4πR²."""
+def test_vanishing_interface_area_is_an_error(monkeypatch) -> None:
+    """A measured active/electrolyte area of 0 next to touching faces is refused."""
     import microbat.imaging.metrics as metrics
+    from microbat.core.errors import PhaseError
     from microbat.core.microstructure import Microstructure
 
-    n, r = 40, 12.0
+    n, r = 24, 8.0
     z, y, x = np.indices((n, n, n)) - (n - 1) / 2
     lab = (z**2 + y**2 + x**2 <= r**2).astype(np.uint8)
     ms = Microstructure(lab, 1e-6, "pore=0,active=1")
     parts = label_particles(ms)
-    measured = aging_geometry(ms, parts, tortuosity=1.5).area_m2.sum()
     monkeypatch.setattr(metrics, "interface_areas", lambda _ms: {})
-    fallback = aging_geometry(ms, parts, tortuosity=1.5).area_m2.sum()
-    sphere = 4 * math.pi * (r * 1e-6) ** 2
-    assert fallback == pytest.approx(sphere, rel=0.03)  # measured here: -1.0 %
-    assert fallback == pytest.approx(measured, rel=0.03)
+    with pytest.raises(PhaseError, match="no SEI interface"):
+        aging_geometry(ms, parts, tortuosity=1.5)
+
+
+def test_pinhole_contact_gets_its_measured_area() -> None:
+    """A particle coated by one voxel of binder, touching the pore at pinholes (a
+    binder-coated segmentation): the SEI area is the measured pore/active area, between
+    half and all of its voxel faces, and the particle's two interfaces add up to 4πR²."""
+    from microbat.core.microstructure import Microstructure
+    from microbat.imaging.metrics import interface_areas
+
+    n, r = 32, 10.0
+    z, y, x = np.indices((n, n, n)) - (n - 1) / 2 - 0.3
+    rr = np.sqrt(z**2 + y**2 + x**2)
+    lab = np.zeros((n, n, n), np.uint8)
+    lab[rr <= r + 1] = 1
+    lab[rr <= r] = 2
+    rng = np.random.default_rng(3)
+    shell = np.argwhere(lab == 1)
+    rng.shuffle(shell)
+    steps = np.vstack([np.eye(3, dtype=int), -np.eye(3, dtype=int)])
+    opened = 0
+    for v in shell:
+        near = {int(lab[tuple(v + d)]) for d in steps}
+        if 0 in near and 2 in near and opened < 40:
+            lab[tuple(v)] = 0
+            opened += 1
+    ms = Microstructure(lab, 1e-6, "pore=0,cbd=1,active=2")
+    geom = aging_geometry(ms, label_particles(ms), tortuosity=1.5)
+    areas = interface_areas(ms)
+    sei = float(geom.area_m2.sum())
+    assert sei == pytest.approx(areas[("pore", "active")], rel=1e-12)
+    faces = sum(
+        int(np.count_nonzero(((lo == 0) & (hi == 2)) | ((lo == 2) & (hi == 0))))
+        for lo, hi in ((np.delete(lab, -1, k), np.delete(lab, 0, k)) for k in range(3))
+    )
+    assert 0.5 * faces * 1e-12 < sei < faces * 1e-12
+    both = areas[("pore", "active")] + areas[("cbd", "active")]
+    assert both == pytest.approx(4 * math.pi * (r * 1e-6) ** 2, rel=0.015)
