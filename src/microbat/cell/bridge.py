@@ -14,6 +14,15 @@ isothermal, solved with the IDAKLU (SUNDIALS IDA + KLU) solver [3]_. "Full charg
 is the state ``Simulation.set_initial_state(1.0)`` gives: stoichiometries from the
 electrode state-of-health solve at the upper cut-off voltage.
 
+Half cells: parameters with a lithium-metal counter electrode
+(:meth:`~microbat.cell.CellParameters.as_half_cell`, e.g. the single-ion P2D of a
+solid-state composite cathode, :func:`microbat.cell.solid_state_parameters`) run
+PyBaMM's model with ``{"working electrode": "positive"}``: the lithium foil is an
+interface with Butler–Volmer kinetics. Its reaction overpotential takes the place
+of the negative electrode's in the voltage breakdown (PyBaMM's "X-averaged reaction
+overpotential [V]" of a half cell already includes it), and the negative particle
+and solid terms are PyBaMM's zeros.
+
 References
 ----------
 .. [1] M. Doyle, T. F. Fuller and J. Newman, J. Electrochem. Soc. 140, 1526 (1993).
@@ -95,6 +104,17 @@ OUTPUT_VARIABLES = (
     *BREAKDOWN_VARIABLES.values(),
     ELECTROLYTE_CONCENTRATION,
     *TRANSPORT_VARIABLES,
+)
+#: Half cell: the lithium-metal interface stands in for the negative electrode's reaction.
+HALF_CELL_ALIASES = {
+    BREAKDOWN_VARIABLES["reaction_n"]: "Lithium metal interface reaction overpotential [V]",
+}
+#: What the solver computes for a half cell (no negative porous electrode).
+HALF_CELL_OUTPUT_VARIABLES = tuple(
+    HALF_CELL_ALIASES.get(v, v)
+    for v in OUTPUT_VARIABLES
+    if not v.startswith("X-averaged negative electrolyte")
+    and not v.startswith("X-averaged negative electrode transport")
 )
 _MAX_C_RATE = 100.0
 _MIN_C_RATE = 1e-3
@@ -211,6 +231,19 @@ class _Run:
     solution: Any
 
 
+class _HalfCellSolution:
+    """A half-cell PyBaMM solution read with the full cell's breakdown names."""
+
+    def __init__(self, solution: Any) -> None:
+        self._solution = solution
+
+    def __getitem__(self, name: str) -> Any:
+        return self._solution[HALF_CELL_ALIASES.get(name, name)]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._solution, name)
+
+
 class CellSimulator:
     """A PyBaMM model built once for a parameter set; discharges at any rate.
 
@@ -262,6 +295,12 @@ class CellSimulator:
         )
         if "distribution" in dist:
             options["particle size"] = dist
+        #: Lithium-metal counter electrode (half cell), see the module notes.
+        self.half_cell = bool(getattr(params, "half_cell", False))
+        if self.half_cell:
+            options["working electrode"] = "positive"
+            if "particle size" in options:
+                options["particle size"] = dist[1]
         self.options = options
         try:
             pb_model = getattr(pybamm.lithium_ion, self.model_name)(options)
@@ -283,7 +322,9 @@ class CellSimulator:
         self.solver = pybamm.IDAKLUSolver(
             on_failure="ignore",
             options=sopts,
-            output_variables=list(OUTPUT_VARIABLES),
+            output_variables=list(
+                HALF_CELL_OUTPUT_VARIABLES if self.half_cell else OUTPUT_VARIABLES
+            ),
             **kwargs,
         )
         var_pts = None
@@ -303,9 +344,9 @@ class CellSimulator:
             ) from None
         self.built_model = self.sim.built_model
         #: Number of finite-volume cells in the negative electrode, separator, positive.
+        names = ("negative electrode", "separator", "positive electrode")
         self.regions = {
-            name: int(self.sim.mesh[name].npts)
-            for name in ("negative electrode", "separator", "positive electrode")
+            name: int(self.sim.mesh[name].npts) for name in (names[1:] if self.half_cell else names)
         }
         self.build_time_s = time.perf_counter() - t0
         #: How many times :func:`get_simulator` handed out this simulator.
@@ -313,7 +354,9 @@ class CellSimulator:
         pv_built = self.sim.parameter_values
         self.initial_state = {
             "definition": f"PyBaMM set_initial_state({self.initial_soc:g})",
-            "negative_stoichiometry": float(
+            "negative_stoichiometry": None
+            if self.half_cell
+            else float(
                 pv_built["Initial concentration in negative electrode [mol.m-3]"]
                 / params.negative.max_concentration_mol_per_m3
             ),
@@ -327,7 +370,7 @@ class CellSimulator:
     def t_end_s(self, current_A: float) -> float:
         """Time limit of a discharge: 1.05 × the larger theoretical electrode capacity."""
         q = max(
-            self.params.theoretical_capacity_Ah("negative"),
+            0.0 if self.half_cell else self.params.theoretical_capacity_Ah("negative"),
             self.params.theoretical_capacity_Ah("positive"),
             self.params.cell.nominal_capacity_Ah,
         )
@@ -406,6 +449,8 @@ class CellSimulator:
                 "Try a lower rate, a finer mesh or solver_options={'max_num_steps': ...}, "
                 "or on_failure='record' to keep the truncated curve marked incomplete"
             )
+        if self.half_cell:
+            sol = _HalfCellSolution(sol)
         curve = DischargeCurve(
             c_rate=float(c_rate),
             current_A=float(current),

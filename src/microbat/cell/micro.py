@@ -24,6 +24,23 @@ recording each change. Two effective-transport models are offered:
 Geometry (porosity, active fraction, thickness, particle radius, surface area) is
 applied in both cases, so a comparison isolates the transport assumption.
 
+Solid-state composite cathodes (``ion_conductor="solid_electrolyte"``): the ion
+conductor is a solid electrolyte (SE), a single-ion conductor (t₊ = 1). PyBaMM's
+DFN then has no salt gradient: the salt source ``(1 − t₊) a j / F`` cancels the
+divergence of the migration flux ``t₊ i_e / F``, the separator's boundary flux
+``(1 − t₊) i / F`` vanishes and so does the diffusion potential ``2 (1 − t₊) χ RT/F
+∇ln c_e`` (checked in PyBaMM 26.10's ``electrolyte_diffusion/full_diffusion.py`` and
+``LithiumIonParameters.chi``), leaving Ohm's law ``i_e = −σ_SE ε^b ∇φ_e`` in the SE
+network. :func:`solid_state_parameters` sets ε = the SE volume fraction, ``ε^b =
+ε / τ_SE`` (the SE network's tortuosity factor measured on the image), the reaction
+area = the active | SE contact area per volume, a constant ``σ_SE``, a dense SE
+separator (ε = 1, b = 0) and a lithium-metal counter electrode, as the resolved
+composite model (:mod:`microbat.cell.resolved`) does. This reduction of the P2D
+model to a single-ion conductor is the usual continuum model of solid-state cells
+(Danilov, Niessen and Notten, J. Electrochem. Soc. 158, A215 (2011),
+doi:10.1149/1.3521414; Bielefeld, Weber and Janek, J. Phys. Chem. C 123, 1626
+(2019), doi:10.1021/acs.jpcc.8b11043).
+
 Surface area and radius: PyBaMM's reaction area is ``a = 3 ε_act / R``. With only a
 measured area, ``R = 3 ε_act / a`` (the Sauter-equivalent radius). With both a
 measured radius and a measured area, the radius sets the diffusion length and the
@@ -52,12 +69,27 @@ from microbat.core.errors import (
     PhaseError,
 )
 
-__all__ = ["CLASSIC_BRUGGEMAN", "MicroProperties", "apply_micro", "resolve_parameters"]
+__all__ = [
+    "CLASSIC_BRUGGEMAN",
+    "SE_CUTOFF_STOICHIOMETRY",
+    "MicroProperties",
+    "apply_micro",
+    "resolve_parameters",
+    "single_ion_half_cell",
+    "solid_state_parameters",
+]
 
 #: Bruggeman's exponent for spheres, b = 1.5 (Bruggeman 1935).
 CLASSIC_BRUGGEMAN = 1.5
 
 _LENGTH_HINT = "; lengths are in metres (5 µm is 5e-6): were micrometres given as metres?"
+
+#: Stoichiometry of the positive electrode whose OCP is the default lower cut-off of
+#: the half cell (the larger of it and the set's cut-off): near θ = 1 the exchange
+#: current ∝ (1 − θ)^½ vanishes and a half cell ends only when the surface saturates,
+#: a singular event; for Chen2020's NMC811 U(0.99) = 3.495 V, the 3.5 V of the
+#: resolved-vs-P2D comparison (``cell.resolved.compare.DEFAULT_CUTOFF_V``).
+SE_CUTOFF_STOICHIOMETRY = 0.99
 
 
 class MicroProperties(BaseModel):
@@ -96,6 +128,17 @@ class MicroProperties(BaseModel):
         Array axis the transport values were computed along (provenance only).
     source : dict
         Free provenance (file, functions, voxel size).
+    ion_conductor : {"liquid", "solid_electrolyte"}
+        The ion conductor. With ``"solid_electrolyte"`` (a composite cathode)
+        ``porosity`` is the SE volume fraction, ``tau_electrolyte`` the SE network's
+        tortuosity factor, ``specific_surface_area_per_m`` the active | SE contact
+        area per volume, and :func:`apply_micro` builds the single-ion half cell
+        (:func:`solid_state_parameters`).
+    se_conductivity_S_per_m : float or None
+        Bulk ionic conductivity of the solid electrolyte (None: the resolved model's
+        default, ``ResolvedOptions.se_conductivity_S_per_m`` = 0.2 S/m, Li₆PS₅Cl).
+    separator_thickness_m : float or None
+        Thickness of the dense SE separator (None: the set's separator thickness).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,12 +155,20 @@ class MicroProperties(BaseModel):
     thickness_m: float | None = None
     axis: int | None = None
     source: dict[str, Any] = {}
+    ion_conductor: Literal["liquid", "solid_electrolyte"] = "liquid"
+    se_conductivity_S_per_m: float | None = None
+    separator_thickness_m: float | None = None
 
     def __init__(self, **values: Any) -> None:
         tau_e = values.get("tau_electrolyte")
         if isinstance(tau_e, int | float) and not math.isfinite(float(tau_e)):
+            what = (
+                "solid-electrolyte network"
+                if values.get("ion_conductor") == "solid_electrolyte"
+                else "pore phase"
+            )
             raise NotPercolatingError(
-                f"the electrolyte tortuosity factor is {tau_e}: the pore phase does not "
+                f"the electrolyte tortuosity factor is {tau_e}: the {what} does not "
                 "connect the current collector to the separator along this direction, so "
                 "no ionic current can flow; choose another axis or check the segmentation"
             )
@@ -196,11 +247,36 @@ class MicroProperties(BaseModel):
     def _thickness(cls, v: float | None) -> float | None:
         return None if v is None else _check("thickness", v, 1e-6, 2e-3, "m", _LENGTH_HINT)
 
+    @field_validator("se_conductivity_S_per_m")
+    @classmethod
+    def _se_sigma(cls, v: float | None) -> float | None:
+        return None if v is None else _check("SE conductivity", v, 1e-9, 1e4, "S/m")
+
+    @field_validator("separator_thickness_m")
+    @classmethod
+    def _sep(cls, v: float | None) -> float | None:
+        return (
+            None if v is None else _check("separator thickness", v, 1e-7, 1e-3, "m", _LENGTH_HINT)
+        )
+
     @model_validator(mode="after")
     def _fractions(self) -> MicroProperties:
         if self.active_fraction is not None and self.porosity + self.active_fraction > 1 + 1e-9:
             raise ValueError(
                 f"porosity {self.porosity:g} + active fraction {self.active_fraction:g} > 1"
+            )
+        solid = self.ion_conductor == "solid_electrolyte"
+        if not solid and (
+            self.se_conductivity_S_per_m is not None or self.separator_thickness_m is not None
+        ):
+            raise ValueError(
+                "se_conductivity_S_per_m and separator_thickness_m describe a solid "
+                "electrolyte: set ion_conductor='solid_electrolyte'"
+            )
+        if solid and self.electrode != "positive":
+            raise ValueError(
+                "a solid-state composite is modelled as the positive electrode of a half "
+                "cell against lithium metal: use electrode='positive'"
             )
         return self
 
@@ -211,10 +287,11 @@ class MicroProperties(BaseModel):
         return self.porosity / self.tau_electrolyte
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
+        """JSON-ready dictionary (the solid-electrolyte fields only for a solid one)."""
         from microbat.core.results import to_jsonable
 
-        return to_jsonable(self.model_dump())
+        skip = set() if self.ion_conductor == "solid_electrolyte" else set(_SE_FIELDS)
+        return to_jsonable(self.model_dump(exclude=skip))
 
     @classmethod
     def from_microstructure(
@@ -274,6 +351,10 @@ class MicroProperties(BaseModel):
         Returns
         -------
         MicroProperties
+            On a composite cathode (a ``solid_electrolyte`` phase and no liquid
+            electrolyte) with ``ion_conductor="solid_electrolyte"``: porosity and τ of
+            the SE network, the electronic network without the voids, and the area of
+            the *active* active | SE contact (:func:`microbat.ssb.contact_area`).
 
         Raises
         ------
@@ -282,6 +363,12 @@ class MicroProperties(BaseModel):
         NotPercolatingError
             The pore phase does not connect the two faces along ``axis``.
         """
+        has_se = bool(ms.phases_with_role("solid_electrolyte"))
+        if has_se and electrolyte_phase == "electrolyte" and not ms.phases_with_role("electrolyte"):
+            electrolyte_phase = "solid_electrolyte"  # a composite cathode: the SE conducts ions
+        solid_state = has_se and all(
+            p.role.value == "solid_electrolyte" for p in ms.phases.resolve(electrolyte_phase)
+        )
         if not ms.phases_with_role("electrolyte") and electrolyte_phase == "electrolyte":
             raise PhaseError(
                 "this microstructure has no electrolyte (pore) phase, so there is no ionic "
@@ -326,12 +413,24 @@ class MicroProperties(BaseModel):
         porosity = float(getattr(tau_res, "porosity", ms.fraction(electrolyte_phase)))
         tau_s = None
         if solid_tortuosity:
+            # a composite's voids (role gas) conduct nothing
             solid = solid_phases or ",".join(
-                p.name for p in ms.phases.values() if p not in ms.phases.resolve(electrolyte_phase)
+                p.name
+                for p in ms.phases.values()
+                if p not in ms.phases.resolve(electrolyte_phase)
+                and not (solid_state and p.role.value == "gas")
             )
             tau_s = _at_least_one(tortuosity(ms, phase=solid, axis=ax), ax, "tau_solid", notes)
-        ssa_res = specific_surface_area(ms, active_phase, electrolyte_phase)
-        ssa = float(_scalar(ssa_res, "specific_surface_area"))
+        if solid_state:
+            # the ionic gateway: active | SE contact whose two sides reach their faces
+            from microbat.ssb.tpb import contact_area
+
+            ssa = float(
+                contact_area(ms, (active_phase, electrolyte_phase)).active_specific_area_per_m
+            )
+        else:
+            ssa_res = specific_surface_area(ms, active_phase, electrolyte_phase)
+            ssa = float(_scalar(ssa_res, "specific_surface_area"))
         sizes = size_distribution(ms, active_phase)
         d50 = float(_scalar(sizes, "d50"))
         std = getattr(sizes, "std", None) if size_spread else None
@@ -352,6 +451,7 @@ class MicroProperties(BaseModel):
             active_fraction=float(ms.fraction(active_phase)),
             thickness_m=th,
             axis=ax,
+            ion_conductor="solid_electrolyte" if solid_state else "liquid",
             source={
                 "microstructure": {
                     "shape": list(ms.shape),
@@ -365,11 +465,16 @@ class MicroProperties(BaseModel):
                 "functions": [
                     "microbat.transport."
                     + ("tortuosity" if tortuosity_method == "diffusion" else "random_walk"),
-                    "microbat.imaging.metrics.specific_surface_area",
+                    "microbat.ssb.contact_area (active)"
+                    if solid_state
+                    else "microbat.imaging.metrics.specific_surface_area",
                     "microbat.imaging.metrics.size_distribution",
                 ],
             },
         )
+
+
+_SE_FIELDS = ("ion_conductor", "se_conductivity_S_per_m", "separator_thickness_m")
 
 
 def _pick_axis(tau: Any, axis: int) -> float:
@@ -511,7 +616,191 @@ def apply_micro(
         out = out.with_values(trans, source=src, note=note, notes=tuple(tnotes))
     elif tnotes:
         out = out.with_values({}, source=src, notes=tuple(tnotes))
+    if micro.ion_conductor == "solid_electrolyte":
+        out = single_ion_half_cell(
+            out,
+            conductivity_S_per_m=micro.se_conductivity_S_per_m,
+            separator_thickness_m=micro.separator_thickness_m,
+        )
     return out
+
+
+def _resolved_default(name: str) -> float:
+    """A default of :class:`~microbat.cell.resolved.ResolvedOptions` (one source of truth)."""
+    import dataclasses
+
+    from microbat.cell.resolved._model import ResolvedOptions
+
+    return float(next(f.default for f in dataclasses.fields(ResolvedOptions) if f.name == name))
+
+
+def single_ion_half_cell(
+    params: CellParameters,
+    *,
+    conductivity_S_per_m: float | None = None,
+    separator_thickness_m: float | None = None,
+    li_exchange_current_A_per_m2: float | None = None,
+    cutoff_V: float | None = None,
+) -> CellParameters:
+    """The half cell of a solid-electrolyte positive electrode against lithium metal.
+
+    Turns the electrolyte into a single-ion conductor and the cell into the half
+    cell the resolved composite model simulates; the positive electrode's geometry
+    and transport are left as they are (set them with :func:`apply_micro`).
+
+    * electrolyte: t₊ = 1 and the constant conductivity σ_SE (see the module notes:
+      no salt gradient, no diffusion potential; c_e stays at c_e0);
+    * separator: dense solid electrolyte, ε = 1, Bruggeman exponent 0;
+    * counter electrode: lithium metal with a constant exchange current
+      (:meth:`CellParameters.as_half_cell`);
+    * lower cut-off: the larger of the set's and the positive OCP at
+      :data:`SE_CUTOFF_STOICHIOMETRY`;
+    * nominal capacity (the 1C current): the positive electrode's OCP-limited
+      capacity, from the stoichiometry at the upper cut-off to the one at the lower
+      cut-off, ``F c_max ε_act L A Δθ`` (the resolved model's C-rate definition
+      measured from full charge).
+
+    Parameters
+    ----------
+    params : CellParameters
+        Parameters whose positive electrode is the composite.
+    conductivity_S_per_m : float, optional
+        σ_SE (default: ``ResolvedOptions.se_conductivity_S_per_m``, 0.2 S/m, the
+        order of cold-pressed Li₆PS₅Cl, Kraft et al., J. Am. Chem. Soc. 139, 10909
+        (2017), doi:10.1021/jacs.7b06327; ``microbat simulate --se-conductivity``).
+    separator_thickness_m : float, optional
+        Thickness of the SE separator (default: the set's).
+    li_exchange_current_A_per_m2 : float, optional
+        Lithium-metal exchange current (default: the resolved model's
+        ``li_exchange_current_A_per_m2``, 10 A/m²).
+    cutoff_V : float, optional
+        Lower cut-off voltage (default: see above).
+
+    Returns
+    -------
+    CellParameters
+        With every change recorded (source ``"solid electrolyte"``).
+
+    Raises
+    ------
+    InvalidInputError
+        A value outside its plausible range, or a cut-off at or above the upper one.
+    """
+    import numpy as np
+
+    from microbat.cell.resolved._params import ResolvedParameters
+    from microbat.core.constants import FARADAY
+
+    sigma = (
+        _resolved_default("se_conductivity_S_per_m")
+        if conductivity_S_per_m is None
+        else (float(conductivity_S_per_m))
+    )
+    j0_li = (
+        _resolved_default("li_exchange_current_A_per_m2")
+        if li_exchange_current_A_per_m2 is None
+        else float(li_exchange_current_A_per_m2)
+    )
+    src = "solid electrolyte"
+    changes: dict[str, Any] = {
+        "electrolyte.transference_number": 1.0,
+        "electrolyte.conductivity_S_per_m": sigma,
+        "separator.porosity": 1.0,
+        "separator.bruggeman_electrolyte": 0.0,
+    }
+    if separator_thickness_m is not None:
+        changes["separator.thickness_m"] = float(separator_thickness_m)
+    out = params.with_values(
+        changes,
+        source=src,
+        note="single-ion conductor (t+ = 1, constant sigma_SE), dense SE separator",
+    ).as_half_cell(j0_li, source=src)
+    # --- the voltage window and the 1C current of the positive half cell -------------
+    ocp = ResolvedParameters.from_cell_parameters(out, "positive").ocp
+    theta = np.linspace(1e-3, 1.0, 4000)
+    u = np.asarray(ocp(theta), dtype=float)
+    cut = (
+        max(out.cell.lower_cutoff_V, float(ocp(np.array([SE_CUTOFF_STOICHIOMETRY]))[0]))
+        if cutoff_V is None
+        else float(cutoff_V)
+    )
+    upper = out.cell.upper_cutoff_V
+    if cut >= upper:
+        raise InvalidInputError(
+            f"the half cell's lower cut-off {cut:.4g} V is not below its upper cut-off "
+            f"{upper:.4g} V; give cutoff_V below it"
+        )
+
+    def theta_at(v: float) -> float:  # the positive OCP falls as θ grows (lithiation)
+        below = np.flatnonzero(u <= v)
+        return float(theta[below[0]]) if below.size else 1.0
+
+    el = out.positive
+    dtheta = max(theta_at(cut) - theta_at(upper), 1e-3)
+    q_nom = (
+        FARADAY
+        * el.max_concentration_mol_per_m3
+        * el.active_fraction
+        * el.thickness_m
+        * out.cell.electrode_area_m2
+        * dtheta
+        / 3600.0
+    )
+    return out.with_values(
+        {"cell.lower_cutoff_V": cut, "cell.nominal_capacity_Ah": q_nom},
+        source=src,
+        note="half cell: lower cut-off and OCP-limited capacity of the positive electrode",
+        notes=(
+            f"half cell vs lithium metal: cut-off {cut:.4g} V, 1C = {q_nom:.4g} A "
+            f"(stoichiometry window {dtheta:.4g})",
+        ),
+    )
+
+
+def solid_state_parameters(
+    params: CellParameters,
+    micro: MicroProperties,
+    *,
+    transport: Literal["micro", "bruggeman"] = "micro",
+) -> CellParameters:
+    """Cell parameters of the single-ion P2D of a solid-state composite cathode.
+
+    :func:`apply_micro` with ``micro`` read as a composite (``ion_conductor =
+    "solid_electrolyte"``): the positive electrode gets the SE fraction as ε, the SE
+    network's ``ε/τ`` (``transport="micro"``) or the set's Bruggeman exponent, the
+    active | SE contact area, the radius, active fraction and thickness; then
+    :func:`single_ion_half_cell` with ``micro.se_conductivity_S_per_m`` and
+    ``micro.separator_thickness_m``. Run it with :func:`microbat.cell.rate_capability`
+    (``micro=`` the same properties) or :class:`~microbat.cell.bridge.CellSimulator`.
+
+    Parameters
+    ----------
+    params : CellParameters
+        Published set (its positive electrode's OCP, kinetics, diffusivity).
+    micro : MicroProperties
+        Measured on the composite (:meth:`MicroProperties.from_microstructure`), or
+        by hand with ``ion_conductor="solid_electrolyte"`` (set here if omitted).
+    transport : {"micro", "bruggeman"}
+        Effective transport of the SE network.
+
+    Returns
+    -------
+    CellParameters
+
+    Examples
+    --------
+    >>> p = CellParameters.from_name("chen2020")  # doctest: +SKIP
+    >>> m = MicroProperties(porosity=0.35, tau_electrolyte=2.0, active_fraction=0.55,
+    ...                     ion_conductor="solid_electrolyte")  # doctest: +SKIP
+    >>> s = solid_state_parameters(p, m)  # doctest: +SKIP
+    >>> s.electrolyte.transference_number, s.half_cell  # doctest: +SKIP
+    (1.0, True)
+    """
+    if not isinstance(micro, MicroProperties):
+        raise InvalidInputError(f"micro must be MicroProperties, got {type(micro).__name__}")
+    if micro.ion_conductor != "solid_electrolyte":
+        micro = MicroProperties(**{**micro.model_dump(), "ion_conductor": "solid_electrolyte"})
+    return resolve_parameters(params, transport=transport, micro=micro)
 
 
 def resolve_parameters(

@@ -54,6 +54,7 @@ __all__ = [
     "CellParameters",
     "ElectrodeParameters",
     "ElectrolyteParameters",
+    "LithiumMetalParameters",
     "ParameterOverride",
     "SeparatorParameters",
     "bruggeman_from_tau",
@@ -270,10 +271,23 @@ class SeparatorParameters(_Frozen):
 
 
 class ElectrolyteParameters(_Frozen):
-    """Scalar electrolyte parameters; conductivity and diffusivity stay functions."""
+    """Scalar electrolyte parameters; conductivity and diffusivity stay functions.
+
+    Attributes
+    ----------
+    initial_concentration_mol_per_m3 : float
+        Initial (salt) concentration c_e0.
+    transference_number : float or None
+        Cation transference number t₊ (None: the set's function of c_e). A
+        single-ion conductor (a solid electrolyte) has t₊ = 1.
+    conductivity_S_per_m : float or None
+        A constant ionic conductivity replacing the set's κ(c_e) (None: the set's
+        function); a solid electrolyte's σ_SE, see :func:`microbat.cell.solid_state_parameters`.
+    """
 
     initial_concentration_mol_per_m3: float
     transference_number: float | None = None
+    conductivity_S_per_m: float | None = None
 
     @field_validator("initial_concentration_mol_per_m3")
     @classmethod
@@ -284,6 +298,30 @@ class ElectrolyteParameters(_Frozen):
     @classmethod
     def _t(cls, v: float | None) -> float | None:
         return None if v is None else _check("cation transference number", v, 0.0, 1.0, "")
+
+    @field_validator("conductivity_S_per_m")
+    @classmethod
+    def _kappa(cls, v: float | None) -> float | None:
+        return None if v is None else _check("ionic conductivity", v, 1e-9, 1e4, "S/m")
+
+
+class LithiumMetalParameters(_Frozen):
+    """A lithium-metal counter electrode (half cell): PyBaMM's ``"working electrode"``.
+
+    Attributes
+    ----------
+    exchange_current_A_per_m2 : float
+        Constant exchange-current density of the lithium | electrolyte interface
+        (Butler–Volmer, symmetric); PyBaMM's "Exchange-current density for lithium
+        metal electrode [A.m-2]".
+    """
+
+    exchange_current_A_per_m2: float
+
+    @field_validator("exchange_current_A_per_m2")
+    @classmethod
+    def _j0(cls, v: float) -> float:
+        return _check("lithium exchange-current density", v, 1e-6, 1e6, "A/m²")
 
 
 class CellLevelParameters(_Frozen):
@@ -384,6 +422,7 @@ _SEPARATOR_KEYS = {
 _ELECTROLYTE_KEYS = {
     "initial_concentration_mol_per_m3": "Initial concentration in electrolyte [mol.m-3]",
     "transference_number": "Cation transference number",
+    "conductivity_S_per_m": "Electrolyte conductivity [S.m-1]",
 }
 _CELL_KEYS = {
     "nominal_capacity_Ah": "Nominal cell capacity [A.h]",
@@ -395,7 +434,16 @@ _CELL_KEYS = {
     "electrode_width_m": "Electrode width [m]",
     "electrodes_in_parallel": "Number of electrodes connected in parallel to make a cell",
 }
-_OPTIONAL = {"transference_number", "electrodes_in_parallel"}
+_OPTIONAL = {
+    ("electrolyte", "transference_number"),
+    ("electrolyte", "conductivity_S_per_m"),
+    ("cell", "electrodes_in_parallel"),
+}
+#: PyBaMM's lithium-metal keys of a half cell; the molar volume of lithium,
+#: M/ρ = 6.94e-3 kg/mol / 534 kg/m³ = 1.30e-5 m³/mol (CRC Handbook of Chemistry and
+#: Physics), the value microbat's resolved comparison also uses.
+_LITHIUM_EXCHANGE_KEY = "Exchange-current density for lithium metal electrode [A.m-2]"
+_LITHIUM_MOLAR_VOLUME = ("Lithium metal partial molar volume [m3.mol-1]", 1.3e-5)
 _SECTIONS = ("negative", "positive", "separator", "electrolyte", "cell")
 
 
@@ -468,6 +516,10 @@ class CellParameters:
         Changes made after loading, in order.
     notes : tuple of str
         Remarks on how the parameters were derived (approximations, kept values).
+    counter : LithiumMetalParameters or None
+        A lithium-metal counter electrode in place of the negative electrode (a half
+        cell of the positive electrode, PyBaMM's ``"working electrode": "positive"``);
+        None for the full cell. Set with :meth:`as_half_cell`.
     """
 
     name: str
@@ -479,6 +531,7 @@ class CellParameters:
     citation: str = ""
     overrides: tuple[ParameterOverride, ...] = ()
     notes: tuple[str, ...] = ()
+    counter: LithiumMetalParameters | None = None
     _store: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     # ------------------------------------------------------------ creation
@@ -548,7 +601,7 @@ class CellParameters:
             read: dict[str, Any] = {}
             for fname, key in _section_keys(section).items():
                 if key not in store:
-                    if fname in _OPTIONAL:
+                    if (section, fname) in _OPTIONAL:
                         continue
                     raise InvalidInputError(
                         f"parameter set {name!r} has no {key!r}; add it (a number in SI "
@@ -556,7 +609,7 @@ class CellParameters:
                     )
                 v = store[key]
                 if isinstance(v, bool) or not isinstance(v, int | float):
-                    if fname in _OPTIONAL:
+                    if (section, fname) in _OPTIONAL:
                         continue
                     raise InvalidInputError(
                         f"parameter set {name!r} gives {key!r} as {type(v).__name__}; "
@@ -667,6 +720,42 @@ class CellParameters:
             **new_sections,
         )
 
+    def as_half_cell(
+        self, exchange_current_A_per_m2: float, *, source: str = "user", note: str = ""
+    ) -> CellParameters:
+        """A copy whose negative electrode is replaced by lithium metal (a half cell).
+
+        The positive electrode is the working electrode; the negative section is
+        kept but unused (PyBaMM's ``"working electrode": "positive"`` option models
+        the lithium foil as an interface with Butler–Volmer kinetics).
+
+        Parameters
+        ----------
+        exchange_current_A_per_m2 : float
+            Exchange-current density of the lithium-metal interface.
+        source, note : str
+            Recorded in :attr:`overrides` (``counter.exchange_current_A_per_m2``).
+
+        Returns
+        -------
+        CellParameters
+        """
+        counter = LithiumMetalParameters.build(exchange_current_A_per_m2=exchange_current_A_per_m2)
+        old = None if self.counter is None else self.counter.exchange_current_A_per_m2
+        record = ParameterOverride(
+            parameter="counter.exchange_current_A_per_m2",
+            old=old,
+            new=counter.exchange_current_A_per_m2,
+            source=source,
+            note=note or "lithium-metal counter electrode (half cell)",
+        )
+        return dataclasses.replace(self, counter=counter, overrides=(*self.overrides, record))
+
+    @property
+    def half_cell(self) -> bool:
+        """Whether the counter electrode is lithium metal (see :meth:`as_half_cell`)."""
+        return self.counter is not None
+
     # ------------------------------------------------------------ export
     def to_pybamm(self) -> Any:
         """A fresh ``pybamm.ParameterValues`` with the typed fields applied."""
@@ -685,6 +774,9 @@ class CellParameters:
             if el.exchange_current_scale != 1.0:
                 key = f"{which.capitalize()} electrode exchange-current density [A.m-2]"
                 values[key] = _scaled(values[key], el.exchange_current_scale)
+        if self.counter is not None:
+            values[_LITHIUM_EXCHANGE_KEY] = self.counter.exchange_current_A_per_m2
+            values.setdefault(*_LITHIUM_MOLAR_VOLUME)
         pv = pybamm.ParameterValues(values)
         if self.negative.particle_radius_std_m or self.positive.particle_radius_std_m:
             kw: dict[str, float] = {}
@@ -704,6 +796,7 @@ class CellParameters:
                 **{s: getattr(self, s).model_dump() for s in _SECTIONS},
                 "overrides": [dataclasses.asdict(o) for o in self.overrides],
                 "notes": list(self.notes),
+                **({} if self.counter is None else {"counter": self.counter.model_dump()}),
             }
         )
 
@@ -716,6 +809,8 @@ class CellParameters:
                 for k in ("bruggeman_electrolyte", "bruggeman_electrode", "conductivity_S_per_m"):
                     d.pop(k)
             out.append(tuple(sorted(d.items())))
+        if self.counter is not None:
+            out.append(("counter", self.counter.exchange_current_A_per_m2))
         return tuple(out)
 
 
