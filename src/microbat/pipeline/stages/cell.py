@@ -7,6 +7,14 @@ comparison, with Bruggeman's, and keeps the discharge curves and the voltage-los
 breakdown. Report section: "Cell performance". Diagnosis: the loss named by the
 breakdown at the first rate that delivers less than 80 % of the C/10 capacity is
 the dominant bottleneck (priority 10).
+
+On a solid-state image (a ``solid_electrolyte`` phase) the same rate table, curves
+and breakdown come from the single-ion P2D of the composite cathode
+(:func:`microbat.cell.solid_state_parameters`): a half cell against lithium metal
+whose ion conductor is the solid electrolyte (t₊ = 1, constant σ_SE, no salt
+gradient), with ε = the SE fraction, ε/τ of the SE network measured by the
+transport stage (or Bruggeman's), the active | SE contact area of
+:func:`microbat.ssb.contact_area` as the reaction area and a dense SE separator.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from microbat.pipeline.reportkit import (
     table,
     um,
 )
-from microbat.pipeline.stages.ssb import liquid_only, solid_state
+from microbat.pipeline.stages.ssb import solid_state
 
 __all__ = ["LIMITED_FRACTION", "STAGE", "CellSettings"]
 
@@ -82,6 +90,21 @@ class CellSettings(StageSettings):
         "when the set gives an effective one.",
         json_schema_extra={"unit": "S/m"},
     )
+    se_conductivity: float | None = Field(
+        None,
+        gt=0,
+        description="Solid-state image: ionic conductivity of the solid electrolyte (default "
+        "0.2 S/m, Li6PS5Cl, as microbat simulate --se-conductivity).",
+        json_schema_extra={"unit": "S/m"},
+    )
+    se_separator_thickness: float | None = Field(
+        None,
+        gt=0,
+        le=1e-3,
+        description="Solid-state image: thickness of the dense solid-electrolyte separator "
+        "(default: the parameter set's separator thickness).",
+        json_schema_extra={"unit": "m"},
+    )
 
     @field_validator("c_rates")
     @classmethod
@@ -104,8 +127,6 @@ class CellSettings(StageSettings):
 def _active(ctx: StageContext) -> str | None:
     if not ctx.config.cell.enabled:
         return "the cell stage is switched off (cell.enabled = false)"
-    if solid_state(ctx):
-        return liquid_only("the P2D bridge")
     if ctx.status("metrics") != "complete":
         return "it needs the morphology metrics, which did not complete"
     return None
@@ -123,7 +144,10 @@ def _run(ctx: StageContext) -> StageOutput:
     else:
         params = CellParameters.from_name(cfg.parameter_set)
 
-    micro_kw, have_tau = _micro_properties(ctx, met, tra)
+    ssb = solid_state(ctx)
+    if ssb:
+        ctx.step("active | solid-electrolyte contact area")
+    micro_kw, have_tau = _micro_properties(ctx, met, tra, ssb)
     micro = MicroProperties(**micro_kw)
     summary: dict[str, Any] = {
         "parameter_set": cfg.parameter_set,
@@ -131,6 +155,13 @@ def _run(ctx: StageContext) -> StageOutput:
         "micro": micro.to_dict(),
         "notes": notes,
     }
+    if ssb:
+        summary["solid_state"] = _solid_state_summary(params, micro)
+        notes.append(
+            "solid-state image: single-ion P2D of the composite cathode (t+ = 1, no salt "
+            "gradient) in a half cell against lithium metal; C-rates relative to the "
+            "positive electrode's OCP-limited capacity"
+        )
     arrays: dict[str, np.ndarray] = {}
     runs: dict[str, Any] = {}
     transports = ["micro", "bruggeman"] if have_tau else ["bruggeman"]
@@ -148,6 +179,11 @@ def _run(ctx: StageContext) -> StageOutput:
         )
         runs[tr] = res
         summary[f"rate_{tr}"] = to_jsonable(res.to_dict())
+        if ssb:  # the half cell's "negative electrode" is the lithium-metal counter electrode
+            rc = summary[f"rate_{tr}"]
+            rc["bottleneck"] = [_counter_words(w) for w in rc.get("bottleneck") or []]
+            for part in rc.get("breakdown") or []:
+                part["bottleneck"] = _counter_words(part.get("bottleneck", ""))
         for i, c in enumerate(res.curves):
             arrays[f"{tr}_curve{i}_capacity_Ah"] = np.asarray(c.capacity_Ah, float)
             arrays[f"{tr}_curve{i}_voltage_V"] = np.asarray(c.voltage_V, float)
@@ -175,25 +211,79 @@ def _run(ctx: StageContext) -> StageOutput:
     if not have_tau:
         notes.append(
             "the transport stage gave no tortuosity, so only the Bruggeman model (from the "
-            "measured porosity) was run; no micro-informed prediction is shown"
+            "measured "
+            + ("solid-electrolyte fraction" if ssb else "porosity")
+            + ") was run; no micro-informed prediction is shown"
         )
     summary["notes"] = notes
     return StageOutput(summary=to_jsonable(summary), arrays=arrays)
 
 
+def _counter_words(words: str) -> str:
+    return (
+        str(words)
+        .replace("in the negative electrode", "at the lithium-metal counter electrode")
+        .replace("in the negative particles", "in the (absent) negative particles")
+    )
+
+
+def _solid_state_summary(params: CellParameters, micro: MicroProperties) -> dict[str, Any]:
+    """The half cell's solid-electrolyte parameters, as the P2D runs them."""
+    from microbat.cell.micro import solid_state_parameters
+
+    p = solid_state_parameters(params, micro)
+    return {
+        "model": "single-ion P2D (t+ = 1), half cell vs lithium metal",
+        "se_fraction": micro.porosity,
+        "se_conductivity_S_per_m": p.electrolyte.conductivity_S_per_m,
+        "se_transport_efficiency": micro.transport_efficiency,
+        "separator_thickness_m": p.separator.thickness_m,
+        "li_exchange_current_A_per_m2": p.counter.exchange_current_A_per_m2
+        if p.counter is not None
+        else None,
+        "cutoff_V": p.cell.lower_cutoff_V,
+        "one_c_A": p.cell.nominal_capacity_Ah,
+        "area_m2": p.cell.electrode_area_m2,
+    }
+
+
+def _contact_area(ctx: StageContext) -> float | None:
+    """Active | solid-electrolyte contact per volume, its active part (ssb.contact_area)."""
+    from microbat.ssb.tpb import contact_area
+
+    ms = ctx.microstructure()
+    act = [p.name for p in ms.phases_with_role("active")]
+    se = [p.name for p in ms.phases_with_role("solid_electrolyte")]
+    if not act or not se:
+        return None
+    res = contact_area(ms, (",".join(act), ",".join(se)))
+    a = float(res.active_specific_area_per_m)
+    return a if a > 0 else None
+
+
 def _micro_properties(
-    ctx: StageContext, met: Mapping[str, Any], tra: Mapping[str, Any]
+    ctx: StageContext, met: Mapping[str, Any], tra: Mapping[str, Any], ssb: bool = False
 ) -> tuple[dict[str, Any], bool]:
     """Keyword arguments of MicroProperties from the stage summaries, and whether τ is measured."""
     cfg = ctx.config.cell
     phases = met.get("phases_table") or []
     roles = {p["name"]: p["role"] for p in phases}
     vf = met.get("volume_fractions") or {}
-    eps = sum(v for k, v in vf.items() if roles.get(k) == "electrolyte")
+    ion = "solid_electrolyte" if ssb else "electrolyte"
+    eps = sum(v for k, v in vf.items() if roles.get(k) == ion)
     act = sum(v for k, v in vf.items() if roles.get(k) == "active")
     kw: dict[str, Any] = {"electrode": cfg.electrode, "porosity": float(eps)}
     if act > 0:
         kw["active_fraction"] = float(act)
+    if ssb:
+        # τ of the transport stage is the SE network's only when it measured the SE
+        measured_se = roles.get(str(tra.get("phase")), tra.get("phase")) == ion
+        tra = tra if measured_se else {}
+        kw.update(
+            ion_conductor="solid_electrolyte",
+            se_conductivity_S_per_m=cfg.se_conductivity,
+            separator_thickness_m=cfg.se_separator_thickness,
+        )
     have_tau = "tau_thickness" in tra
     tau = tra.get("tau_thickness")
     if have_tau:
@@ -208,7 +298,7 @@ def _micro_properties(
         kw["tau_solid"] = float(solid)
     if cfg.solid_conductivity is not None:
         kw["solid_conductivity_bulk_S_per_m"] = cfg.solid_conductivity
-    ssa = met.get("active_electrolyte_specific_area_per_m")
+    ssa = _contact_area(ctx) if ssb else met.get("active_electrolyte_specific_area_per_m")
     if ssa:
         # a_s of a homogenised model is per electrode volume: the measured
         # active/electrolyte interface; carbon-binder-covered surface is not reactive.
@@ -229,6 +319,8 @@ def _micro_properties(
         "stages": ["metrics", "transport"] if have_tau else ["metrics"],
         "tau_electrolyte": "measured" if have_tau else "Bruggeman (no transport result)",
     }
+    if ssb:
+        kw["source"]["specific_surface_area"] = "microbat.ssb.contact_area (active contact)"
     return kw, have_tau
 
 
@@ -310,12 +402,33 @@ def _report(view: ReportView) -> list[ReportSection]:
     cell = view.summary("cell")
     if not cell:
         return [ReportSection("cell", "Cell performance", view.status_line("cell"))]
-    figs = view.figures
-    a_cell = view.arrays("cell")
     micro = cell.get("micro") or {}
     measured = "micro" in (cell.get("transports") or [])
     tau_e = num(micro.get("tau_electrolyte"), ".4f") if measured else "not measured"
     area = num(micro.get("specific_surface_area_per_m"), ".4g", "1/m")
+    ss = cell.get("solid_state")
+    title = "Cell performance"
+    if ss:
+        title += " — solid-state single-ion P2D"
+        body = (
+            f"<p><b>Solid-state composite cathode</b>: {esc(ss.get('model'))}. Parameter set "
+            f"<b>{esc(cell.get('parameter_set'))}</b> (its positive electrode's OCP, kinetics "
+            "and solid diffusion). The solid electrolyte is a single-ion conductor: "
+            "t₊ = 1, so there is no salt gradient and no concentration polarisation; its "
+            "current obeys Ohm's law with "
+            f"σ_SE = {num(ss.get('se_conductivity_S_per_m'), '.4g', 'S/m')} in the network "
+            f"(SE fraction {num(ss.get('se_fraction'), '.4f')}, τ SE {tau_e}, ε/τ = "
+            f"{num(ss.get('se_transport_efficiency'), '.4f') if measured else 'not measured'}) "
+            f"and in a dense SE separator of {um(ss.get('separator_thickness_m'))}. Reaction "
+            f"on the active active | SE contact only, {area}; particle radius "
+            f"{um(micro.get('particle_radius_m'))}, active fraction "
+            f"{num(micro.get('active_fraction'), '.4f')}. Counter electrode: lithium metal "
+            f"(exchange current {num(ss.get('li_exchange_current_A_per_m2'), '.4g', 'A/m²')}); "
+            f"cut-off {num(ss.get('cutoff_V'), '.4f', 'V')}; 1C = "
+            f"{num(ss.get('one_c_A'), '.4g', 'A')} over {num(ss.get('area_m2'), '.4g', 'm²')} "
+            "(the positive electrode's OCP-limited capacity in one hour).</p>"
+        )
+        return _rate_sections(view, cell, title, body)
     body = (
         f"<p>Parameter set <b>{esc(cell.get('parameter_set'))}</b>, the image is the "
         f"<b>{esc(cell.get('electrode'))}</b> electrode. Micro-informed properties: "
@@ -325,6 +438,14 @@ def _report(view: ReportView) -> list[ReportSection]:
         f"particle radius {um(micro.get('particle_radius_m'))}, active fraction "
         f"{num(micro.get('active_fraction'), '.4f')}.</p>"
     )
+    return _rate_sections(view, cell, title, body)
+
+
+def _rate_sections(
+    view: ReportView, cell: Mapping[str, Any], title: str, body: str
+) -> list[ReportSection]:
+    figs = view.figures
+    a_cell = view.arrays("cell")
     for tr in cell.get("transports") or []:
         rc = cell.get(f"rate_{tr}") or {}
         rows_r = []
@@ -380,7 +501,7 @@ def _report(view: ReportView) -> list[ReportSection]:
             ],
         )
     body += notes_list(cell.get("notes") or [])
-    return [ReportSection("cell", "Cell performance", body)]
+    return [ReportSection("cell", title, body)]
 
 
 # ====================================================================== diagnosis
@@ -436,7 +557,16 @@ def _explain(key: str, bits: Mapping[str, Any], results: Mapping[str, Any]) -> l
         out.append(f"The voltage-loss breakdown at {bits['c_rate']:g}C: {bits['words']}.")
     sizes = (met.get("sizes_m") or {}).get(active or "", {}) if active else {}
     ssa = met.get("active_electrolyte_specific_area_per_m")
-    if key == "electrolyte" and eff is not None:
+    ss = (results.get("cell") or {}).get("solid_state")
+    if ss and key == "electrolyte" and eff is not None:
+        out.append(
+            f"The solid-electrolyte network passes a fraction ε/τ = {eff:.3f} of the bulk "
+            f"conductivity σ_SE = {ss.get('se_conductivity_S_per_m'):.3g} S/m (SE fraction "
+            f"{eps:.3f}, tortuosity factor {tau:.2f} through the thickness). More or "
+            "better-connected electrolyte, a more conductive electrolyte or a thinner "
+            "electrode moves this limit to higher rates."
+        )
+    elif key == "electrolyte" and eff is not None:
         out.append(
             f"The measured pore network passes a fraction ε/τ = {eff:.3f} of the free "
             f"electrolyte's transport (porosity {eps:.3f}, tortuosity factor {tau:.2f} "
@@ -449,6 +579,13 @@ def _explain(key: str, bits: Mapping[str, Any], results: Mapping[str, Any]) -> l
             f"The active particles have a median local-thickness diameter of "
             f"{um(sizes['d50'])}; the diffusion time goes as R², so smaller particles "
             "relieve this limit."
+        )
+    elif key == "reaction" and ss:
+        out.append(
+            "The kinetic loss includes the lithium-metal counter electrode's (exchange "
+            f"current {ss.get('li_exchange_current_A_per_m2'):.3g} A/m²) and the reaction on "
+            "the active | solid-electrolyte contact; more active contact area (more "
+            "electrolyte coverage of the particles) lowers the cathode's share."
         )
     elif key == "reaction" and ssa:
         out.append(
@@ -474,6 +611,9 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Verdict]:
         return
     key = bits["key"] if bits["key"] else "undetermined"
     c, f = bits["c_rate"], bits["fraction"]
+    words = dict(_LOSS_WORDS)
+    if cell.get("solid_state"):
+        words["electrolyte"] = "ionic conduction through the solid-electrolyte network"
     if key == "equilibrium" or not bits["limited"]:
         key = "equilibrium"
         headline = (
@@ -481,11 +621,10 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Verdict]:
             f"{pct(bits['fractions'][-1])} of its C/10 capacity"
         )
         if bits["key"] and bits["key"] != "equilibrium":
-            words = _LOSS_WORDS.get(bits["key"], bits["key"])
-            headline += f"; the largest loss at {c:g}C is {words}"
+            headline += f"; the largest loss at {c:g}C is {words.get(bits['key'], bits['key'])}"
     else:
         headline = (
-            f"Dominant bottleneck: {_LOSS_WORDS.get(key, key)}. At {c:g}C the "
+            f"Dominant bottleneck: {words.get(key, key)}. At {c:g}C the "
             f"electrode delivers only {pct(f)} of its C/10 capacity"
         )
     details = _explain(key, bits, results)
