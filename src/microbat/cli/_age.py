@@ -4,7 +4,13 @@ JSON keys (``--json``): ``cycles``, ``c_rate``, ``mechanisms``, ``cycle`` (cycle
 each curve point), ``capacity_retention`` (list), ``resistance_growth`` (list),
 ``lithium_lost_mol`` (``sei_original``, ``sei_cracks``, ``plating``, ``total``),
 ``lithium_lost_curve_mol``, ``heterogeneity_cov`` (list),
-``capacity_fade``, ``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
+``capacity_fade`` (kept for compatibility: the imaged electrode's lithium-inventory
+fade, with isolated particles' capacity), ``lithium_inventory_fade`` (``F n_lost/Q_0``),
+``cell_capacity_fade`` and ``cell_capacity_retention`` (list: the full cell of ``--cell``
+by its electrode balance; null with ``--cell none``), ``degradation_modes`` (``LLI``,
+``LAM_ne``, ``LAM_pe`` lists, fractions of the cell's initial inventories),
+``cell_balance`` (set, inventories, cut-offs, initial and final stoichiometry limits),
+``capacity_Ah``, ``fractured_fraction``, ``mean_crack_length_m``,
 ``mean_sei_thickness_m``, ``map_cycles``, ``depth_profile``, ``impedance_frequency_Hz``,
 ``impedance_ohm`` (``cycles``, ``real``, ``imag``: spectra at the map cycles), ``solver``,
 ``parameters``, ``plating`` (with the plating mechanism and no constant rate: the
@@ -147,6 +153,15 @@ def register(app: typer.Typer) -> None:
                 "for the plating; the rest by layer (default: the whole image).",
             ),
         ] = None,
+        cell: Annotated[
+            str,
+            typer.Option(
+                "--cell",
+                help="Full-cell parameter set of the cell capacity: its electrode balance "
+                "(eSOH) scaled to the image gives the cell's fade and the degradation modes "
+                "LLI/LAM (a set name, a BPX .json, or none).",
+            ),
+        ] = "okane2022",
         out: Annotated[
             Path | None,
             typer.Option(
@@ -213,6 +228,11 @@ def register(app: typer.Typer) -> None:
                 f"--plating-lateral-size must be at least 4 voxels, got {plating_lateral_size}"
             )
         maps = _map_cycles(map_cycles, cycles)
+        cell_set: Any = None
+        if cell.strip().lower() not in ("", "none"):
+            from microbat.cell.parameters import load_parameters
+
+            cell_set = load_parameters(cell.strip())  # an unknown set fails here, in one line
         ck = out / CHECKPOINT_NAME if out is not None else None
         resumed = bool(resume and ck is not None and ck.is_file())
         with Progress("age", quiet=quiet) as progress:
@@ -266,7 +286,8 @@ def register(app: typer.Typer) -> None:
                 res = age(
                     ms, cycles=cycles, c_rate=c_rate, mechanisms=mech, params=params,
                     geometry=geom, jump=not no_jump, tolerance=tolerance, map_cycles=maps,
-                    checkpoint=ck, resume=resume, plating=plating, progress=tick,
+                    checkpoint=ck, resume=resume, plating=plating, cell=cell_set,
+                    progress=tick,
                 )  # fmt: skip
             except KeyboardInterrupt as exc:
                 if ck is None or not ck.is_file():
@@ -299,6 +320,19 @@ def register(app: typer.Typer) -> None:
                 f"({', '.join(res.mechanisms)}): capacity retention "
                 f"{100 * res.capacity_retention[-1]:.3f} % of {res.capacity_Ah * 1e3:.4g} mAh, "
                 f"resistance x{res.resistance_growth[-1]:.4f}"
+            )
+            fade = res.cell_capacity_fade
+            typer.echo(
+                f"lithium-inventory fade {100 * res.lithium_inventory_fade:.4g} % of the "
+                "electrode; cell capacity fade "
+                + (
+                    "not computed (--cell none)"
+                    if fade is None or res.degradation_modes is None
+                    else f"{100 * fade:.4g} % ({res.cell_balance['parameter_set']} balance; "
+                    f"LLI {100 * res.degradation_modes['LLI'][-1]:.4g} %, LAM_ne "
+                    f"{100 * res.degradation_modes['LAM_ne'][-1]:.4g} %, LAM_pe "
+                    f"{100 * res.degradation_modes['LAM_pe'][-1]:.4g} %)"
+                )
             )
             pl = lost["plating"]
             if res.plating is not None:

@@ -34,12 +34,17 @@ def draw_curves(fig: Any, c: Mapping[str, np.ndarray]) -> None:
 
     ``c`` holds ``cycle``, ``capacity_retention``, ``resistance_growth``,
     ``li_sei_original``, ``li_sei_cracks``, ``li_plating`` (mol), ``heterogeneity_cov``,
-    ``mean_crack_length_m``.
+    ``mean_crack_length_m``, and optionally ``cell_capacity_retention`` (the full
+    cell's, by the electrode balance).
     """
     axs = fig.subplots(2, 2)
     n = c["cycle"]
     a = axs[0, 0]
-    a.plot(n, 100 * c["capacity_retention"], color="#4c72b0", label="capacity retention")
+    a.plot(n, 100 * c["capacity_retention"], color="#4c72b0", label="lithium inventory")
+    cell = c.get("cell_capacity_retention")
+    if cell is not None:
+        a.plot(n, 100 * np.asarray(cell), color="#55a868", label="cell (electrode balance)")
+        a.legend(fontsize=7.5, loc="lower left")
     a.set_xlabel("cycle")
     a.set_ylabel("capacity retention [%]", color="#4c72b0")
     b = a.twinx()
@@ -129,6 +134,10 @@ _PARTICLE_FIELDS = (
 
 
 def _curves(res: AgingResult) -> dict[str, np.ndarray]:
+    extra: dict[str, np.ndarray] = {}
+    if res.cell_capacity_retention is not None and res.degradation_modes is not None:
+        extra["cell_capacity_retention"] = res.cell_capacity_retention
+        extra.update({k: v for k, v in res.degradation_modes.items()})
     return {
         "cycle": res.cycle,
         "capacity_retention": res.capacity_retention,
@@ -138,6 +147,7 @@ def _curves(res: AgingResult) -> dict[str, np.ndarray]:
         "li_plating": res.lithium_lost_curve_mol["plating"],
         "heterogeneity_cov": res.heterogeneity_cov,
         "mean_crack_length_m": res.mean_crack_length_m,
+        **extra,
     }
 
 

@@ -45,6 +45,13 @@ accessible capacity through the rising resistance at a voltage cut-off, loss of
 active material by other routes, electrolyte dry-out. The resistance growth is the
 network's resistance (electrolyte, solid, kinetics, films) over its value at cycle 0.
 
+Cell capacity (``cell=`` a parameter set): the electrode balance of the set's full cell
+scaled to the image (:mod:`microbat.degradation._aging_balance`; Mohtat et al. 2019):
+the capacity between the set's cut-off voltages with the cyclable lithium less the
+lithium lost and the imaged electrode less its isolated particles, and the
+degradation modes LLI, LAM_ne, LAM_pe (Birkl et al. 2017). ``Q/Q_0`` above is then the
+electrode's lithium-inventory retention, an upper bound of the cell's fade.
+
 Cycle-jumping
 -------------
 Within a block of ``n`` cycles the drivers (each particle's stress amplitude ``Δσ_k``
@@ -102,6 +109,7 @@ from microbat.core.constants import FARADAY
 from microbat.core.errors import FileFormatError, InvalidInputError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result, to_jsonable
+from microbat.degradation._aging_balance import balance_curve, cell_balance
 from microbat.degradation._aging_network import (
     AgingGeometry,
     aging_geometry,
@@ -757,6 +765,24 @@ class AgingResult(Result):
         Where the plating came from when it came from a resolved charge
         (:meth:`ResolvedPlating.to_dict`: mode, lithium lost per charge, the run's
         plated and dead lithium, crop, the charge); None otherwise.
+    cell_capacity_retention : ndarray (k,) or None
+        Capacity of the full cell (electrode balance of the ``cell`` set scaled to the
+        image) over its value at cycle 0; None without ``cell``.
+    degradation_modes : dict of ndarray (k,) or None
+        ``LLI``, ``LAM_ne``, ``LAM_pe``: lithium inventory and active material lost,
+        as fractions of the cell's initial cyclable lithium and electrode capacities
+        (Birkl et al. 2017); None without ``cell``.
+    cell_balance : dict or None
+        The balance: set, electrode, scale, the inventories ``Q_n_Ah``, ``Q_p_Ah``,
+        ``Q_Li_Ah``, cut-offs, the ``initial`` and ``final`` solution (capacity,
+        stoichiometry limits ``x_0``, ``x_100``, ``y_0``, ``y_100``, modes),
+        ``capacity_Ah_curve``, ``notes``, ``definition``; None without ``cell``.
+
+    Notes
+    -----
+    ``capacity_retention`` is the imaged electrode's lithium-inventory capacity
+    ``(Q_0 − F n_lost − Q_isolated)/Q_0``: every mole lost counts as capacity lost, an
+    upper bound of a cell's fade. ``cell_capacity_retention`` is the cell's.
     """
 
     cycles: int
@@ -785,6 +811,9 @@ class AgingResult(Result):
     parameters: dict[str, Any]
     provenance: Provenance = field(default_factory=lambda: Provenance("age"))
     plating: dict[str, Any] | None = None
+    cell_capacity_retention: np.ndarray | None = None
+    degradation_modes: dict[str, np.ndarray] | None = None
+    cell_balance: dict[str, Any] | None = None
 
     _json_arrays: ClassVar[tuple[str, ...]] = (
         "cycle",
@@ -796,7 +825,21 @@ class AgingResult(Result):
         "mean_sei_thickness_m",
         "mean_crack_sei_thickness_m",
         "map_cycles",
+        "cell_capacity_retention",
     )
+
+    @property
+    def lithium_inventory_fade(self) -> float:
+        """Lithium lost over the electrode's capacity, ``F n_lost / Q_0`` (final)."""
+        total = float(self.lithium_lost_mol["total"] or 0.0)
+        return FARADAY * total / (3600.0 * self.capacity_Ah)
+
+    @property
+    def cell_capacity_fade(self) -> float | None:
+        """``1 − Q_cell(N)/Q_cell(0)`` of the electrode balance; None without a cell."""
+        if self.cell_capacity_retention is None:
+            return None
+        return 1.0 - float(self.cell_capacity_retention[-1])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: the curves in full, the per-particle maps summarised."""
@@ -819,7 +862,11 @@ class AgingResult(Result):
             "real": to_jsonable(self.impedance_ohm.real),
             "imag": to_jsonable(self.impedance_ohm.imag),
         }
+        # kept for compatibility: the electrode's lithium-inventory fade (with isolated
+        # particles' capacity when isolate_fractured), not the cell's
         out["capacity_fade"] = to_jsonable(1.0 - float(self.capacity_retention[-1]))
+        out["lithium_inventory_fade"] = to_jsonable(self.lithium_inventory_fade)
+        out["cell_capacity_fade"] = to_jsonable(self.cell_capacity_fade)
         return out
 
     def plot(self, what: str = "summary") -> Any:
@@ -907,6 +954,7 @@ def age(
     impedance: bool = True,
     frequencies: Sequence[float] | None = None,
     plating: ResolvedPlating | None = None,
+    cell: Any = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AgingResult:
     """Cycle an imaged electrode and follow every particle's SEI, cracks and lithium.
@@ -959,6 +1007,14 @@ def age(
         computed: one resolved charge of
         the whole image at ``c_rate`` (``chen2020`` negative electrode, irreversible
         plating). Held constant over the cycles (module notes).
+    cell : str or CellParameters, optional
+        A full-cell parameter set (``"okane2022"``, ``"chen2020"``, a BPX file): the
+        cell capacity and the degradation modes at every curve point from the
+        set's electrode balance scaled to the image
+        (:mod:`~microbat.degradation._aging_balance`; PyBaMM's ``ElectrodeSOHSolver``,
+        about 20 ms per point). The image is the set's negative electrode for a
+        negative-electrode material (graphite), its positive one otherwise. None
+        (default): no cell balance (``cell_capacity_retention`` is None).
     progress : callable, optional
         ``progress(cycle, cycles)`` after each accepted block.
 
@@ -1029,6 +1085,15 @@ def age(
             "give both from the same labelling"
         )
     loop = _Loop(geom, params, c_rate, mech, plating)
+    balance = None
+    if cell is not None:
+        # before the loop: a bad set fails in one line before any work
+        lo, hi = params.material.stoichiometry_window  # type: ignore[misc]
+        balance = cell_balance(
+            cell,
+            electrode_capacity_Ah=loop.q0 / (hi - lo) / 3600.0,
+            electrode=_electrode_of(params.material.name),
+        )
     mblock = max(1, int(max_block) if max_block is not None else n_cycles // 50)
     maps_at = sorted(
         {int(c) for c in (map_cycles if map_cycles is not None else (0, n_cycles // 2, n_cycles))}
@@ -1180,6 +1245,14 @@ def age(
                 for _, m in maps
             ]
         )
+    cell_out: dict[str, Any] | None = None
+    if balance is not None:
+        bc = balance_curve(
+            balance,
+            FARADAY * (li_o + li_cr + li_pl) / 3600.0,
+            np.asarray(hist["lam"], float) / loop.q0,
+        )
+        cell_out = {**balance.to_dict(), **bc}
     wall = time.perf_counter() - t_start
     solver = {
         "jump": bool(jump),
@@ -1238,7 +1311,45 @@ def age(
         parameters=params.to_dict(),
         provenance=prov,
         plating=plating.to_dict() if plating is not None else None,
+        cell_capacity_retention=(
+            np.asarray(cell_out["retention"], float) if cell_out is not None else None
+        ),
+        degradation_modes=(
+            {k: np.asarray(cell_out[k], float) for k in ("LLI", "LAM_ne", "LAM_pe")}
+            if cell_out is not None
+            else None
+        ),
+        cell_balance=_balance_summary(cell_out) if cell_out is not None else None,
     )
+
+
+def _electrode_of(material: str) -> str:
+    """The electrode of the set a material plays: graphite the negative, others the positive."""
+    return "negative" if str(material).lower() in ("graphite",) else "positive"
+
+
+def _balance_summary(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell balance's scalars: set, inventories, the first and last solution."""
+    out = {
+        k: c[k]
+        for k in ("parameter_set", "electrode", "scale", "Q_n_Ah", "Q_p_Ah", "Q_Li_Ah", "V_min",
+                  "V_max", "notes")
+    }  # fmt: skip
+    for tag, i in (("initial", 0), ("final", -1)):
+        out[tag] = {
+            k: float(np.asarray(c[k])[i])
+            for k in ("capacity_Ah", "x_0", "x_100", "y_0", "y_100", "LLI", "LAM_ne", "LAM_pe",
+                      "isolated_lithium_Ah")
+        }  # fmt: skip
+    out["capacity_Ah_curve"] = np.asarray(c["capacity_Ah"], float)
+    out["definition"] = (
+        "equilibrium capacity between the set's cut-off voltages of the set's cell scaled "
+        "to the imaged electrode (PyBaMM ElectrodeSOHSolver, Mohtat et al. 2019), with the "
+        "cyclable lithium less the lithium lost and the imaged electrode less its isolated "
+        "particles; LLI, LAM_ne, LAM_pe as fractions of the initial inventories (Birkl et "
+        "al. 2017)"
+    )
+    return out
 
 
 def _driver_change(d0: Mapping[str, np.ndarray], d1: Mapping[str, np.ndarray]) -> float:

@@ -7,8 +7,10 @@ lithium it has lost; the electrode is cycled ``aging.cycles`` times at
 current share of each particle from a depth-resolved network with the films'
 resistances, its free-sphere stress, Paris-law cracks, SEI on old and new surface.
 Report section "Cycle aging": retention and resistance curves, the loss split, the
-heterogeneity index, per-particle maps and the depth profile. Diagnosis: a finding
-on the fade and on where the electrode ages first.
+heterogeneity index, per-particle maps and the depth profile, and the cell capacity:
+the electrode balance (eSOH) of ``cell.parameter_set``'s full cell scaled to the image,
+with the degradation modes LLI/LAM (:mod:`microbat.degradation._aging_balance`).
+Diagnosis: a finding on the fade and on where the electrode ages first.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from microbat.core.errors import InvalidInputError
 from microbat.degradation._aging_network import aging_geometry
 from microbat.degradation._aging_output import (
     draw_curves,
@@ -128,11 +131,24 @@ def _run(ctx: StageContext) -> StageOutput:
             )
         if not plating.charge.get("complete", True):
             notes.append(f"the plating charge is partial: {plating.charge.get('status')}")
+    cell_set: Any = None
+    try:
+        from microbat.cell.parameters import load_parameters
+
+        cell_set = load_parameters(ctx.config.cell.parameter_set)
+        if cell_set.half_cell:
+            raise InvalidInputError(f"{cell_set.name!r} is a half cell")
+    except InvalidInputError as exc:
+        notes.append(f"no cell capacity (electrode balance): {exc}")
+        cell_set = None
     ctx.step(f"aging {geom.n} particles over {cfg.cycles} cycles at {cfg.c_rate:g}C")
     res = age(
         ms, cycles=cfg.cycles, c_rate=cfg.c_rate, mechanisms=cfg.mechanisms, params=params,
-        geometry=geom, tolerance=cfg.tolerance, plating=plating,
+        geometry=geom, tolerance=cfg.tolerance, plating=plating, cell=cell_set,
     )  # fmt: skip
+    modes = res.degradation_modes or {}
+    bal = res.cell_balance or {}
+    notes.extend(bal.get("notes") or [])
     last = -1
     li = res.lithium_lost_curve_mol
     prof = res.depth_profile[last] if res.depth_profile.size else np.full(geom.n_layers, np.nan)
@@ -147,6 +163,19 @@ def _run(ctx: StageContext) -> StageOutput:
         "particles": geom.n,
         "capacity_Ah": res.capacity_Ah,
         "capacity_retention": float(res.capacity_retention[-1]),
+        "lithium_inventory_fade": res.lithium_inventory_fade,
+        "cell_capacity_fade": finite_or_none(res.cell_capacity_fade),
+        "cell_capacity_retention": (
+            finite_or_none(float(res.cell_capacity_retention[-1]))
+            if res.cell_capacity_retention is not None
+            else None
+        ),
+        "degradation_modes": {k: float(v[-1]) for k, v in modes.items()} or None,
+        "cell_balance": (
+            {k: v for k, v in bal.items() if k not in ("capacity_Ah_curve", "notes")}
+            if bal
+            else None
+        ),
         "resistance_growth": float(res.resistance_growth[-1]),
         "lithium_lost_mol": res.lithium_lost_mol,
         "heterogeneity_cov": finite_or_none(float(res.heterogeneity_cov[-1])),
@@ -171,6 +200,12 @@ def _run(ctx: StageContext) -> StageOutput:
         "li_sei_original": li["sei_original"],
         "li_sei_cracks": li["sei_cracks"],
         "li_plating": li["plating"],
+        **(
+            {"cell_capacity_retention": res.cell_capacity_retention}
+            if res.cell_capacity_retention is not None
+            else {}
+        ),
+        **{f"mode_{k}": v for k, v in modes.items()},
         "heterogeneity_cov": res.heterogeneity_cov,
         "mean_crack_length_m": res.mean_crack_length_m,
         "labels_mid": res.labels_mid,
@@ -222,6 +257,7 @@ def _report(view: ReportView) -> list[ReportSection]:
         f"lithium consumed per unit interface area per cycle across the particles): "
         f"{num(s.get('heterogeneity_cov'), '.3g')}.</p>"
     )
+    body += _cell_paragraph(s)
     if "cycle" in arr:
         fig = view.figures.new(10.0, 7.0, hspace=0.4, wspace=0.45, left=0.08, right=0.92,
                                top=0.94, bottom=0.08)  # fmt: skip
@@ -271,19 +307,61 @@ def _report(view: ReportView) -> list[ReportSection]:
     return [ReportSection("aging", "Cycle aging", body)]
 
 
+def _cell_paragraph(s: Mapping[str, Any]) -> str:
+    """The cell capacity (electrode balance) beside the lithium-inventory fade."""
+    bal = s.get("cell_balance")
+    modes = s.get("degradation_modes") or {}
+    if not bal:
+        return (
+            f"<p>Lithium-inventory fade {pct(s.get('lithium_inventory_fade'))}; no cell "
+            "capacity (no full-cell electrode balance, see the notes).</p>"
+        )
+    ini, fin = bal.get("initial") or {}, bal.get("final") or {}
+    side = "negative" if (ini.get("x_0") or 0.0) < 0.1 else "positive"
+    return (
+        f"<p><b>Cell capacity.</b> The {esc(bal.get('parameter_set'))} cell scaled to the "
+        f"image (the image is its {esc(bal.get('electrode'))} electrode; N/P and initial "
+        f"lithium of the set), equilibrium capacity between {num(bal.get('V_min'), 'g')} and "
+        f"{num(bal.get('V_max'), 'g')} V by the electrode balance (eSOH, Mohtat et al. 2019): "
+        f"<b>cell capacity fade {pct(s.get('cell_capacity_fade'))}</b> against the "
+        f"lithium-inventory fade {pct(s.get('lithium_inventory_fade'))} (F × lithium lost "
+        f"over the electrode's capacity). Degradation modes (Birkl et al. 2017, fractions "
+        f"of the initial inventories): LLI {pct(modes.get('LLI'))}, LAM<sub>ne</sub> "
+        f"{pct(modes.get('LAM_ne'))}, LAM<sub>pe</sub> {pct(modes.get('LAM_pe'))}. The "
+        f"discharge ends at x<sub>0</sub> = {num(ini.get('x_0'), '.4f')} → "
+        f"{num(fin.get('x_0'), '.4f')}, y<sub>0</sub> = {num(ini.get('y_0'), '.4f')} → "
+        f"{num(fin.get('y_0'), '.4f')}: the {side} electrode ends it"
+        + (
+            ", so lithium lost is capacity lost almost one for one."
+            if side == "negative"
+            else "; the negative electrode's remaining lithium absorbs the first loss."
+        )
+        + " Not included: capacity lost to the rate (overpotentials, diffusion, the "
+        "resistance growth) at the cycling C-rate.</p>"
+    )
+
+
 # ====================================================================== diagnosis
 def _diagnose(results: Mapping[str, Any]) -> Iterator[Finding]:
     s = results.get("aging") or {}
     if not s or s.get("capacity_retention") is None:
         return
-    fade = 1.0 - float(s["capacity_retention"])
+    inv = float(s.get("lithium_inventory_fade", 1.0 - float(s["capacity_retention"])))
+    cell = s.get("cell_capacity_fade")
+    fade = float(cell) if cell is not None else inv
     lost = s.get("lithium_lost_mol") or {}
     total = lost.get("total") or 0.0
     crack = (lost.get("sei_cracks") or 0.0) / total if total else 0.0
     c_rate, cycles = s.get("c_rate"), s.get("cycles")
     text = (
-        f"Cycle aging ({cycles} cycles at {c_rate:g}C): {pct(fade)} capacity fade, "
-        f"resistance × {num(s.get('resistance_growth'), '.3f')}; "
+        f"Cycle aging ({cycles} cycles at {c_rate:g}C): "
+        + (
+            f"{pct(fade)} cell capacity fade (electrode balance) for {pct(inv)} "
+            "lithium-inventory fade, "
+            if cell is not None
+            else f"{pct(inv)} capacity fade (lithium inventory), "
+        )
+        + f"resistance × {num(s.get('resistance_growth'), '.3f')}; "
         f"{pct(crack)} of the lithium lost went to SEI on crack faces"
     )
     near, far = s.get("collector_third_rate"), s.get("separator_third_rate")
@@ -303,6 +381,7 @@ def _headline(results: Mapping[str, Any]) -> dict[str, Any]:
     s = results.get("aging") or {}
     return {
         "aging_capacity_retention": s.get("capacity_retention"),
+        "aging_cell_capacity_fade": s.get("cell_capacity_fade"),
         "aging_resistance_growth": s.get("resistance_growth"),
         "aging_cycles": s.get("cycles"),
     }
