@@ -35,11 +35,12 @@ network. :func:`solid_state_parameters` sets ε = the SE volume fraction, ``ε^b
 ε / τ_SE`` (the SE network's tortuosity factor measured on the image), the reaction
 area = the active | SE contact area per volume, a constant ``σ_SE``, a dense SE
 separator (ε = 1, b = 0) and a lithium-metal counter electrode, as the resolved
-composite model (:mod:`microbat.cell.resolved`) does. This reduction of the P2D
-model to a single-ion conductor is the usual continuum model of solid-state cells
-(Danilov, Niessen and Notten, J. Electrochem. Soc. 158, A215 (2011),
-doi:10.1149/1.3521414; Bielefeld, Weber and Janek, J. Phys. Chem. C 123, 1626
-(2019), doi:10.1021/acs.jpcc.8b11043).
+composite model (:mod:`microbat.cell.resolved`) does. t₊ = 1 is the transference
+number of a solid electrolyte whose anion sublattice is immobile (J. Maier, *Physical
+Chemistry of Ionic Materials*, Wiley 2004); the reduction itself is read off
+PyBaMM's equations above (no paper is cited for it: Danilov et al. 2011, cited for
+it elsewhere before, model a binary electrolyte, see ``docs/ssb.md``, "Citations
+checked").
 
 Surface area and radius: PyBaMM's reaction area is ``a = 3 ε_act / R``. With only a
 measured area, ``R = 3 ε_act / a`` (the Sauter-equivalent radius). With both a
@@ -665,9 +666,11 @@ def single_ion_half_cell(
     params : CellParameters
         Parameters whose positive electrode is the composite.
     conductivity_S_per_m : float, optional
-        σ_SE (default: ``ResolvedOptions.se_conductivity_S_per_m``, 0.2 S/m, the
-        order of cold-pressed Li₆PS₅Cl, Kraft et al., J. Am. Chem. Soc. 139, 10909
-        (2017), doi:10.1021/jacs.7b06327; ``microbat simulate --se-conductivity``).
+        σ_SE (default: ``ResolvedOptions.se_conductivity_S_per_m``, 0.2 S/m, as
+        ``microbat simulate --se-conductivity``: the order of the room-temperature
+        total conductivity of the argyrodites, ~1.3 mS/cm Li₆PS₅Cl and ~2 mS/cm
+        Li₆PS₅Cl₀.₅Br₀.₅, Kraft et al., J. Am. Chem. Soc. 139, 10909 (2017),
+        doi:10.1021/jacs.7b06327).
     separator_thickness_m : float, optional
         Thickness of the SE separator (default: the set's).
     li_exchange_current_A_per_m2 : float, optional
