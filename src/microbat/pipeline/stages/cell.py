@@ -420,7 +420,8 @@ def _report(view: ReportView) -> list[ReportSection]:
             f"(SE fraction {num(ss.get('se_fraction'), '.4f')}, τ SE {tau_e}, ε/τ = "
             f"{num(ss.get('se_transport_efficiency'), '.4f') if measured else 'not measured'}) "
             f"and in a dense SE separator of {um(ss.get('separator_thickness_m'))}. Reaction "
-            f"on the active active | SE contact only, {area}; particle radius "
+            f"only on the wired active | SE contact (both sides reach their faces), {area}; "
+            "particle radius "
             f"{um(micro.get('particle_radius_m'))}, active fraction "
             f"{num(micro.get('active_fraction'), '.4f')}. Counter electrode: lithium metal "
             f"(exchange current {num(ss.get('li_exchange_current_A_per_m2'), '.4g', 'A/m²')}); "
@@ -614,6 +615,10 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Verdict]:
     words = dict(_LOSS_WORDS)
     if cell.get("solid_state"):
         words["electrolyte"] = "ionic conduction through the solid-electrolyte network"
+        words["reaction"] = (
+            "reaction kinetics of the half cell (the lithium-metal counter electrode and "
+            "the active | solid-electrolyte contact)"
+        )
     if key == "equilibrium" or not bits["limited"]:
         key = "equilibrium"
         headline = (
@@ -633,7 +638,9 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Verdict]:
     if row and row.get("difference_percent") is not None:
         d = row["difference_percent"]
         details.append(
-            f"A Bruggeman model from the same porosity predicts {abs(d):.1f} % "
+            f"A Bruggeman model from the same "
+            f"{'solid-electrolyte fraction' if cell.get('solid_state') else 'porosity'} "
+            f"predicts {abs(d):.1f} % "
             f"{'more' if d < 0 else 'less'} capacity at {c:g}C than the "
             "micro-informed one: "
             + (
