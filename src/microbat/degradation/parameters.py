@@ -32,9 +32,13 @@ Sources (each also in the material's ``source``):
   change that is largest below 50 % lithium); positive: the lattice expands on
   lithiation. c_max, D_s and the window: Chen et al. 2020 (PyBaMM "Chen2020",
   initial stoichiometry 17 038 / 63 104 = 0.27, fully discharged 0.91).
-  K_IC: of the order measured on oxide cathode and electrolyte particles,
-  0.24–0.81 MPa·√m for LiMn₂O₄ (Mughal et al. 2017), 0.44–1.51 MPa·√m for
-  LLZTO (Hu et al. 2023); 1.0 MPa·√m is a placeholder to replace by a measured value.
+  K_IC: no measurement on NMC could be retrieved (searched again for issue 17;
+  ``docs/mechanics.md``, "Fracture toughness and flaws"); 1.0 MPa·√m lies above the
+  trusted measurement on cathode-oxide particles, 0.24 MPa·√m for LiMn₂O₄ by
+  micro-pillar splitting (0.81 by crack-opening displacement; Mughal et al. 2017,
+  doi:10.3390/ma10040403), and within the 0.44–1.51 MPa·√m of LLZTO (Hu et al. 2023):
+  an optimistic placeholder (critical C-rates scale as K_IC) to replace by a
+  measured value.
   PyBaMM's ``OKane2022`` set is not followed: its Ω = 1.25e-5 m³/mol with the same
   c_max gives ``Ω c_max Δθ`` = 50 % volume change over the window (5.1 % measured,
   Kondrakov 2017), and its 375 GPa, ν = 0.2 are ``Ai2020``'s LiCoO₂ values
@@ -250,7 +254,8 @@ NMC811 = MechanicalMaterial(
     source=(
         "E: 140-200 GPa by nanoindentation (de Vasconcelos 2016, Xu 2019), 150 GPa taken; "
         "Omega from the 5.1 % cell-volume change of NCM811 over 3.0-4.3 V (Kondrakov 2017); "
-        "c_max, D_s, window: Chen2020; K_IC: order of measured oxide values (placeholder)"
+        "c_max, D_s, window: Chen2020; K_IC: placeholder above the 0.24 MPa m^0.5 of LiMn2O4 "
+        "particles by pillar splitting (Mughal 2017); no NMC measurement retrieved"
     ),
 )
 GRAPHITE = MechanicalMaterial(
