@@ -311,7 +311,11 @@ def test_twin_cell_stage_on_a_composite(composite, tmp_path):
     from microbat.pipeline.twin import run_twin
 
     keep = {"input", "denoise", "segment", "metrics", "transport", "cell", "report"}
-    ov: dict[str, object] = {"metrics.sizes": True, "cell.c_rates": [0.1, 1.0, 3.0]}
+    ov: dict[str, object] = {
+        "metrics.sizes": True,
+        "cell.c_rates": [0.1, 1.0, 3.0],
+        "ssb.conductivity": 0.2,  # Li6PS5Cl-class; the ssb stage itself is off
+    }
     for stage in stages_pkg.STAGES:
         if stage.name not in keep:
             for section, cls in stage.settings:
@@ -327,6 +331,7 @@ def test_twin_cell_stage_on_a_composite(composite, tmp_path):
     ss = cell["solid_state"]
     assert cell["micro"]["ion_conductor"] == "solid_electrolyte"
     assert cell["micro"]["tau_electrolyte"] == pytest.approx(tra["tau_thickness"])
+    # one electrolyte for the run: the cell stage takes ssb.conductivity unless set
     assert ss["se_conductivity_S_per_m"] == 0.2 and ss["cutoff_V"] > 3.4
     assert cell["transports"] == ["micro", "bruggeman"]
     for tr in cell["transports"]:

@@ -94,7 +94,7 @@ class CellSettings(StageSettings):
         None,
         gt=0,
         description="Solid-state image: ionic conductivity of the solid electrolyte (default "
-        "0.2 S/m, Li6PS5Cl, as microbat simulate --se-conductivity).",
+        "ssb.conductivity: one material for every solid-state analysis of the run).",
         json_schema_extra={"unit": "S/m"},
     )
     se_separator_thickness: float | None = Field(
@@ -281,7 +281,9 @@ def _micro_properties(
         tra = tra if measured_se else {}
         kw.update(
             ion_conductor="solid_electrolyte",
-            se_conductivity_S_per_m=cfg.se_conductivity,
+            se_conductivity_S_per_m=cfg.se_conductivity
+            if cfg.se_conductivity is not None
+            else ctx.config.ssb.conductivity,
             separator_thickness_m=cfg.se_separator_thickness,
         )
     have_tau = "tau_thickness" in tra

@@ -82,7 +82,8 @@ class EISSettings(StageSettings):
         None,
         gt=0,
         description="Solid-state image: ionic conductivity of the solid electrolyte (grain "
-        "interior); default cell.se_conductivity, else 0.2 S/m (Li6PS5Cl, as simulate).",
+        "interior); default cell.se_conductivity, else ssb.conductivity (one material "
+        "for every solid-state analysis of the run).",
         json_schema_extra={"unit": "S/m"},
     )
     polycrystal: bool = Field(
@@ -161,15 +162,14 @@ def _parameters(ctx: StageContext) -> tuple[EISParameters, dict[str, Any]]:
 
 
 def _single_ion(ctx: StageContext, params: EISParameters, how: dict[str, Any]) -> EISParameters:
-    """σ_SE of a solid-state image: eis.se_conductivity, cell.se_conductivity or the default."""
+    """σ_SE of a solid-state image: eis.se_conductivity, cell.se_conductivity or ssb.conductivity."""
     cfg, cell = ctx.config.eis, ctx.config.cell
     if cfg.se_conductivity is not None:
         sigma, src = cfg.se_conductivity, "eis.se_conductivity"
     elif getattr(cell, "se_conductivity", None) is not None:
         sigma, src = cell.se_conductivity, "cell.se_conductivity (as the cell stage)"
     else:
-        sigma = EISParameters().solid_electrolyte_conductivity_S_per_m
-        src = "microbat's default (Li6PS5Cl, as microbat simulate)"
+        sigma, src = ctx.config.ssb.conductivity, "ssb.conductivity (as the ssb stage)"
     how["solid_electrolyte_conductivity"] = src
     return params.with_values(solid_electrolyte_conductivity_S_per_m=float(sigma))
 

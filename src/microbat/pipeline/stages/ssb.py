@@ -64,7 +64,8 @@ class SsbSettings(StageSettings):
     conductivity: float = Field(
         0.05,
         gt=0,
-        description="Ionic conductivity of the solid electrolyte (grains; 0.5 mS/cm, LLZO).",
+        description="Ionic conductivity of the solid electrolyte (grains; 0.5 mS/cm, LLZO); "
+        "also the cell and eis stages' unless they set their own.",
         json_schema_extra={"unit": "S/m"},
     )
     tpb_phases: list[str] = Field(
