@@ -162,7 +162,7 @@ def _parameters(ctx: StageContext) -> tuple[EISParameters, dict[str, Any]]:
 
 
 def _single_ion(ctx: StageContext, params: EISParameters, how: dict[str, Any]) -> EISParameters:
-    """σ_SE of a solid-state image: eis.se_conductivity, cell.se_conductivity or ssb.conductivity."""
+    """σ_SE of a solid-state image: eis.se_conductivity, cell.se_conductivity, ssb.conductivity."""
     cfg, cell = ctx.config.eis, ctx.config.cell
     if cfg.se_conductivity is not None:
         sigma, src = cfg.se_conductivity, "eis.se_conductivity"
