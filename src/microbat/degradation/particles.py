@@ -212,9 +212,20 @@ def _watershed(
     has[clusters[peaks]] = True
     missing = np.flatnonzero(~has[1:]) + 1
     if missing.size:
-        pos = ndi.maximum_position(dist, clusters, missing)
-        for k, p in enumerate(pos):
-            markers[p] = nm + 1 + k
+        # its marker: the first voxel (raster order) of largest distance, found among
+        # the cluster's own voxels (ndimage.maximum_position sorted the whole image,
+        # 3.6 of 13 s at 200³); the watershed floods the whole cluster from it
+        want = np.zeros(nclu + 1, bool)
+        want[missing] = True
+        flat = clusters.reshape(-1)
+        cand = np.flatnonzero(want[flat])
+        lab, d = flat[cand], dist.reshape(-1)[cand]
+        top = np.full(nclu + 1, -np.inf, np.float32)
+        np.maximum.at(top, lab, d)
+        at_top = d >= top[lab]
+        ids, first = np.unique(lab[at_top], return_index=True)
+        rank = np.searchsorted(missing, ids)
+        markers.reshape(-1)[cand[at_top][first]] = nm + 1 + rank
     return watershed(-dist, markers, mask=mask).astype(np.int32)
 
 
