@@ -6,6 +6,7 @@ Run::
     python benchmarks/bench_aging.py --size 48 --cycles 200 --peer-cycles 20
     python benchmarks/bench_aging.py --peer none
     python benchmarks/bench_aging.py --plating 48 --cycles 1000   # plating from a resolved charge
+    python benchmarks/bench_aging.py --balance --peer SPM --peer-cycles 100  # cell capacity
 
 The problem: a synthetic electrode (``microbat.synth.electrode``, 55 % active, 10 %
 carbon-binder, 0.5 µm voxels, particles of 4 µm mean radius) with the graphite and
@@ -30,6 +31,17 @@ then aged over ``--cycles`` with sei, cracks and plating. Peer: PyBaMM's DFN wit
 irreversible plating submodel on the homogenised box (``dfn_plating``, same current,
 start and end time): time ratio and plated lithium side by side. CPU time, wall
 time and the peak resident size (reset before the charge) are printed.
+
+``--balance``: the cell capacity fade of the electrode balance (``age(cell=...)``)
+against PyBaMM on the O'Kane 2022 cell. microbat: one free sphere of the set's
+negative particle (the section-5 set-up of ``docs/validation/aging.md``) over
+``--peer-cycles`` at the peer's mean cycle time, with and without the balance (its
+cost). Peer, per model of ``--peer``: (i) the O'Kane cycling above, its 1C discharge
+capacity fade (cycle 1 and 2 to the last) and lithium lost, and PyBaMM's own
+``ElectrodeSOHSolver`` on that lithium (equilibrium fade); (ii) the same model
+without side reactions, the set's lithium less microbat's LLI, charged at the rate
+to 4.2 V and held to C/5000, then discharged at 1C and at C/500: how much of the
+cell fade a finite rate hides.
 """
 
 from __future__ import annotations
@@ -164,6 +176,180 @@ def _worker_pybamm(model_name: str, cycles: int) -> dict:
     }
 
 
+OKANE_OPTIONS = {
+    "SEI": "solvent-diffusion limited",
+    "SEI on cracks": "true",
+    "particle mechanics": ("swelling and cracking", "swelling only"),
+    "SEI porosity change": "false",
+}
+F = 96485.33212
+
+
+def _worker_balance_pybamm(model_name: str, cycles: int) -> dict:
+    """O'Kane cycling: 1C capacity fade, lithium lost, PyBaMM's eSOH on that lithium."""
+    import pybamm
+
+    pv = pybamm.ParameterValues("OKane2022")
+    step = ("Discharge at 1C until 2.5 V", "Charge at 1C until 4.2 V", "Hold at 4.2 V until C/50")
+    model = getattr(pybamm.lithium_ion, model_name)(OKANE_OPTIONS)
+    t0 = time.perf_counter()
+    sim = pybamm.Simulation(
+        model, parameter_values=pv, experiment=pybamm.Experiment([step] * cycles)
+    )
+    sol = sim.solve()
+    wall = time.perf_counter() - t0
+    caps = []
+    for c in sol.cycles:
+        q = c.steps[0]["Discharge capacity [A.h]"].entries
+        caps.append(float(q[-1] - q[0]))
+    last = sol.cycles[-1]
+    lost = float(
+        last["Loss of lithium to negative SEI [mol]"].entries[-1]
+        + last["Loss of lithium to negative SEI on cracks [mol]"].entries[-1]
+    )
+    p = pybamm.LithiumIonParameters()
+    q_n, q_p = float(pv.evaluate(p.n.Q_init)), float(pv.evaluate(p.p.Q_init))
+    q_li = float(pv.evaluate(p.Q_Li_particles_init))
+    solver = pybamm.lithium_ion.ElectrodeSOHSolver(pv, param=p)
+    inp = {"V_min": 2.5, "V_max": 4.2, "Q_n": q_n, "Q_p": q_p}
+    eq0 = float(solver.solve({**inp, "Q_Li": q_li})["Q"])
+    eq1 = float(solver.solve({**inp, "Q_Li": q_li - F * lost / 3600.0})["Q"])
+    # what its particles really lost (SPM: the SEI on cracks is not taken from them, #5263)
+    part = float(last["Total lithium lost from particles [mol]"].entries[-1])
+    eq_part = float(solver.solve({**inp, "Q_Li": q_li - F * part / 3600.0})["Q"])
+    dur = [float(c["Time [s]"].entries[-1] - c["Time [s]"].entries[0]) for c in sol.cycles]
+    return {
+        "model": model_name, "cycles": len(sol.cycles), "wall_s": wall,
+        "per_cycle_s": wall / max(len(sol.cycles), 1), "mean_cycle_s": sum(dur) / len(dur),
+        "fade_1C_from_cycle1": 1 - caps[-1] / caps[0],
+        "fade_1C_from_cycle2": 1 - caps[-1] / caps[1],
+        "lost_mol": lost, "lli": F * lost / 3600.0 / q_li,
+        "eq_fade_of_its_lli": 1 - eq1 / eq0, "lost_from_particles_mol": part,
+        "eq_fade_of_particle_loss": 1 - eq_part / eq0, "peak_gb": _peak_gb(),
+    }  # fmt: skip
+
+
+def _worker_balance_rate(model_name: str, lli: float) -> dict:
+    """No side reactions: the set's lithium less ``lli``; capacity at 1C and at C/500."""
+    import pybamm
+
+    p = pybamm.LithiumIonParameters()
+    out: dict = {"model": model_name, "lli": lli}
+    for rate in ("1C", "C/500"):
+        caps = []
+        for f in (0.0, lli):
+            pv = pybamm.ParameterValues("OKane2022")
+            q_li = float(pv.evaluate(p.Q_Li_particles_init))
+            eps = pv["Positive electrode active material volume fraction"]
+            vol = (
+                pv["Positive electrode thickness [m]"]
+                * pv["Electrode width [m]"]
+                * pv["Electrode height [m]"]
+            )
+            key = "Initial concentration in positive electrode [mol.m-3]"
+            pv[key] = pv[key] - f * q_li * 3600.0 / (F * eps * vol)
+            exp = pybamm.Experiment([(f"Charge at {rate} until 4.2 V",
+                                      "Hold at 4.2 V until C/5000",
+                                      f"Discharge at {rate} until 2.5 V")])  # fmt: skip
+            model = getattr(pybamm.lithium_ion, model_name)()
+            sol = pybamm.Simulation(model, parameter_values=pv, experiment=exp).solve()
+            q = sol.cycles[0].steps[2]["Discharge capacity [A.h]"].entries
+            caps.append(float(q[-1] - q[0]))
+        out[rate] = {"capacity_Ah": caps[0], "fade": 1 - caps[1] / caps[0]}
+    return out
+
+
+def _worker_balance_microbat(cycles: int, cycle_s: float) -> dict:
+    """The section-5 free sphere with and without the cell balance."""
+    import numpy as np
+    import pybamm
+
+    from microbat.degradation._aging_network import sphere_geometry
+    from microbat.degradation.aging import AgingParameters, age
+    from microbat.degradation.parameters import GRAPHITE
+
+    pv = pybamm.ParameterValues("OKane2022")
+    mat = GRAPHITE.replace(
+        young_modulus_Pa=pv["Negative electrode Young's modulus [Pa]"],
+        poisson_ratio=pv["Negative electrode Poisson's ratio"],
+        partial_molar_volume_m3_per_mol=pv["Negative electrode partial molar volume [m3.mol-1]"],
+    )
+    params = AgingParameters(material=mat, cycle_time_s=cycle_s,
+                             sei={"crack_initial_thickness_m": 5e-13 / 1.908})  # fmt: skip
+    geom = sphere_geometry(float(pv["Negative particle radius [m]"]))
+    kw = {"cycles": cycles, "geometry": geom, "params": params, "map_cycles": [],
+          "impedance": False}  # fmt: skip
+    age(None, cycles=2, geometry=geom, params=params, cell="okane2022")  # warm-up
+    t0 = time.perf_counter()
+    plain = age(None, **kw)
+    t_plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = age(None, **kw, cell="okane2022")
+    t_bal = time.perf_counter() - t0
+    assert res.degradation_modes is not None and res.cell_balance is not None
+    # the cell fade were only the original surface's SEI lithium lost (what PyBaMM's SPM
+    # takes from its particles: its SEI-on-cracks lithium is not, PyBaMM issue #5263)
+    from microbat.degradation._aging_balance import balance_curve, cell_balance
+
+    bal = cell_balance("okane2022", electrode_capacity_Ah=res.cell_balance["Q_n_Ah"],
+                       electrode="negative")  # fmt: skip
+    li_o = F * res.lithium_lost_mol["sei_original"] / 3600.0
+    only_o = balance_curve(bal, np.array([0.0, li_o]), np.zeros(2))
+    return {
+        "cell_fade_original_surface_only": float(1 - only_o["retention"][-1]),
+        "cell_fade_from_cycle1": float(
+            1 - res.cell_capacity_retention[-1] / res.cell_capacity_retention[res.cycle == 1][0]
+        ),
+        "points": len(res.cycle), "loop_s": t_plain, "with_balance_s": t_bal,
+        "inventory_fade": res.lithium_inventory_fade, "cell_fade": res.cell_capacity_fade,
+        "lli": float(res.degradation_modes["LLI"][-1]),
+        "same_inventory": plain.lithium_inventory_fade == res.lithium_inventory_fade,
+        "x0": [res.cell_balance["initial"]["x_0"], res.cell_balance["final"]["x_0"]],
+        "y0": [res.cell_balance["initial"]["y_0"], res.cell_balance["final"]["y_0"]],
+        "peak_gb": _peak_gb(),
+    }  # fmt: skip
+
+
+def _balance(peers: list[str], cycles: int) -> None:
+    for model in peers:
+        t0 = time.perf_counter()
+        p = _run(["balance_pybamm", model, str(cycles)])
+        t_peer = time.perf_counter() - t0
+        m = _run(["balance_microbat", str(cycles), str(p["mean_cycle_s"])])
+        r = _run(["balance_rate", model, str(m["lli"])])
+        print(
+            f"PyBaMM {model} O'Kane 2022, {p['cycles']} cycles: {p['wall_s']:.1f} s "
+            f"({p['per_cycle_s']:.3f} s/cycle; worker {t_peer:.1f} s with imports), peak "
+            f"{p['peak_gb']:.2f} GB; 1C capacity fade {100 * p['fade_1C_from_cycle1']:.3f} % "
+            f"(from cycle 1) / {100 * p['fade_1C_from_cycle2']:.3f} % (from cycle 2); LLI "
+            f"{100 * p['lli']:.3f} % of its cyclable lithium; PyBaMM eSOH fade of that LLI "
+            f"{100 * p['eq_fade_of_its_lli']:.3f} %; lithium lost from its particles "
+            f"{p['lost_from_particles_mol']:.4g} of {p['lost_mol']:.4g} mol, eSOH fade of "
+            f"that {100 * p['eq_fade_of_particle_loss']:.3f} %"
+        )
+        print(
+            f"microbat (free sphere, {cycles} cycles of {p['mean_cycle_s']:.0f} s, "
+            f"{m['points']} curve points): loop {1e3 * m['loop_s']:.1f} ms, with the balance "
+            f"{1e3 * m['with_balance_s']:.0f} ms; inventory fade "
+            f"{100 * m['inventory_fade']:.3f} %, LLI {100 * m['lli']:.3f} %, cell fade "
+            f"{100 * m['cell_fade']:.3f} % ({100 * m['cell_fade_from_cycle1']:.3f} % from cycle "
+            f"1: vs the peer's 1C fade from cycle 2 "
+            f"x{m['cell_fade_from_cycle1'] / p['fade_1C_from_cycle2']:.3f}) (vs PyBaMM eSOH "
+            f"{100 * (m['cell_fade'] / p['eq_fade_of_its_lli'] - 1):+.1f} %, vs its 1C fade "
+            f"x{m['cell_fade'] / p['fade_1C_from_cycle2']:.2f} from cycle 2); with the "
+            f"original surface's SEI lithium only "
+            f"{100 * m['cell_fade_original_surface_only']:.3f} %; x_0 {m['x0']}, y_0 {m['y0']}; "
+            f"peak {m['peak_gb']:.2f} GB"
+        )
+        print(
+            f"PyBaMM {model} without side reactions, LLI {100 * r['lli']:.3f} % (microbat's): "
+            f"fade at 1C {100 * r['1C']['fade']:.3f} % (capacity {r['1C']['capacity_Ah']:.4f} "
+            f"A h), at C/500 {100 * r['C/500']['fade']:.3f} % ({r['C/500']['capacity_Ah']:.4f}"
+            f" A h); microbat cell fade / C/500 fade "
+            f"{m['cell_fade'] / r['C/500']['fade']:.3f}"
+        )
+
+
 def _homogeneous(p: dict, cycles: int) -> float:
     """microbat's fade for free spheres of the PyBaMM set, at the peer's cycle time."""
     from microbat.degradation._aging_network import sphere_geometry
@@ -202,6 +388,7 @@ def main() -> None:
     ap.add_argument("--peer-cycles", type=int, default=50)
     ap.add_argument("--plating", type=int, default=None, help="edge of the charged box")
     ap.add_argument("--c-rate", type=float, default=3.0, help="with --plating")
+    ap.add_argument("--balance", action="store_true", help="cell capacity vs PyBaMM")
     ap.add_argument("--worker", nargs="*")
     a = ap.parse_args()
     if a.worker is not None:
@@ -210,10 +397,21 @@ def main() -> None:
             print(json.dumps(_worker_plating(int(rest[0]), int(rest[1]), float(rest[2]))))
         elif kind == "microbat":
             print(json.dumps(_worker_microbat(int(rest[0]), int(rest[1]))))
+        elif kind == "balance_pybamm":
+            print(json.dumps(_worker_balance_pybamm(rest[0], int(rest[1]))))
+        elif kind == "balance_rate":
+            print(json.dumps(_worker_balance_rate(rest[0], float(rest[1]))))
+        elif kind == "balance_microbat":
+            print(json.dumps(_worker_balance_microbat(int(rest[0]), float(rest[1]))))
         else:
             print(json.dumps(_worker_pybamm(rest[0], int(rest[1]))))
         return
     print(f"load average before: {os.getloadavg()}")
+    if a.balance:
+        peers = [m.strip() for m in a.peer.split(",") if m.strip().lower() != "none"]
+        _balance(peers, a.peer_cycles)
+        print(f"load average after: {os.getloadavg()}")
+        return
     if a.plating is not None:
         p = _run(["plating", str(a.plating), str(a.cycles), str(a.c_rate)])
         print(
