@@ -139,7 +139,8 @@ def interface_areas(ms: Microstructure) -> dict[tuple[str, str], float]:
     -1.0 %/+1.3 %; digital spheres of radius 10-30 voxels are within 0.1 % of
     :math:`4 \pi r^2` (+0.9 % at r = 3); shells one voxel thick are within 0.3 %
     on both sides. Sharp edges are rounded off by the smoothing (a cube of 30 voxels
-    reads 4.7 % low, about -1.4/s); an oblique interface that meets a face of the
+    reads 4.7 % low, about -1.4/s); smooth random surfaces bending on a scale of 6
+    voxels read about -2 % (-0.3 % at 10 voxels); an oblique interface that meets a face of the
     volume misses the half voxel next to it (-1.2 % on planes through a 24³ volume,
     -0.6 % through 48³). The image is mirrored about the volume's faces for the
     smoothing. For anisotropic voxels the smoothing is 2 voxels of the coarsest axis
