@@ -46,7 +46,7 @@ import numpy as np
 from microbat.core.errors import InvalidInputError, PhaseError
 from microbat.core.microstructure import Microstructure
 from microbat.core.results import Provenance, Result, Timer, to_jsonable
-from microbat.imaging import _area, _morph
+from microbat.imaging import _morph
 
 __all__ = [
     "MetricsResult",
@@ -75,6 +75,8 @@ class _AreaEstimator:
                 f"interface areas need a 3D image, got a {ms.ndim}D one of shape {ms.shape}; "
                 "stack the slices into a volume (a 2D section gives perimeters, not areas)"
             )
+        from microbat.imaging import _area  # Numba and SciPy: loaded on first use
+
         self.ms = ms
         spacing = tuple(float(v) for v in ms.voxel_size)
         self.names = list(ms.phases.names)
