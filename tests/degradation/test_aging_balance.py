@@ -135,8 +135,8 @@ def test_isolated_particles_are_lam_and_take_their_lithium() -> None:
     assert res.lithium_inventory_fade == 0.0
 
 
-def test_balance_is_scale_free_and_keys_are_reported() -> None:
-    """Retention and modes do not depend on the image's size; JSON keys; bad set."""
+def test_balance_is_scale_free_and_keys_are_reported(tmp_path) -> None:
+    """Retention and modes do not depend on the image's size; JSON keys, files; bad set."""
     kw = {"cycles": 100, "map_cycles": [], "impedance": False, "cell": "okane2022"}
     a = age(None, geometry=sphere_geometry(3e-6), **kw)
     b = age(None, geometry=sphere_geometry(np.array([3e-6, 3e-6])), **kw)  # twice the cell
@@ -150,6 +150,8 @@ def test_balance_is_scale_free_and_keys_are_reported() -> None:
     assert d["capacity_fade"] == pytest.approx(d["lithium_inventory_fade"], rel=1e-12)
     assert 0 < d["cell_capacity_fade"] < d["lithium_inventory_fade"]
     assert d["cell_balance"]["initial"]["x_0"] < 0.05  # O'Kane's discharge empties graphite
+    header = (tmp_path / "curves.csv").read_text() if b.save(tmp_path) else ""
+    assert all(k in header.splitlines()[0] for k in ("cell_capacity_retention", "LLI", "LAM_ne"))
     nobal = age(None, cycles=5, geometry=sphere_geometry(3e-6), map_cycles=[], impedance=False)
     assert nobal.cell_capacity_fade is None and nobal.to_dict()["cell_capacity_fade"] is None
     with pytest.raises(InvalidInputError, match="unknown parameter set"):
@@ -296,3 +298,23 @@ def test_cell_fade_against_pybamm_dfn_okane2022() -> None:
     assert ret is not None
     fade = 1 - ret[-1] / ret[res.cycle == 1][0]
     assert fade == pytest.approx(fade_dfn, rel=0.1)
+
+
+def test_twin_aging_section_shows_both_fades(tmp_path) -> None:
+    from microbat.pipeline.twin import run_twin
+    from microbat.synth import electrode
+
+    off = ("transport", "cell", "eis", "gas", "heat", "representative", "mechanics", "plating")
+    overrides = {f"{k}.enabled": False for k in off}
+    overrides.update({"metrics.sizes": False, "aging.cycles": 30, "cell.parameter_set": "chen2020"})
+    ms = electrode((20, 20, 20), voxel_size=1e-6, mean_radius=3e-6, seed=2)
+    res = run_twin(ms, out_dir=tmp_path, overrides=overrides)
+    assert res.stage("aging").status == "complete"
+    results = json.loads((tmp_path / "results.json").read_text())
+    s = results["stages"]["aging"]["result"]
+    assert s["cell_balance"]["parameter_set"] == "chen2020"
+    assert 0 < s["cell_capacity_fade"] < s["lithium_inventory_fade"]
+    assert set(s["degradation_modes"]) == {"LLI", "LAM_ne", "LAM_pe"}
+    html = (tmp_path / "report.html").read_text()
+    assert "Cell capacity." in html and "LAM<sub>ne</sub>" in html
+    assert any("cell capacity fade" in f for f in results["diagnosis"]["findings"])

@@ -307,27 +307,34 @@ def _report(view: ReportView) -> list[ReportSection]:
     return [ReportSection("aging", "Cycle aging", body)]
 
 
+def _pc(x: Any) -> str:
+    """A small fraction in percent to three significant digits."""
+    return "–" if x is None or not np.isfinite(float(x)) else f"{100 * float(x):.3g} %"
+
+
 def _cell_paragraph(s: Mapping[str, Any]) -> str:
     """The cell capacity (electrode balance) beside the lithium-inventory fade."""
     bal = s.get("cell_balance")
     modes = s.get("degradation_modes") or {}
     if not bal:
         return (
-            f"<p>Lithium-inventory fade {pct(s.get('lithium_inventory_fade'))}; no cell "
+            f"<p>Lithium-inventory fade {_pc(s.get('lithium_inventory_fade'))}; no cell "
             "capacity (no full-cell electrode balance, see the notes).</p>"
         )
     ini, fin = bal.get("initial") or {}, bal.get("final") or {}
-    side = "negative" if (ini.get("x_0") or 0.0) < 0.1 else "positive"
+    # the electrode nearer the end of its range at the end of discharge ends it
+    x0, y0 = ini.get("x_0"), ini.get("y_0")
+    side = "negative" if x0 is not None and y0 is not None and x0 < 1.0 - y0 else "positive"
     return (
         f"<p><b>Cell capacity.</b> The {esc(bal.get('parameter_set'))} cell scaled to the "
         f"image (the image is its {esc(bal.get('electrode'))} electrode; N/P and initial "
         f"lithium of the set), equilibrium capacity between {num(bal.get('V_min'), 'g')} and "
         f"{num(bal.get('V_max'), 'g')} V by the electrode balance (eSOH, Mohtat et al. 2019): "
-        f"<b>cell capacity fade {pct(s.get('cell_capacity_fade'))}</b> against the "
-        f"lithium-inventory fade {pct(s.get('lithium_inventory_fade'))} (F × lithium lost "
+        f"<b>cell capacity fade {_pc(s.get('cell_capacity_fade'))}</b> against the "
+        f"lithium-inventory fade {_pc(s.get('lithium_inventory_fade'))} (F × lithium lost "
         f"over the electrode's capacity). Degradation modes (Birkl et al. 2017, fractions "
-        f"of the initial inventories): LLI {pct(modes.get('LLI'))}, LAM<sub>ne</sub> "
-        f"{pct(modes.get('LAM_ne'))}, LAM<sub>pe</sub> {pct(modes.get('LAM_pe'))}. The "
+        f"of the initial inventories): LLI {_pc(modes.get('LLI'))}, LAM<sub>ne</sub> "
+        f"{_pc(modes.get('LAM_ne'))}, LAM<sub>pe</sub> {_pc(modes.get('LAM_pe'))}. The "
         f"discharge ends at x<sub>0</sub> = {num(ini.get('x_0'), '.4f')} → "
         f"{num(fin.get('x_0'), '.4f')}, y<sub>0</sub> = {num(ini.get('y_0'), '.4f')} → "
         f"{num(fin.get('y_0'), '.4f')}: the {side} electrode ends it"
@@ -356,10 +363,10 @@ def _diagnose(results: Mapping[str, Any]) -> Iterator[Finding]:
     text = (
         f"Cycle aging ({cycles} cycles at {c_rate:g}C): "
         + (
-            f"{pct(fade)} cell capacity fade (electrode balance) for {pct(inv)} "
+            f"{_pc(fade)} cell capacity fade (electrode balance) for {_pc(inv)} "
             "lithium-inventory fade, "
             if cell is not None
-            else f"{pct(inv)} capacity fade (lithium inventory), "
+            else f"{_pc(inv)} capacity fade (lithium inventory), "
         )
         + f"resistance × {num(s.get('resistance_growth'), '.3f')}; "
         f"{pct(crack)} of the lithium lost went to SEI on crack faces"
