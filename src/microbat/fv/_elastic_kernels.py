@@ -23,9 +23,9 @@ _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 @nb.njit(parallel=True, **_OPTS)
 def fill_bsr(
-    shape, node_map, nodes, phase, lam, mu, kl, km, indptr, slot_of, fixed, data
+    shape, node_map, nodes, phase, ke, indptr, slot_of, fixed, data
 ):  # pragma: no cover - compiled
-    """Add ``λ_e K_λ + μ_e K_μ`` of every solid voxel into the BSR blocks of its nodes.
+    """Add the element matrix ``λ_e K_λ + μ_e K_μ`` of every solid voxel into its BSR blocks.
 
     Gathers by row: each active node (parallel loop) visits its eight voxels and adds
     the 3×3 blocks of its row, so no two threads write the same block. Fixed
@@ -43,10 +43,8 @@ def fill_bsr(
         Flat grid index of each active node.
     phase : int32, flat over the voxel grid
         Material index of each voxel (-1: void).
-    lam, mu : float64 (n_materials,)
-        Lamé constants per material.
-    kl, km : float64 (24, 24)
-        Unit element matrices (``K_e = λ kl + μ km``).
+    ke : float64 (n_materials, 24, 24)
+        Element matrix of each material (``λ kl + μ km``).
     indptr : int64 (n_nodes + 1,)
         Block-row pointers.
     slot_of : int32 (n_nodes, 27)
@@ -66,6 +64,7 @@ def fill_bsr(
         j = r // m2
         k = r - j * m2
         base = indptr[a]
+        fixed_a = fixed[a, 0] or fixed[a, 1] or fixed[a, 2]
         for d0 in range(-1, 1):
             vi = i + d0
             if vi < 0 or vi >= n0:
@@ -81,8 +80,6 @@ def fill_bsr(
                     p = phase[(vi * n1 + vj) * n2 + vk]
                     if p < 0:
                         continue
-                    la_ = lam[p]
-                    mu_ = mu[p]
                     # local index of node a in this voxel: offset (-d0, -d1, -d2)
                     a0, a1, a2 = -d0, -d1, -d2
                     la = 4 * a0 + 2 * a1 + a2
@@ -94,16 +91,18 @@ def fill_bsr(
                                 s = base + slot_of[a, off]
                                 nb_ = node_map[((i + d0 + b0) * m1 + (j + d1 + b1)) * m2
                                                + (k + d2 + b2)]  # fmt: skip
-                                for c in range(3):
-                                    for e in range(3):
-                                        if (fixed[a, c] or fixed[nb_, e]) and not (
-                                            nb_ == a and c == e
-                                        ):
-                                            continue
-                                        data[s, c, e] += (
-                                            la_ * kl[3 * la + c, 3 * lb + e]
-                                            + mu_ * km[3 * la + c, 3 * lb + e]
-                                        )
+                                if fixed_a or fixed[nb_, 0] or fixed[nb_, 1] or fixed[nb_, 2]:
+                                    for c in range(3):
+                                        for e in range(3):
+                                            if (fixed[a, c] or fixed[nb_, e]) and not (
+                                                nb_ == a and c == e
+                                            ):
+                                                continue
+                                            data[s, c, e] += ke[p, 3 * la + c, 3 * lb + e]
+                                else:
+                                    for c in range(3):
+                                        for e in range(3):
+                                            data[s, c, e] += ke[p, 3 * la + c, 3 * lb + e]
     return data
 
 
@@ -231,9 +230,8 @@ def warm() -> None:
     phase = np.zeros(1, np.int32)
     slot = np.zeros((8, 27), np.int32)
     data = np.zeros((8, 3, 3))
-    fill_bsr(shape, node_map, nodes, phase, np.ones(1), np.ones(1), np.zeros((24, 24)),
-             np.zeros((24, 24)), np.zeros(9, np.int64), slot, np.zeros((8, 3), bool),
-             data)  # fmt: skip
+    fill_bsr(shape, node_map, nodes, phase, np.zeros((1, 24, 24)), np.zeros(9, np.int64), slot,
+             np.zeros((8, 3), bool), data)  # fmt: skip
     counts = np.zeros(8, np.int64)
     node_couplings(shape, phase, nodes, slot, counts)
     ptr = np.zeros(9, np.int64)
