@@ -44,9 +44,9 @@ radius 5 to 40 voxels within 1.2 %, random isotropic networks close to 2/3).
 
 The *contact area* between two phases is counted as voxel faces (raw, the same
 staircase bias for surfaces: ``‖n‖₁`` faces per unit area, isotropic mean 3/2)
-and corrected by the weighted marching-cubes estimator of
-:func:`microbat.imaging.interface_areas` (validated there: planes of any
-orientation within a few per cent, spheres within 1 %); the active, dead-end
+and corrected by the normal-weighted voxel-face estimator of
+:func:`microbat.imaging.interface_areas` (validated there: isotropic planes within
+about 1 %, spheres within 1 %); the active, dead-end
 and isolated parts get the corrected total in proportion to their faces. The
 ratio of the two depends only on the orientation distribution of the contact, so
 for images larger than 200 voxels per side it is measured on the central 200³
@@ -123,7 +123,7 @@ __all__ = [
 #: isotropic surface): ``⟨|t₀| + |t₁| + |t₂|⟩ = 3/2``.
 ISOTROPIC_FACTOR = 1.5
 
-#: Side (voxels) of the central cube on which the marching-cubes correction of the
+#: Side (voxels) of the central cube on which the area-estimator correction of the
 #: contact area is measured for larger images.
 _MC_SAMPLE = 200
 
@@ -433,7 +433,7 @@ def contact_area(
     network : {"conductor", "phase"}, default "conductor"
         Connectivity within the conduction class or within the phase alone.
     correction : {"local", "isotropic", "none"}, default "local"
-        Correction of the face count: the marching-cubes estimator, division by
+        Correction of the face count: the interface-area estimator, division by
         1.5, or none (module notes).
     periodic : sequence of bool, optional
         Periodic axes for the connectivity.
@@ -514,7 +514,7 @@ def _contact_from_codes(
 
 
 def _mc_factor(ms: Microstructure, code: np.ndarray, ka: int, kb: int) -> float:
-    """Marching-cubes area over face area of the contact, on a central sub-volume.
+    """Estimated area over face area of the contact, on a central sub-volume.
 
     The ratio depends only on the orientation distribution of the contact surface,
     so above :data:`_MC_SAMPLE` voxels per side it is measured on the central cube of
@@ -604,9 +604,9 @@ def triple_phase_boundary(
     Cost: one cluster labelling per conduction network, a few passes of bit
     operations over the grid per axis, and for the local correction
     ``window³`` look-ups per TPB edge (Numba, parallel); the contact area one
-    marching-cubes histogram per phase. Memory: two bytes per
-    voxel for the status codes, four for the cluster labels of one network at a
-    time, four for the map.
+    normal-weighted face count (:func:`microbat.imaging.interface_areas`).
+    Memory: two bytes per voxel for the status codes, four for the cluster labels
+    of one network at a time, four for the map.
 
     Examples
     --------
