@@ -8,6 +8,19 @@ Bruggeman and the micro-informed transport: switching costs a solve (≈ 30 ms f
 the DFN), not a rebuild (≈ 0.3 s). Simulators are cached by everything else in
 the parameters (:func:`get_simulator`).
 
+With ``geometry_inputs=True`` (the DFN of a full cell with single particle sizes)
+the geometry is an input too — electrode and separator thicknesses and porosities,
+active fractions, particle radii and the exchange-current scale that imposes a
+measured surface area — on PyBaMM's symbolic uniform mesh
+(``SymbolicUniform1DSubMesh``, PyBaMM PR #4665), and the full-charge state is solved
+per geometry with PyBaMM's electrode state-of-health solver (built once). One built
+model then serves every design of an inverse-design study: a design costs ≈ 0.2 s
+instead of ≈ 0.7 s for C/10 and 2C. Its solves are ≈ 1.7× slower (the mesh is
+evaluated with the inputs), so rate tables of one cell keep the default. The
+results equal the rebuilt model's to round-off at the default solver tolerances
+(to 2e-5 where the step sequences part) and to 1e-8 at ``rtol = 1e-8``
+(``tests/cell/test_bridge_geometry.py``, docs/validation/design.md).
+
 Model equations are PyBaMM's: the Doyle–Fuller–Newman model [1]_ (``"DFN"``,
 alias ``"P2D"``) or the single-particle model with electrolyte [2]_ (``"SPMe"``),
 isothermal, solved with the IDAKLU (SUNDIALS IDA + KLU) solver [3]_. "Full charge"
@@ -43,7 +56,7 @@ from typing import Any, Literal
 import numpy as np
 
 from microbat.cell._pybamm import import_pybamm
-from microbat.cell.parameters import CellParameters
+from microbat.cell.parameters import GEOMETRY_FIELDS, CellParameters, _section_keys
 from microbat.core.errors import ConvergenceError, InvalidInputError
 from microbat.core.results import Provenance, Result
 
@@ -52,6 +65,8 @@ __all__ = [
     "CellSimulator",
     "DischargeCurve",
     "check_c_rates",
+    "geometry_input_values",
+    "geometry_inputs_supported",
     "get_simulator",
 ]
 
@@ -127,6 +142,122 @@ def _transport_keys(which: str) -> dict[str, str]:
         "bruggeman_electrode": f"{D} electrode Bruggeman coefficient (electrode)",
         "conductivity_S_per_m": f"{D} electrode conductivity [S.m-1]",
     }
+
+
+#: Microbat's input scaling PyBaMM's exchange-current density of an electrode.
+_J0_SCALE = "{} electrode exchange-current scale"
+_J0 = "{} electrode exchange-current density [A.m-2]"
+_C0 = "Initial concentration in {} electrode [mol.m-3]"
+
+
+def geometry_input_values(params: CellParameters) -> dict[str, float]:
+    """PyBaMM input values of the geometry of ``params``.
+
+    The fields of :data:`microbat.cell.parameters.GEOMETRY_FIELDS`: thickness,
+    porosity, active fraction, particle radius and exchange-current scale of each
+    electrode, separator thickness and porosity, nominal capacity.
+    """
+    out: dict[str, float] = {}
+    for section, fields in GEOMETRY_FIELDS.items():
+        obj = getattr(params, section)
+        keys = _section_keys(section)
+        for fname in fields:
+            if fname == "exchange_current_scale":
+                out[_J0_SCALE.format(section.capitalize())] = float(obj.exchange_current_scale)
+            else:
+                out[keys[fname]] = float(getattr(obj, fname))
+    return out
+
+
+def _input_scaled(func: Any, name: str) -> Any:
+    """Exchange-current density ``func`` times the PyBaMM input ``name``."""
+
+    def scaled(*args: Any) -> Any:
+        pybamm = import_pybamm()
+        value = func(*args) if callable(func) else func
+        return pybamm.InputParameter(name) * value
+
+    scaled.__name__ = f"{getattr(func, '__name__', 'j0')}_input_scaled"
+    return scaled
+
+
+_FV_CLASS: list[type] = []
+
+
+def _symbolic_finite_volume() -> Any:
+    """PyBaMM's finite volumes with interface weights fixed on a symbolic mesh.
+
+    PyBaMM 26.10 averages a node quantity onto the edges of the whole cell
+    ("node to edge", arithmetic) with weights from the *combined* mesh's unscaled
+    edges; with symbolic subdomains those run 0..1 in each domain, so at the
+    electrode/separator interfaces the weight comes out negative (−0.056 for 20 + 20
+    cells) instead of ``Δx_1 / (Δx_1 + Δx_2)``, and the DFN's voltage moves by
+    1.5 mV at 2C (Chen2020). Here the weights are the distance-weighted ones of
+    PyBaMM's non-symbolic mesh, built from the symbolic cell widths; the exterior
+    edges are PyBaMM's linear extrapolation of a uniform domain. With it the built
+    once model equals the rebuilt one to 1e-9 V (docs/validation/design.md).
+    """
+    if _FV_CLASS:
+        return _FV_CLASS[0]()
+    pybamm = import_pybamm()
+    from scipy.sparse import csr_matrix, diags, eye, hstack, vstack
+
+    class SymbolicFiniteVolume(pybamm.FiniteVolume):
+        def shift(self, discretised_symbol: Any, shift_key: str, method: str) -> Any:
+            domains = discretised_symbol.domains["primary"]
+            if not (
+                method == "arithmetic"
+                and shift_key == "node to edge"
+                and discretised_symbol.size > 1
+                and len(domains) > 1
+                and all(hasattr(self.mesh[d], "length") for d in domains)
+            ):
+                return super().shift(discretised_symbol, shift_key, method)
+            n = sum(self.mesh[d].npts for d in domains)
+            reps = self._get_auxiliary_domain_repeats(discretised_symbol.domains)
+
+            def mat(m: Any) -> Any:
+                return pybamm.Matrix(self._block_diagonal(m, reps))
+
+            d_edges = self._get_d_edges_symbolic_mesh(domains)
+            left = pybamm.Matrix(diags([1.0], [0], shape=(n - 1, n))) @ d_edges
+            right = pybamm.Matrix(diags([1.0], [1], shape=(n - 1, n))) @ d_edges
+            w = self._repeat_vector(left / (left + right), reps)
+            a1 = mat(hstack([eye(n - 1), csr_matrix((n - 1, 1))])) @ discretised_symbol
+            a2 = mat(hstack([csr_matrix((n - 1, 1)), eye(n - 1)])) @ discretised_symbol
+            ends = vstack(
+                [
+                    csr_matrix(([1.5, -0.5], ([0, 0], [0, 1])), shape=(1, n)),
+                    csr_matrix((n - 1, n)),
+                    csr_matrix(([-0.5, 1.5], ([0, 0], [n - 2, n - 1])), shape=(1, n)),
+                ]
+            )
+            pad = vstack([csr_matrix((1, n - 1)), eye(n - 1), csr_matrix((1, n - 1))])
+            return mat(ends) @ discretised_symbol + mat(pad) @ ((1 - w) * a1 + w * a2)
+
+    _FV_CLASS.append(SymbolicFiniteVolume)
+    return SymbolicFiniteVolume()
+
+
+def geometry_inputs_supported(params: CellParameters, model: str = "DFN") -> str | None:
+    """Why ``params`` cannot run with geometry inputs (``None`` when they can).
+
+    Geometry inputs need PyBaMM's symbolic uniform mesh: the DFN (PyBaMM 26.10's
+    SPMe on that mesh gives capacities up to 5e-5 relative off the rebuilt model's,
+    at any solver tolerance, so it is not offered), a full cell (no lithium counter
+    electrode), single particle sizes (no radius distribution) and numeric initial
+    electrode concentrations.
+    """
+    if MODELS.get(str(model).strip().lower()) != "DFN":
+        return f"the {model} model (DFN only)"
+    if getattr(params, "half_cell", False):
+        return "a half cell (lithium counter electrode)"
+    if params.negative.particle_radius_std_m or params.positive.particle_radius_std_m:
+        return "a particle-size distribution"
+    for which in ("negative", "positive"):
+        if not isinstance(params._store.get(_C0.format(which)), int | float):
+            return f"a non-numeric initial concentration in the {which} electrode"
+    return None
 
 
 def transport_inputs(params: CellParameters) -> dict[str, float]:
@@ -263,6 +394,13 @@ class CellSimulator:
         entries such as ``max_num_steps``).
     threads : int, default 1
         OpenMP threads of IDAKLU when several rates are solved together.
+    geometry_inputs : bool, default False
+        Make the geometry (:func:`geometry_input_values`) PyBaMM inputs too, on PyBaMM's
+        symbolic uniform mesh of the electrodes, separator and particles, so that one
+        built model serves every thickness, porosity, active fraction, particle radius
+        and surface area; the full-charge state is then solved for each geometry
+        (PyBaMM's electrode state-of-health solver, built once). Needs a full cell
+        with single particle sizes and the DFN (:func:`geometry_inputs_supported`).
     """
 
     def __init__(
@@ -274,6 +412,7 @@ class CellSimulator:
         mesh_points: Mapping[str, int] | None = None,
         solver_options: Mapping[str, Any] | None = None,
         threads: int = 1,
+        geometry_inputs: bool = False,
     ) -> None:
         key = str(model).strip().lower()
         if key not in MODELS:
@@ -282,12 +421,20 @@ class CellSimulator:
             raise InvalidInputError(f"initial_soc must lie in 0..1, got {initial_soc!r}")
         if int(threads) < 1:
             raise InvalidInputError(f"threads must be at least 1, got {threads!r}")
+        if geometry_inputs and (why := geometry_inputs_supported(params, model)) is not None:
+            raise InvalidInputError(
+                f"geometry_inputs=True does not support {why}; build one model per "
+                "geometry (geometry_inputs=False)"
+            )
         pybamm = import_pybamm()
         t0 = time.perf_counter()
         self.params = params
         self.model_name = MODELS[key]
         self.initial_soc = float(initial_soc)
         self.threads = int(threads)
+        #: Geometry taken per solve (symbolic mesh), see the class notes.
+        self.geometry_inputs = bool(geometry_inputs)
+        self._esoh: Any = None
         options: dict[str, Any] = {}
         dist = (
             "distribution" if params.negative.particle_radius_std_m else "single",
@@ -314,6 +461,25 @@ class CellSimulator:
         for name in inputs:
             pv[name] = "[input]"
         pv[_CURRENT] = "[input]"
+        submesh_types = spatial_methods = None
+        if self.geometry_inputs:
+            self._esoh_values = params.to_pybamm()
+            for name in geometry_input_values(params):
+                pv[name] = "[input]"
+            for which in ("Negative", "Positive"):
+                store = params._store[_J0.format(which)]
+                pv[_J0.format(which)] = _input_scaled(store, _J0_SCALE.format(which))
+                pv[_C0.format(which.lower())] = "[input]"
+            for name in geometry_input_values(params):
+                if not name.endswith("scale"):
+                    self._esoh_values[name] = "[input]"
+            submesh_types = dict(pb_model.default_submesh_types)
+            for domain in ("electrode", "particle"):
+                for which in ("negative", "positive"):
+                    submesh_types[f"{which} {domain}"] = pybamm.SymbolicUniform1DSubMesh
+            submesh_types["separator"] = pybamm.SymbolicUniform1DSubMesh
+            spatial_methods = dict(pb_model.default_spatial_methods)
+            spatial_methods["macroscale"] = _symbolic_finite_volume()
         sopts = dict(solver_options or {})
         kwargs = {k: sopts.pop(k) for k in ("rtol", "atol") if k in sopts}
         sopts.setdefault("silence_sundials_errors", True)
@@ -332,16 +498,26 @@ class CellSimulator:
             var_pts = dict(pb_model.default_var_pts)
             var_pts.update({k: int(v) for k, v in mesh_points.items()})
         self.sim = pybamm.Simulation(
-            pb_model, parameter_values=pv, solver=self.solver, var_pts=var_pts
+            pb_model,
+            parameter_values=pv,
+            solver=self.solver,
+            var_pts=var_pts,
+            submesh_types=submesh_types,
+            spatial_methods=spatial_methods,
         )
         inputs[_CURRENT] = params.cell.nominal_capacity_Ah
-        try:
-            self.sim.build(initial_soc=self.initial_soc, inputs=inputs)
-        except (pybamm.SolverError, pybamm.ModelError, ValueError) as exc:
-            raise ConvergenceError(
-                f"could not set the initial state (SOC {self.initial_soc:g}) of the "
-                f"{self.model_name} model: {exc}; check the voltage window and OCP curves"
-            ) from None
+        if self.geometry_inputs:
+            self._pb_model = pb_model
+            inputs.update(self._state_inputs(params))
+            self.sim.build(inputs=inputs)
+        else:
+            try:
+                self.sim.build(initial_soc=self.initial_soc, inputs=inputs)
+            except (pybamm.SolverError, pybamm.ModelError, ValueError) as exc:
+                raise ConvergenceError(
+                    f"could not set the initial state (SOC {self.initial_soc:g}) of the "
+                    f"{self.model_name} model: {exc}; check the voltage window and OCP curves"
+                ) from None
         self.built_model = self.sim.built_model
         #: Number of finite-volume cells in the negative electrode, separator, positive.
         names = ("negative electrode", "separator", "positive electrode")
@@ -351,28 +527,58 @@ class CellSimulator:
         self.build_time_s = time.perf_counter() - t0
         #: How many times :func:`get_simulator` handed out this simulator.
         self.uses = 0
-        pv_built = self.sim.parameter_values
-        self.initial_state = {
+        if self.geometry_inputs:
+            #: Full-charge state of the last geometry solved (of the build before).
+            self.initial_state = self._last_state
+        else:
+            pv_built = self.sim.parameter_values
+            self.initial_state = {
+                "definition": f"PyBaMM set_initial_state({self.initial_soc:g})",
+                "negative_stoichiometry": None
+                if self.half_cell
+                else float(
+                    pv_built["Initial concentration in negative electrode [mol.m-3]"]
+                    / params.negative.max_concentration_mol_per_m3
+                ),
+                "positive_stoichiometry": float(
+                    pv_built["Initial concentration in positive electrode [mol.m-3]"]
+                    / params.positive.max_concentration_mol_per_m3
+                ),
+            }
+
+    def _state_inputs(self, params: CellParameters) -> dict[str, float]:
+        """Geometry and initial-concentration inputs of ``params`` (geometry inputs)."""
+        pybamm = import_pybamm()
+        geo = geometry_input_values(params)
+        if self._esoh is None:
+            self._esoh = pybamm.lithium_ion.ElectrodeSOHSolver(
+                self._esoh_values, param=self._pb_model.param, options=self._pb_model.options
+            )
+        try:
+            x, y = self._esoh.get_initial_stoichiometries(self.initial_soc, inputs=geo)
+        except (pybamm.SolverError, pybamm.ModelError, ValueError) as exc:
+            raise ConvergenceError(
+                f"could not set the initial state (SOC {self.initial_soc:g}) of the "
+                f"{self.model_name} model: {exc}; check the voltage window and OCP curves"
+            ) from None
+        x, y = float(np.squeeze(x)), float(np.squeeze(y))
+        self._last_state = {
             "definition": f"PyBaMM set_initial_state({self.initial_soc:g})",
-            "negative_stoichiometry": None
-            if self.half_cell
-            else float(
-                pv_built["Initial concentration in negative electrode [mol.m-3]"]
-                / params.negative.max_concentration_mol_per_m3
-            ),
-            "positive_stoichiometry": float(
-                pv_built["Initial concentration in positive electrode [mol.m-3]"]
-                / params.positive.max_concentration_mol_per_m3
-            ),
+            "negative_stoichiometry": x,
+            "positive_stoichiometry": y,
         }
+        geo[_C0.format("negative")] = x * params.negative.max_concentration_mol_per_m3
+        geo[_C0.format("positive")] = y * params.positive.max_concentration_mol_per_m3
+        return geo
 
     # ------------------------------------------------------------------
-    def t_end_s(self, current_A: float) -> float:
+    def t_end_s(self, current_A: float, params: CellParameters | None = None) -> float:
         """Time limit of a discharge: 1.05 × the larger theoretical electrode capacity."""
+        p = params or self.params
         q = max(
-            0.0 if self.half_cell else self.params.theoretical_capacity_Ah("negative"),
-            self.params.theoretical_capacity_Ah("positive"),
-            self.params.cell.nominal_capacity_Ah,
+            0.0 if self.half_cell else p.theoretical_capacity_Ah("negative"),
+            p.theoretical_capacity_Ah("positive"),
+            p.cell.nominal_capacity_Ah,
         )
         return 1.05 * q * 3600.0 / current_A
 
@@ -390,35 +596,45 @@ class CellSimulator:
         c_rates : sequence of float
             Validated C-rates (see :func:`check_c_rates`).
         params : CellParameters, optional
-            Source of the effective-transport inputs (default: the build parameters);
-            must share everything else with the build parameters.
+            Source of the effective-transport inputs, and of the geometry with
+            ``geometry_inputs`` (default: the build parameters); must share
+            everything else with the build parameters.
         on_failure : {"raise", "record"}
             On a solver failure raise :class:`ConvergenceError` (with the time and
             state reached) or return the truncated curve marked incomplete.
         """
         pybamm = import_pybamm()
         p = params or self.params
-        if p is not self.params and p._engine_key() != self.params._engine_key():
+        geo = not self.geometry_inputs
+        if p is not self.params and p._engine_key(geometry=geo) != self.params._engine_key(
+            geometry=geo
+        ):
             raise InvalidInputError(
                 "these parameters differ from the built model in more than the effective "
-                "transport; use get_simulator(params) to build a matching model"
+                + ("transport" if geo else "transport and the geometry")
+                + "; use get_simulator(params) to build a matching model"
             )
         base = transport_inputs(p)
-        q_nom = self.params.cell.nominal_capacity_Ah
+        if self.geometry_inputs:
+            base.update(self._state_inputs(p))
+            self.initial_state = self._last_state
+        q_nom = p.cell.nominal_capacity_Ah
         inputs = [{**base, _CURRENT: c * q_nom} for c in c_rates]
         runs: list[_Run] = []
         if self.threads > 1 and len(inputs) > 1:
             t0 = time.perf_counter()
-            t_end = max(self.t_end_s(i[_CURRENT]) for i in inputs)
+            t_end = max(self.t_end_s(i[_CURRENT], p) for i in inputs)
             sols = self._solve(pybamm, [0.0, t_end], inputs, c_rates)
             each = (time.perf_counter() - t0) / len(inputs)
             for c, inp, sol in zip(c_rates, inputs, sols, strict=True):
-                runs.append(self._finish(c, inp[_CURRENT], sol, each, on_failure))
+                runs.append(self._finish(c, inp[_CURRENT], sol, each, on_failure, q_nom))
             return runs
         for c, inp in zip(c_rates, inputs, strict=True):
             t0 = time.perf_counter()
-            sol = self._solve(pybamm, [0.0, self.t_end_s(inp[_CURRENT])], inp, [c])
-            runs.append(self._finish(c, inp[_CURRENT], sol, time.perf_counter() - t0, on_failure))
+            sol = self._solve(pybamm, [0.0, self.t_end_s(inp[_CURRENT], p)], inp, [c])
+            runs.append(
+                self._finish(c, inp[_CURRENT], sol, time.perf_counter() - t0, on_failure, q_nom)
+            )
         return runs
 
     def _solve(self, pybamm: Any, t_eval: list[float], inputs: Any, c_rates: Sequence[float]):
@@ -433,7 +649,9 @@ class CellSimulator:
                 "solver_options"
             ) from None
 
-    def _finish(self, c_rate: float, current: float, sol: Any, dt: float, on_failure: str) -> _Run:
+    def _finish(
+        self, c_rate: float, current: float, sol: Any, dt: float, on_failure: str, q_nom: float
+    ) -> _Run:
         t0 = time.perf_counter()
         term = str(sol.termination)
         t = np.asarray(sol.t, dtype=float)
@@ -444,7 +662,7 @@ class CellSimulator:
             raise ConvergenceError(
                 f"the {self.model_name} solver failed during the {c_rate:g}C discharge at "
                 f"t = {t[-1]:.1f} s, after {q[-1]:.4g} A·h at {v[-1]:.4f} V "
-                f"({100 * t[-1] * current / 3600 / self.params.cell.nominal_capacity_Ah:.1f}% "
+                f"({100 * t[-1] * current / 3600 / q_nom:.1f}% "
                 "of the nominal capacity); the curve up to there is not a complete discharge. "
                 "Try a lower rate, a finer mesh or solver_options={'max_num_steps': ...}, "
                 "or on_failure='record' to keep the truncated curve marked incomplete"
@@ -482,13 +700,19 @@ def get_simulator(
     mesh_points: Mapping[str, int] | None = None,
     solver_options: Mapping[str, Any] | None = None,
     threads: int = 1,
+    geometry_inputs: bool = False,
 ) -> CellSimulator:
     """A cached :class:`CellSimulator` for ``params`` (built on first use).
 
-    Parameter sets that differ only in effective transport share one simulator.
+    Parameter sets that differ only in effective transport share one simulator; with
+    ``geometry_inputs`` also those that differ only in geometry (see
+    :class:`CellSimulator`). Where :func:`geometry_inputs_supported` refuses the
+    parameters, ``geometry_inputs`` is ignored and a model is built per geometry.
     """
+    geometry_inputs = bool(geometry_inputs) and geometry_inputs_supported(params, model) is None
     key = (
-        params._engine_key(),
+        params._engine_key(geometry=not geometry_inputs),
+        geometry_inputs,
         str(model).lower().replace("p2d", "dfn"),
         float(initial_soc),
         tuple(sorted((mesh_points or {}).items())),
@@ -504,6 +728,7 @@ def get_simulator(
             mesh_points=mesh_points,
             solver_options=solver_options,
             threads=threads,
+            geometry_inputs=geometry_inputs,
         )
         _CACHE[key] = sim
         while len(_CACHE) > _CACHE_SIZE:

@@ -445,6 +445,26 @@ _OPTIONAL = {
 _LITHIUM_EXCHANGE_KEY = "Exchange-current density for lithium metal electrode [A.m-2]"
 _LITHIUM_MOLAR_VOLUME = ("Lithium metal partial molar volume [m3.mol-1]", 1.3e-5)
 _SECTIONS = ("negative", "positive", "separator", "electrolyte", "cell")
+#: Fields a simulator built with geometry inputs takes per solve
+#: (:class:`microbat.cell.bridge.CellSimulator` with ``geometry_inputs=True``).
+GEOMETRY_FIELDS: dict[str, tuple[str, ...]] = {
+    "negative": (
+        "thickness_m",
+        "porosity",
+        "active_fraction",
+        "particle_radius_m",
+        "exchange_current_scale",
+    ),
+    "positive": (
+        "thickness_m",
+        "porosity",
+        "active_fraction",
+        "particle_radius_m",
+        "exchange_current_scale",
+    ),
+    "separator": ("thickness_m", "porosity"),
+    "cell": ("nominal_capacity_Ah",),
+}
 
 
 def _section_keys(section: str) -> dict[str, str]:
@@ -800,13 +820,20 @@ class CellParameters:
             }
         )
 
-    def _engine_key(self) -> tuple[Any, ...]:
-        """Identity of everything except the effective-transport inputs (for caching)."""
+    def _engine_key(self, *, geometry: bool = True) -> tuple[Any, ...]:
+        """Identity of everything except the effective-transport inputs (for caching).
+
+        With ``geometry=False`` the fields a geometry-input simulator takes per solve
+        (:data:`GEOMETRY_FIELDS`) are left out too.
+        """
         out: list[Any] = [id(self._store)]
         for section in _SECTIONS:
             d = getattr(self, section).model_dump()
             if section in ("negative", "positive"):
                 for k in ("bruggeman_electrolyte", "bruggeman_electrode", "conductivity_S_per_m"):
+                    d.pop(k)
+            if not geometry:
+                for k in GEOMETRY_FIELDS.get(section, ()):
                     d.pop(k)
             out.append(tuple(sorted(d.items())))
         if self.counter is not None:
