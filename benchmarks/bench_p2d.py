@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_p2d.py [--repeat 3] [--model DFN] [--no-cli] [--synthetic]
+    python benchmarks/bench_p2d.py --geometry 10     # only the geometry-input comparison
 
 Measured, for the Chen2020 (LG M50) set and the default six rates (C/10, C/2, 1C,
 2C, 3C, 5C):
@@ -23,6 +24,15 @@ anisotropic) are measured with :meth:`MicroProperties.from_microstructure`
 (diffusion-solve τ through the thickness and, for reference, in-plane) and
 :func:`microbat.cell.compare_transport` prints the Bruggeman vs micro-informed
 table for each in the Chen2020 cell.
+
+With ``--geometry N`` (alone): N random designs of the Chen2020 cell (positive
+thickness, porosity, active fraction, radius, exchange-current scale, negative
+thickness with the N/P ratio kept; seeded), each discharged at C/10 and 2C (the
+design objectives' rates) by the peer, a DFN built per design (``get_simulator``
+as before), and by one DFN with the geometry as PyBaMM inputs
+(``geometry_inputs=True``, PyBaMM's symbolic mesh). Printed: the time per design
+of each (build + solves), the warm solve time of each, the ratio, the largest
+relative difference of capacity and energy, peak RSS and the load average.
 
 The machine is shared: the best of ``--repeat`` runs is reported, and the load
 average is printed next to the numbers.
@@ -92,6 +102,68 @@ SYNTHETIC = {
 }
 
 
+def geometry(n: int, seed: int = 0) -> None:
+    """Designs one after another: a DFN per design against one with geometry inputs."""
+    import resource
+
+    import numpy as np
+
+    from microbat.cell import CellParameters, bridge
+
+    p0 = CellParameters.from_name("chen2020")
+    rng = np.random.default_rng(seed)
+    designs = []
+    for _ in range(n):
+        eps = rng.uniform(0.25, 0.45)
+        th = rng.uniform(40e-6, 120e-6)
+        act = (1.0 - eps) * rng.uniform(0.85, 0.95)
+        ratio = th * act / (p0.positive.thickness_m * p0.positive.active_fraction)
+        designs.append(
+            p0.with_values(
+                {
+                    "positive.porosity": eps,
+                    "positive.active_fraction": act,
+                    "positive.thickness_m": th,
+                    "positive.particle_radius_m": float(
+                        np.exp(rng.uniform(np.log(1.5e-6), np.log(4.5e-6)))
+                    ),
+                    "positive.exchange_current_scale": rng.uniform(0.7, 1.5),
+                    "negative.thickness_m": p0.negative.thickness_m * ratio,
+                    "cell.nominal_capacity_Ah": p0.cell.nominal_capacity_Ah * ratio,
+                },
+                source="bench",
+            )
+        )
+    rates = (0.1, 2.0)
+    out: dict[str, tuple[float, list[float], list[tuple[float, float]]]] = {}
+    print(f"\n{n} designs x {rates} C, DFN, load {_load()}")
+    for label, flag in (("rebuilt per design", False), ("geometry inputs", True)):
+        bridge._CACHE.clear()
+        t0 = time.perf_counter()
+        solves: list[float] = []
+        values: list[tuple[float, float]] = []
+        for p in designs:
+            sim = bridge.get_simulator(p, geometry_inputs=flag)
+            for r in sim.run(rates, params=p, on_failure="record"):
+                solves.append(r.curve.solve_time_s)
+                values.append((r.curve.final_capacity_Ah, r.curve.energy_Wh))
+        out[label] = (time.perf_counter() - t0, solves, values)
+        total = out[label][0]
+        warm = float(np.median(solves[len(rates) :: len(rates)]))  # the C/10 solves but the first
+        print(
+            f"  {label:20s}: {total:6.2f} s = {total / n:.3f} s per design; median C/10 "
+            f"solve {warm:.3f} s; load {_load()}"
+        )
+    (ta, _, va), (tb, _, vb) = out.values()
+    cap = max(abs(b[0] / a[0] - 1) for a, b in zip(va, vb, strict=True) if a[0] == a[0])
+    energy = max(abs(b[1] / a[1] - 1) for a, b in zip(va, vb, strict=True) if a[1] == a[1])
+    print(
+        f"  ratio rebuilt / geometry inputs: {ta / tb:.2f}x; largest relative difference: "
+        f"capacity {cap:.1e}, energy {energy:.1e}; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB"
+    )
+
+
 def synthetic(shape: int = 80, seed: int = 1) -> None:
     from microbat import synth
     from microbat.cell import CellParameters, MicroProperties, compare_transport
@@ -128,8 +200,14 @@ def main() -> None:
     ap.add_argument(
         "--synthetic", action="store_true", help="Bruggeman vs micro on 3 synthetic electrodes"
     )
+    ap.add_argument(
+        "--geometry", type=int, default=0, metavar="N", help="only: N designs, rebuilt vs inputs"
+    )
     args = ap.parse_args()
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+    if args.geometry:
+        geometry(args.geometry)
+        return
 
     print(f"load average before: {_load()} (2 shared cores; timings are noisy)")
     if not args.no_cli:

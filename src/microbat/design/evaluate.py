@@ -5,7 +5,7 @@ electrode sample (seeded); :func:`evaluate_design` generates it, checks the
 manufacturing constraints and evaluates the objectives with the chosen fidelity:
 
 ``"bruggeman"``
-    P2D (PyBaMM DFN through :func:`microbat.cell.rate_capability`) with the
+    P2D (PyBaMM DFN through :func:`microbat.cell.bridge.get_simulator`) with the
     sample's measured porosity and active fraction, the *designed* particle radius
     (reaction area ``3 φ_a / R``) and the parameter set's Bruggeman exponents — what
     a design made without a microstructure would assume.
@@ -28,6 +28,13 @@ calendering strain, volumes conserved):
    which moves and flattens the particles and brings the thickness to ``n_t``;
 3. :func:`microbat.synth.add_carbon_binder` at ``φ_cbd`` in the calendered pore space
    (``cbd_model``: necks or film).
+
+The P2D fidelities share one built DFN across trials: the geometry (thicknesses,
+porosity, active fraction, particle radius, surface area through the exchange-current
+scale) and the effective transport are PyBaMM inputs on its symbolic mesh
+(``get_simulator(..., geometry_inputs=True)``), so a trial costs the full-charge
+state and two solves, not a model build; the results equal a model rebuilt for the
+design to round-off at the solver's default tolerances (docs/validation/design.md).
 """
 
 from __future__ import annotations
@@ -68,6 +75,9 @@ __all__ = [
 FIDELITIES = ("bruggeman", "micro", "resolved")
 
 _ORIENTATION = {"random": "random", "through-plane": 0, "in-plane": 1}
+#: One DFN for every design (geometry as PyBaMM inputs); ``False`` rebuilds the model
+#: per design (``benchmarks/bench_design.py --mode rebuild`` measures the difference).
+_GEOMETRY_INPUTS = True
 
 
 @dataclass(frozen=True)
@@ -391,8 +401,8 @@ def _p2d(
     metrics: dict[str, float],
 ) -> None:
     """Energy and power metrics from the PyBaMM DFN (fills ``metrics``)."""
+    from microbat.cell.bridge import check_c_rates, get_simulator
     from microbat.cell.micro import MicroProperties, apply_micro
-    from microbat.cell.rate import rate_capability
 
     thickness = float(p["thickness"])
     if fidelity == "micro":
@@ -424,23 +434,18 @@ def _p2d(
             source="design",
             note="negative electrode and nominal capacity scaled with the positive capacity",
         )
-    r = rate_capability(
-        p1,
-        c_rates=(ev.low_c_rate, ev.high_c_rate),
-        reference_c_rate=ev.low_c_rate,
-        breakdown=False,
-        on_failure="record",
-    )
-    lo = r.c_rate.index(min(ev.low_c_rate, ev.high_c_rate))
-    hi = r.c_rate.index(max(ev.low_c_rate, ev.high_c_rate))
+    rates = check_c_rates((ev.low_c_rate, ev.high_c_rate))
+    sim = get_simulator(p1, geometry_inputs=_GEOMETRY_INPUTS)
+    curves = [run.curve for run in sim.run(rates, params=p1, on_failure="record")]
+    lo, hi = curves[0], curves[-1]
     volume = p1.cell.electrode_area_m2 * thickness
     metrics["electrode_volume_m3"] = volume
-    metrics["capacity_low_Ah"] = r.capacity_Ah[lo]
-    metrics["capacity_high_Ah"] = r.capacity_Ah[hi]
-    metrics["energy_low_Wh"] = r.energy_Wh[lo]
-    metrics["energy_high_Wh"] = r.energy_Wh[hi]
-    if not (r.complete[lo] and r.complete[hi]):
-        bad = [f"{c:g}C: {s}" for c, s, ok in zip(r.c_rate, r.status, r.complete, strict=True)]
+    metrics["capacity_low_Ah"] = lo.final_capacity_Ah
+    metrics["capacity_high_Ah"] = hi.final_capacity_Ah
+    metrics["energy_low_Wh"] = lo.energy_Wh
+    metrics["energy_high_Wh"] = hi.energy_Wh
+    if not (lo.complete and hi.complete):
+        bad = [f"{c.c_rate:g}C: {c.status}" for c in curves]
         raise _EvalError(f"the P2D discharge did not complete ({'; '.join(bad)})")
 
 
