@@ -64,7 +64,10 @@ class ResolvedOptions:
         voltage error is far below it: on a 20³ electrode at 1C, 30 mV (33 steps)
         and 10 mV (92 steps) are within 1.0 and 0.6 mV of a 2 mV run (448 steps) at
         every step, and the capacity within 0.13 % and 0.07 %
-        (``docs/validation/resolved.md``).
+        (``docs/validation/resolved.md``). Steps are further limited by an estimate
+        of backward Euler's local error in the surface stoichiometry and the plated
+        lithium (``_stepping._step_error``), and a run ends exactly at its end event
+        (the step that reaches it is solved again to the event).
     newton_tol : float, default 1e-9
         Newton converges when the global balances of salt, electrolyte charge, solid
         charge and lithium (sums of residual blocks) are below ``newton_tol`` × the

@@ -17,15 +17,17 @@ checkpoint) is always a consistent accepted step.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from microbat.cell.resolved._lossmap import loss_density
 from microbat.cell.resolved._model import HalfCell, State
+from microbat.cell.resolved._params import FARADAY
 from microbat.cell.resolved._record import _TIMING_KEYS, Cursor, RunRecord, SnapshotData
 from microbat.core.errors import ConvergenceError
 
@@ -195,10 +197,11 @@ def run_discharge(
         return limit is not None and sign * (v - limit) <= 0
 
     cc_limit = proto.cv_voltage if proto.cv_voltage is not None else proto.voltage_limit
-    lim_surf = opt.surface_stoichiometry_limit
+    ends = _Ends(cell, proto, I_app)
     dt = rec.cursor.dt
     guess = rec.cursor.guess
     landing = False  # the step was shortened to land on the CC→CV switch
+    dt_failed: float | None = None  # the last step size Newton failed on
     try:
         while not rec.finished:
             if rec.steps >= opt.max_steps:
@@ -210,6 +213,7 @@ def run_discharge(
             try:
                 new, k = cell.newton(state, dt, I_app, guess, hold_V=hold)
             except ConvergenceError as exc:
+                dt_failed = dt
                 dt *= 0.25
                 guess = state
                 landing = False
@@ -239,62 +243,46 @@ def run_discharge(
                     continue
             landing = False
             I_step = I_app if hold is None else cell.collector_current(new)
-            info = cell.diagnose(
-                state, new, dt, I_step, k, I_scale=None if hold is None else abs(I_app)
-            )
-            th_surf = cell.surface_stoichiometry(new)
-            th_mean = float(np.mean(new.cs)) / c_max
-            t_rec, v_rec, end = new.t, new.V, None
-            surf_hit = th_surf >= lim_surf if sign > 0 else th_surf <= 1.0 - lim_surf
             v_limit = None if phase == "cv" or proto.cv_voltage is not None else cc_limit
-            if (
-                proto.stoichiometry_end is not None
-                and sign * (th_mean - proto.stoichiometry_end) >= 0
-            ):
-                # the mean stoichiometry is linear in the charge passed: the crossing
-                # within the step is exact in CC
-                th_old = float(np.mean(state.cs)) / c_max
-                frac = (proto.stoichiometry_end - th_old) / (th_mean - th_old)
-                frac = min(1.0, max(0.0, frac)) if th_mean != th_old else 1.0
-                t_rec, v_rec = state.t + frac * dt, state.V + frac * (new.V - state.V)
-                end = (
-                    f"mean stoichiometry reached the charge end {proto.stoichiometry_end:.4f} "
-                    f"at V = {v_rec:.4f} V"
-                )
-            elif surf_hit and not crossed(new.V, v_limit):
-                # the crossing, interpolated linearly in the surface stoichiometry (as the
-                # cut-off is in the voltage): the end no longer depends on the step size
-                th_old = cell.surface_stoichiometry(state)
-                lim = lim_surf if sign > 0 else 1.0 - lim_surf
-                frac = (lim - th_old) / (th_surf - th_old) if th_surf != th_old else 1.0
-                frac = min(1.0, max(0.0, frac))
-                t_rec, v_rec = state.t + frac * dt, state.V + frac * (new.V - state.V)
-                end = (
-                    f"surface stoichiometry reached the limit {lim:g} at V = {v_rec:.4f} V "
-                    f"(interpolated within the last step, which ended at {th_surf:.4f})"
-                )
-            elif hold is not None and abs(I_step) <= proto.cv_end_current_A:
-                # the end current, interpolated linearly in the current within the step
-                I_old = abs(rec.history["current_A"][-1])
-                gap = I_old - abs(I_step)
-                frac = (I_old - proto.cv_end_current_A) / gap if gap > 0 else 1.0
-                frac = min(1.0, max(0.0, frac))
-                t_rec = state.t + frac * dt
-                end = (
-                    f"CV current fell to {proto.cv_end_current_A:.4g} A "
-                    f"(held at {proto.cv_voltage:.4f} V)"
-                )
+            I_old = abs(rec.history["current_A"][-1]) if hold is not None else 0.0
+            g_old = ends.values(state, I_old, hold)
+            g_new = ends.values(new, abs(I_step), hold)
+            # the events reached within the step, with their crossing (linear in the step)
+            crossed_ends = [
+                (min(1.0, g_old[n] / (g_old[n] - g)) if g != g_old[n] else 1.0, n)
+                for n, g in g_new.items()
+                if g >= 0
+            ]
+            end = None
+            err_surf, err_pl = _step_error(cell, rec.cursor.prev, state, new, abs(I_app))
+            if g_new["surface"] < -SURFACE_NEAR:  # far from saturation: the voltage rules
+                err_surf = 0.0
+            if crossed_ends and max(err_surf, err_pl) > 4.0 and dt > 40 * dt_min:
+                # the step that reaches the end is too long to be accurate there (the
+                # surface saturates, plating accelerates): approach it with a shorter one
+                dt *= max(0.3, 0.9 / math.sqrt(max(err_surf, err_pl)))
+                guess = _blend(state, new, dt / (new.t - state.t))
+                continue
+            if crossed_ends:
+                # the charge or discharge ended inside this step: solve the step again
+                # to the earliest event (secant on its event function), so that the
+                # last record, its fields and every amount refer to the same instant
+                frac, name = min(crossed_ends)
+                new, dt, k_end = ends.locate(name, state, new, dt, frac, g_old[name], hold)
+                k += k_end
+                I_step = I_app if hold is None else cell.collector_current(new)
+                end = ends.describe(name, new)
             elif (
                 opt.end_time_s is not None
                 and new.t >= opt.end_time_s
                 and not crossed(new.V, v_limit)
             ):
                 end = f"end time {opt.end_time_s:g} s reached"
-            elif crossed(new.V, v_limit):
-                assert v_limit is not None
-                frac = (state.V - v_limit) / (state.V - new.V) if state.V != new.V else 1.0
-                t_rec, v_rec = state.t + frac * dt, v_limit
-                end = "cut-off voltage reached"
+            info = cell.diagnose(
+                state, new, dt, I_step, k, I_scale=None if hold is None else abs(I_app)
+            )
+            th_mean = float(np.mean(new.cs)) / c_max
+            t_rec, v_rec = new.t, new.V
             new_snaps: list[SnapshotData] = []
             nxt = rec.cursor.next_snapshot
             dt_new, guess_new = dt, new
@@ -314,6 +302,15 @@ def run_discharge(
                         grow = min(grow, 0.7)
                     elif k > 4:
                         grow = min(grow, 1.0)
+                # and no bolder than backward Euler's local error allows
+                grow = min(grow, 0.9 / math.sqrt(max(err_surf, err_pl, 1e-12)))
+                # after a failed step, grow back towards it only slowly (a step twice
+                # the retried one failed again and again as a 3C charge saturated)
+                if dt_failed is not None:
+                    dt_failed *= 1.25
+                    grow = min(grow, max(1.0, 0.5 * dt_failed / dt))
+                    if dt * grow >= dt_failed:
+                        dt_failed = None
                 dt_new = min(dt * grow, dt_max)
                 if phase_new != phase:
                     dt_new = min(dt_new, dt)
@@ -385,6 +382,190 @@ def run_discharge(
     if checkpoint is not None:
         checkpoint.write(rec)
     return rec
+
+
+class _Ends:
+    """The events that end a run, as functions of a state, and their location in a step.
+
+    Every event is a function ``g`` of the state that is negative before the event
+    and reaches 0 at it: the mean stoichiometry of the active voxels reaching the
+    protocol's end (``"stoichiometry"``), the reaction-area-weighted surface
+    stoichiometry reaching ``options.surface_stoichiometry_limit`` (``"surface"``),
+    the voltage limit of a constant-current run (``"voltage"``) and, during a
+    constant-voltage hold, the current falling to its end (``"cv_end"``).
+    """
+
+    #: |g| at which a located end is accepted (stoichiometries, volts, × the end current)
+    TOL: ClassVar[Mapping[str, float]] = {
+        "stoichiometry": 1e-10,
+        "surface": 1e-9,
+        "voltage": 2e-10,
+        "cv_end": 1e-7,
+    }
+    #: Newton solves spent on locating one end before the last bracket is taken
+    MAX_SOLVES = 8
+
+    def __init__(self, cell: HalfCell, proto: Protocol, I_app: float) -> None:
+        self.cell = cell
+        self.proto = proto
+        self.I_app = I_app
+        self.c_max = cell.par.c_max
+        lim = cell.opt.surface_stoichiometry_limit
+        self.surface_end = lim if proto.sign > 0 else 1.0 - lim
+        # a voltage limit ends the constant-current phase only without a CV hold
+        self.v_limit = proto.voltage_limit if proto.cv_voltage is None else None
+
+    def values(self, s: State, current: float, hold: float | None) -> dict[str, float]:
+        """``g`` of every event that can end the run now (``current``: |I| of the step)."""
+        sign = self.proto.sign
+        out: dict[str, float] = {}
+        if self.proto.stoichiometry_end is not None:
+            th_mean = float(np.mean(s.cs)) / self.c_max
+            out["stoichiometry"] = sign * (th_mean - self.proto.stoichiometry_end)
+        out["surface"] = sign * (self.cell.surface_stoichiometry(s) - self.surface_end)
+        if hold is not None:
+            out["cv_end"] = (self.proto.cv_end_current_A - current) / max(
+                self.proto.cv_end_current_A, 1e-300
+            )
+        elif self.v_limit is not None:
+            out["voltage"] = sign * (self.v_limit - s.V)
+        return out
+
+    def value(self, name: str, s: State, hold: float | None) -> float:
+        current = abs(self.cell.collector_current(s)) if hold is not None else abs(self.I_app)
+        return self.values(s, current, hold)[name]
+
+    def locate(
+        self,
+        name: str,
+        old: State,
+        new: State,
+        dt: float,
+        frac: float,
+        g_old: float,
+        hold: float | None,
+    ) -> tuple[State, float, int]:
+        """Solve the step ``old → old.t + s dt`` again with ``s`` at the event ``name``.
+
+        Regula falsi with the Illinois modification on the step fraction ``s``,
+        bracketed by the step's start (``g < 0``) and end (``g ≥ 0``), from the linear
+        estimate ``frac``: the secant's superlinear convergence where ``g`` is smooth,
+        the bracket's safety where it is not. Each try is a backward-Euler step of the
+        same equations from ``old`` (Newton's guess interpolated between the
+        bracketing states), so the located state is a converged state like any other.
+        Returns the state at the event (``|g|`` within :attr:`TOL`, or the closest
+        try past it if that is not reached within :attr:`MAX_SOLVES` solves or a try
+        fails to converge), its step size and the Newton iterations spent.
+        """
+        tol = self.TOL[name]
+        lo_s, lo_g, lo_state = 0.0, g_old, old
+        hi_s, hi_g, hi_state = 1.0, self.value(name, new, hold), new
+        s, side, k_total = frac, 0, 0
+        for _ in range(self.MAX_SOLVES):
+            if not lo_s < s < hi_s:
+                s = 0.5 * (lo_s + hi_s)
+            w = (s - lo_s) / (hi_s - lo_s)
+            guess = _blend(lo_state, hi_state, w)
+            try:
+                cand, k = self.cell.newton(old, s * dt, self.I_app, guess, hold_V=hold)
+            except ConvergenceError:
+                break
+            k_total += k
+            g = self.value(name, cand, hold)
+            if abs(g) <= tol:
+                return cand, s * dt, k_total
+            if g > 0:
+                hi_s, hi_g, hi_state = s, g, cand
+                if side > 0:  # the same end moved twice: halve the other's weight
+                    lo_g *= 0.5
+                side = 1
+            else:
+                lo_s, lo_g, lo_state = s, g, cand
+                if side < 0:
+                    hi_g *= 0.5
+                side = -1
+            s = lo_s + (hi_s - lo_s) * lo_g / (lo_g - hi_g)
+        return hi_state, hi_state.t - old.t, k_total
+
+    def describe(self, name: str, s: State) -> str:
+        """The status line of a run that ended on ``name`` at ``s``."""
+        p = self.proto
+        if name == "stoichiometry":
+            return (
+                f"mean stoichiometry reached the charge end {p.stoichiometry_end:.4f} "
+                f"at V = {s.V:.4f} V"
+            )
+        if name == "surface":
+            return (
+                f"surface stoichiometry reached the limit {self.surface_end:g} at V = {s.V:.4f} V"
+            )
+        if name == "cv_end":
+            return f"CV current fell to {p.cv_end_current_A:.4g} A (held at {p.cv_voltage:.4f} V)"
+        return "cut-off voltage reached"
+
+
+#: Local-error tolerances of the step-size control (:func:`_step_error`): the
+#: reaction-area-weighted surface stoichiometry (absolute), and the plated lithium of a
+#: step (relative to the step's increment)
+SURFACE_TOL = 1e-3
+PLATED_RTOL = 0.01
+#: The surface-stoichiometry error counts within this distance of its end event
+SURFACE_NEAR = 0.05
+
+
+def _step_error(
+    cell: HalfCell, prev: State | None, old: State, new: State, current: float
+) -> tuple[float, float]:
+    """Local errors of the step ``old → new`` over their tolerances (≤ 1: accurate).
+
+    Backward Euler's local error is ``Δt² x''/2``; with the linear extrapolation
+    ``x_p`` of the last two states (``prev``, ``old``) as the predictor, the corrector
+    ``x`` differs from it by ``Δt (2Δt + Δt_p) x''/2``, so the error is estimated as
+    ``|x − x_p| Δt / (2Δt + Δt_p)`` (the predictor–corrector estimate of variable-step
+    BDF codes; Hairer & Wanner, *Solving ODEs II*, §III.7; Brenan, Campbell & Petzold,
+    *Numerical Solution of IVPs in DAEs*, 1996, §5.2). Measured on what the end
+    of a run and its plated amount depend on: the area-weighted surface stoichiometry
+    (against :data:`SURFACE_TOL`) and, with plating, the plated lithium (against
+    :data:`PLATED_RTOL` of the step's increment, at least 1 % of the lithium the step
+    passes at ``current``), whose rate grows exponentially as η_pl falls. Returns
+    ``(surface, plated)``; 0 at the first step (no predictor) and without plating.
+    Both limit every step's growth (the surface term only within
+    :data:`SURFACE_NEAR` of its end event, where the end depends on it), and either
+    rejects a step that reaches the run's end with more than 4× its tolerance.
+    """
+    if prev is None:
+        return 0.0, 0.0
+    dt, dt_p = new.t - old.t, old.t - prev.t
+    if dt <= 0 or dt_p <= 0:
+        return 0.0, 0.0
+    w = dt / (2.0 * dt + dt_p)
+
+    def lte(x0: float, x1: float, x2: float) -> float:
+        return abs(x2 - (x1 + (x1 - x0) * dt / dt_p)) * w
+
+    th = [cell.surface_stoichiometry(s) for s in (prev, old, new)]
+    err_surf, err_pl = lte(*th) / SURFACE_TOL, 0.0
+    if new.pl is not None and prev.pl is not None:
+        pl = [_plated(s) for s in (prev, old, new)]
+        # relative to the step's increment, but no finer than 1 % of the lithium the
+        # step passes (an exponentially small plating rate needs no resolving)
+        scale = max(abs(pl[2] - pl[1]), 0.01 * current * dt / FARADAY)
+        err_pl = lte(*pl) / (PLATED_RTOL * scale)
+    return err_surf, err_pl
+
+
+def _blend(a: State, b: State, w: float) -> State:
+    """The state a fraction ``w`` of the way from ``a`` to ``b`` (Newton's guess)."""
+    return State(
+        a.t + w * (b.t - a.t),
+        a.ce + w * (b.ce - a.ce),
+        a.pe + w * (b.pe - a.pe),
+        a.ps + w * (b.ps - a.ps),
+        a.cs + w * (b.cs - a.cs),
+        a.V + w * (b.V - a.V),
+        a.pl,
+        a.dead,
+    )
 
 
 def final_snapshot(
