@@ -35,10 +35,12 @@ The AMG setups (C/F splitting, interpolation) are the expensive part; they are
 kept across Newton iterations and time steps. At the first Newton update of every
 step, the operators of all levels of a block whose operator changed by more than
 ``refresh_change`` of a row are recomputed as Galerkin products from the current
-Jacobian (:meth:`BlockAMGSolver._refresh`), and a full setup is repeated only when
-the GMRES iterations per decade of residual reduction grow past
-``rebuild_factor`` × those right after the last setup. The V-cycles run in single
-precision (:func:`_prepare_cycle`). The Jacobian itself is
+Jacobian (:meth:`BlockAMGSolver._refresh`). When the GMRES iterations per decade
+of residual reduction grow past ``rebuild_factor`` × those right after the last
+setup, every block is refreshed so at the next solve, and a full setup follows only
+if the solve after that refresh is still as slow (the late, saturating phase of a
+64³ 3C graphite charge had set the hierarchies up again at nearly every step). The
+V-cycles run in single precision (:func:`_prepare_cycle`). The Jacobian itself is
 assembled fresh at every Newton iteration, so Newton converges as the exact
 method; only the preconditioner lags within a step.
 """
@@ -360,9 +362,10 @@ class BlockAMGSolver:
     amg : {"rs", "sa"}
         Classical (Ruge–Stüben) or smoothed-aggregation AMG for the blocks.
     rebuild_factor : float
-        Set the hierarchies up again when an update needs more than this factor
+        Refresh every block's operators when an update needs more than this factor
         times the GMRES iterations per decade of residual reduction of the first
-        solve after the last setup (and more than ``min_rebuild_iterations`` / 8).
+        solve after the last setup (and more than ``min_rebuild_iterations`` / 8),
+        and set the hierarchies up again when the next solve still does.
     refresh : bool
         Recompute the operators of all levels (Galerkin products, kept
         interpolation) at the first solve of every time step (:meth:`new_step`).
@@ -404,6 +407,8 @@ class BlockAMGSolver:
         self._ml: tuple[Any, Any, Any] | None = None
         self._ref_its: float | None = None
         self._new_step = False
+        self._force = False  # refresh every block at the next solve (iterations grew)
+        self._forced = False  # such a refresh was done since the last setup
         self._work: list[np.ndarray] = []
         self._sub_key: tuple[np.ndarray, np.ndarray] | None = None  # pattern of the maps
         self._sub_maps: dict[str, _Sub] = {}
@@ -519,8 +524,11 @@ class BlockAMGSolver:
         self.stats.setups += 1
         self.stats.setup_s += time.perf_counter() - t0
         self._ref_its = None
+        self._forced = False
 
-    def _refresh(self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None) -> None:
+    def _refresh(
+        self, Js: Any, rs: np.ndarray, cs: np.ndarray, J: Any = None, *, every_block: bool = False
+    ) -> None:
         """New operators in the kept hierarchies (Galerkin products, same interpolation).
 
         The C/F splittings and interpolation of the last setup stay; each level's
@@ -543,7 +551,7 @@ class BlockAMGSolver:
         new = []
         assert self._ml is not None
         for ml, M in zip(self._ml, blocks, strict=True):
-            if _change(ml.levels[0].A, M) <= self.refresh_change:
+            if not every_block and _change(ml.levels[0].A, M) <= self.refresh_change:
                 new.append(ml)
                 continue
             mc = galerkin_copy(ml, M)
@@ -582,9 +590,13 @@ class BlockAMGSolver:
     ) -> np.ndarray:
         if self._ml is None:
             self._setup(Js, rs, cs, J)
+        elif self._force:
+            self._refresh(Js, rs, cs, J, every_block=True)
+            self._forced = True
         elif self.refresh and self._new_step:
             self._refresh(Js, rs, cs, J)
         self._new_step = False
+        self._force = False
         Js = Js.tocsr()
         E, P, C = self._sl
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
@@ -642,5 +654,13 @@ class BlockAMGSolver:
         if self._ref_its is None:
             self._ref_its = max(rate, 1.0 / decades)
         elif rate > max(self.min_rebuild / 8.0, self.rebuild_factor * self._ref_its):
-            self._ml = None  # rebuild on the next solve
+            # the hierarchies lag behind the operator: first recompute every block's
+            # operators in the kept interpolation (a quarter of a setup); a full setup
+            # only if that did not bring the iterations back
+            if self._forced:
+                self._ml = None  # rebuild on the next solve
+            else:
+                self._force = True
+        else:
+            self._forced = False
         return y
