@@ -398,7 +398,7 @@ class _Ends:
     #: |g| at which a located end is accepted (stoichiometries, volts, × the end current)
     TOL: ClassVar[Mapping[str, float]] = {
         "stoichiometry": 1e-10,
-        "surface": 1e-9,
+        "surface": 1e-6,
         "voltage": 2e-10,
         "cv_end": 1e-7,
     }
