@@ -98,6 +98,7 @@ def one(
         "steps": res.steps,
         "newton": res.newton_iterations,
         "gmres": res.timing.get("gmres_iterations", 0),
+        "amg_setups": res.timing.get("amg_setups", 0),
         "unknowns": res.grid["unknowns"],
         "peak_MB": peak,
         "status": res.status,
@@ -140,7 +141,8 @@ def main() -> None:
         print(
             f"{a.n}^3 {a.c_rate:g}C {'with on_fields hook' if row['hook'] else 'no hook':20s} "
             f"wall {row['wall_s']:7.1f} s  cpu {row['cpu_s']:7.1f} s  steps {row['steps']:4d}  "
-            f"newton {row['newton']:5d}  gmres {row['gmres']:6d}  peak {row['peak_MB']:7.0f} MB  "
+            f"newton {row['newton']:5d}  gmres {row['gmres']:6d}  setups {row['amg_setups']:3d} "
+            f"peak {row['peak_MB']:7.0f} MB  "
             f"hook {row['hook_s']:5.2f} s  load {row['load_before']:.2f}->{row['load_after']:.2f}"
         )
         print(
