@@ -508,7 +508,7 @@ class _Ends:
 #: reaction-area-weighted surface stoichiometry (absolute), and the plated lithium of a
 #: step (relative to the step's increment)
 SURFACE_TOL = 1e-3
-PLATED_RTOL = 0.01
+PLATED_RTOL = 0.02
 #: The surface-stoichiometry error counts within this distance of its end event
 SURFACE_NEAR = 0.05
 
