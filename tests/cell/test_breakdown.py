@@ -65,3 +65,34 @@ def test_breakdown_table_and_json(chen_rates, tmp_path):
     files = bd.save(tmp_path)
     assert (tmp_path / "breakdown_1C.csv").read_text().startswith("time_s,capacity_Ah,voltage_V")
     assert any(p.suffix == ".png" for p in files)
+
+
+def test_half_cell_names_the_counter_electrode():
+    """In a half cell the negative side's kinetics are the lithium-metal counter's."""
+    from microbat.cell.breakdown import _bottleneck
+
+    final = {
+        "ohmic_electrolyte": 0.01,
+        "concentration_electrolyte": 0.0,
+        "ohmic_solid": 0.001,
+        "reaction": 0.2,
+        "solid_diffusion": 0.05,
+    }
+    detail = {
+        "reaction_negative": np.array([0.15]),
+        "reaction_positive": np.array([0.05]),
+        "solid_diffusion_negative": np.array([0.0]),
+        "solid_diffusion_positive": np.array([0.05]),
+        "ohmic_solid_negative": np.array([0.0]),
+        "ohmic_solid_positive": np.array([0.001]),
+    }
+    key, words = _bottleneck(True, final, detail, 1.0, "separator")
+    assert key == "reaction" and "negative electrode" in words
+    key, words = _bottleneck(True, final, detail, 1.0, "separator", half_cell=True)
+    assert key == "reaction" and "lithium-metal counter electrode" in words
+    assert "negative" not in words
+    # a loss on the (absent) negative particles is never blamed on them
+    detail["solid_diffusion_negative"] = np.array([0.06])
+    final["solid_diffusion"] = 0.3
+    key, words = _bottleneck(True, final, detail, 1.0, "separator", half_cell=True)
+    assert key == "solid_diffusion" and "positive particles" in words

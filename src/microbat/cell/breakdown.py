@@ -194,7 +194,9 @@ def breakdown_from_run(
     region = list(regions)[int(np.searchsorted(edges, int(np.argmin(ce[:, -1])), side="right"))]
     final = {k: float(v[-1]) for k, v in losses.items()}
     mean = {k: float(np.mean(v)) for k, v in losses.items()}
-    key, words = _bottleneck(curve.complete, final, detail, float(ce_min[-1]), region)
+    key, words = _bottleneck(
+        curve.complete, final, detail, float(ce_min[-1]), region, params.counter is not None
+    )
     return RateBreakdown(
         c_rate=curve.c_rate,
         time_s=curve.time_s,
@@ -220,6 +222,7 @@ def _bottleneck(
     detail: Mapping[str, np.ndarray],
     ce_min: float,
     region: str,
+    half_cell: bool = False,
 ) -> tuple[str, str]:
     mv = {k: 1e3 * v for k, v in final.items()}
     if not complete:
@@ -255,6 +258,13 @@ def _bottleneck(
     neg = float(detail[f"{key}_negative"][-1])
     pos = float(detail[f"{key}_positive"][-1])
     where = "positive" if pos >= neg else "negative"
+    if half_cell and where == "negative":
+        # a half cell: PyBaMM's negative-side kinetics are the lithium-metal counter
+        # electrode's; it has no particles or solid network of its own
+        if key == "reaction":
+            words = "reaction kinetics at the lithium-metal counter electrode"
+            return key, f"{words} ({1e3 * groups[key]:.0f} mV at cut-off, {share:.0f}% of the loss)"
+        where = "positive"
     words = {
         "solid_diffusion": f"solid-state diffusion in the {where} particles",
         "reaction": f"reaction kinetics in the {where} electrode",
