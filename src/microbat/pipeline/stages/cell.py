@@ -179,11 +179,6 @@ def _run(ctx: StageContext) -> StageOutput:
         )
         runs[tr] = res
         summary[f"rate_{tr}"] = to_jsonable(res.to_dict())
-        if ssb:  # the half cell's "negative electrode" is the lithium-metal counter electrode
-            rc = summary[f"rate_{tr}"]
-            rc["bottleneck"] = [_counter_words(w) for w in rc.get("bottleneck") or []]
-            for part in rc.get("breakdown") or []:
-                part["bottleneck"] = _counter_words(part.get("bottleneck", ""))
         for i, c in enumerate(res.curves):
             arrays[f"{tr}_curve{i}_capacity_Ah"] = np.asarray(c.capacity_Ah, float)
             arrays[f"{tr}_curve{i}_voltage_V"] = np.asarray(c.voltage_V, float)
@@ -217,14 +212,6 @@ def _run(ctx: StageContext) -> StageOutput:
         )
     summary["notes"] = notes
     return StageOutput(summary=to_jsonable(summary), arrays=arrays)
-
-
-def _counter_words(words: str) -> str:
-    return (
-        str(words)
-        .replace("in the negative electrode", "at the lithium-metal counter electrode")
-        .replace("in the negative particles", "in the (absent) negative particles")
-    )
 
 
 def _solid_state_summary(params: CellParameters, micro: MicroProperties) -> dict[str, Any]:
