@@ -32,24 +32,9 @@ import sys
 import time
 
 import numpy as np
+from bench_resolved_ssb import composite as _composite  # the same 32³ composite
 
 BAR_S = 300.0
-
-
-def _composite(n: int, liquid: bool):
-    from microbat import Microstructure
-    from microbat.synth import composite_cathode
-
-    ms = composite_cathode(
-        (n, n, n), voxel_size=0.5e-6, active_fraction=0.5, electrolyte_fraction=0.38,
-        binder_fraction=0.03, active_radius=2.0e-6, electrolyte_radius=0.8e-6, seed=11,
-    )  # fmt: skip
-    if not liquid:
-        return ms
-    return Microstructure(
-        ms.labels, voxel_size=ms.voxel_size, phases="inert=0,cbd=1,active=2,pore=3",
-        allow_empty_phases=True,
-    )  # fmt: skip
 
 
 def run_one(
