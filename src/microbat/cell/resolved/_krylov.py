@@ -56,14 +56,85 @@ import numpy as np
 from microbat.core.errors import ConvergenceError
 from microbat.core.threads import single_threaded_blas
 
+#: Entries of a level's operator from which its V-cycle work runs on all threads
+#: (:func:`_vcycle`); smaller levels run serially, in PyAMG's and SciPy's kernels.
+#: Also the threshold of the threaded products with the Jacobian in GMRES.
+CYCLE_MIN_NNZ = 1 << 17
+
+
+def _kernels() -> Any:
+    """The Numba kernels (:mod:`._krylov_kernels`), loaded on first use."""
+    from microbat.cell.resolved import _krylov_kernels
+
+    return _krylov_kernels
+
+
+def _num_threads() -> int:
+    """Threads the parallel kernels of this thread would use now (1 without Numba)."""
+    import sys
+
+    if "numba" not in sys.modules:
+        return 1
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+class _LevelOps:
+    """One level's operators for :func:`_vcycle`, in the precision of the cycle.
+
+    ``A`` (sorted indices), ``P`` and ``R`` as SciPy CSR matrices; for the serial
+    cycle the strict upper triangle ``U`` of ``A`` (made on first use); for the
+    threaded one the unsigned index views of the kernels, the position of each
+    diagonal entry and, per number of threads, the row blocks and their ℓ1 terms.
+    """
+
+    def __init__(self, A: Any, P: Any, R: Any) -> None:
+        self.A, self.P, self.R = A, P, R
+        # every row has a diagonal entry: the residual shortcuts of the cycle hold
+        self.full_diagonal = bool(np.all(A.diagonal() != 0))
+        self.parallel = A.nnz >= CYCLE_MIN_NNZ
+        self._U: Any = None
+        self._dpos: np.ndarray | None = None
+        self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def U(self) -> Any:
+        if self._U is None:
+            import scipy.sparse as sp
+
+            self._U = sp.triu(self.A, k=1, format="csr")
+        return self._U
+
+    def csr(self, M: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        K = _kernels()
+        return K.unsigned(M.indptr), K.unsigned(M.indices), M.data
+
+    def dpos(self) -> np.ndarray:
+        if self._dpos is None:
+            ip, ix, _ = self.csr(self.A)
+            self._dpos = _kernels().diagonal_positions(ip, ix, np.empty(self.A.shape[0], np.int64))
+        return self._dpos
+
+    def blocks(self, nt: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row blocks of ``nt`` threads and the ℓ1 norms of their off-block couplings."""
+        got = self._blocks.get(nt)
+        if got is None:
+            K = _kernels()
+            ip, ix, data = self.csr(self.A)
+            bounds = K.row_blocks(self.A.indptr, nt)
+            l1 = K.l1_offblock(ip, ix, data, bounds, np.empty(self.A.shape[0], data.dtype))
+            got = self._blocks[nt] = (bounds, l1)
+        return got
+
 
 def _prepare_cycle(ml: Any, precision: Any = np.float32) -> None:
     """Prepare a hierarchy for :func:`_vcycle`.
 
     LU of the coarsest operator (exact: the potential block is nearly singular; dense
     up to 2 000 rows), in double precision, and copies of every other level's
-    operator, its strict upper triangle, interpolation and restriction in
-    ``precision``. The cycle is a preconditioner
+    operator, interpolation and restriction in ``precision`` (:class:`_LevelOps`).
+    The cycle is a preconditioner
     inside flexible GMRES, whose products with the Jacobian stay in double
     precision: single precision halves the bytes a sparse product or a smoothing
     sweep reads, and these kernels are limited by memory bandwidth (a 64³ residual
@@ -82,21 +153,17 @@ def _prepare_cycle(ml: Any, precision: Any = np.float32) -> None:
         import scipy.sparse.linalg as spla
 
         ml._mb_lu = spla.splu(A.tocsc()).solve
-    import scipy.sparse as sp
 
     ops = []
     for lv in ml.levels[:-1]:
         Ak = lv.A.tocsr().astype(precision)
         Ak.sort_indices()
-        # the residual after a forward sweep is −U x only where the sweep updated
-        # every row (PyAMG's Gauss–Seidel skips a row with a zero diagonal)
-        Uk = sp.triu(Ak, k=1, format="csr") if np.all(Ak.diagonal() != 0) else None
         # P and R do not change in a refresh: their copies stay on the level (and
         # on the levels of its Galerkin copies)
         PR = lv.__dict__.get("_mb_PR")
         if PR is None or PR[0].dtype != precision:
             PR = lv._mb_PR = (lv.P.tocsr().astype(precision), lv.R.tocsr().astype(precision))
-        ops.append((Ak, PR[0], PR[1], Uk))
+        ops.append(_LevelOps(Ak, PR[0], PR[1]))
     ml._mb_ops = ops
     ml._mb_dtype = np.dtype(precision)
 
@@ -127,30 +194,83 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     before and one backward sweep after the coarse correction, without its two
     residual norms on the finest level (a third of the cost of a cheap cycle), with
     the exact LU of the coarsest operator, in the precision of the prepared copies.
-    Returns a double-precision vector.
+    On a level of at least :data:`CYCLE_MIN_NNZ` entries, with more than one thread,
+    the sweeps are the ℓ1 hybrid Gauss–Seidel of the Numba kernels (one row block per
+    thread; with one thread exactly Gauss–Seidel) and the products run on all
+    threads. Returns a double-precision vector.
     """
     from pyamg.amg_core import gauss_seidel
 
-    ops = ml._mb_ops
+    ops: list[_LevelOps] = ml._mb_ops
     dt = ml._mb_dtype
+    nt = _num_threads()
+    K = _kernels() if nt > 1 else None
     xs: list[np.ndarray] = []
     bs: list[np.ndarray] = [np.asarray(b, dtype=dt)]
-    for A, _, R, U in ops:
+    for op in ops:
+        A, R = op.A, op.R
         bk = bs[-1]
         x = np.zeros_like(bk)
-        gauss_seidel(A.indptr, A.indices, A.data, x, bk, 0, x.size, 1)
+        if K is not None and op.parallel:
+            ip, ix, data = op.csr(A)
+            bounds, l1 = op.blocks(nt)
+            K.hybrid_gs(ip, ix, data, l1, x, x, bk, bounds, True, True)
+            r = np.empty_like(bk)
+            if op.full_diagonal:
+                # what the sweep left: the couplings after the diagonal and to the
+                # blocks before, and the ℓ1 terms (kernels.forward_residual)
+                K.forward_residual(ip, ix, data, op.dpos(), l1, x, bounds, r)
+            else:
+                np.subtract(bk, K.csr_matvec(ip, ix, data, x, r, False), out=r)
+            rip, rix, rdata = op.csr(R)
+            bc = K.csr_matvec(rip, rix, rdata, r, np.empty(R.shape[0], dt), False)
+        else:
+            gauss_seidel(A.indptr, A.indices, A.data, x, bk, 0, x.size, 1)
+            # after a forward sweep from zero, row i of b − A x is −Σ_{j>i} a_ij x_j:
+            # the residual is −U x with U the strict upper triangle (half the product)
+            bc = -(R @ (op.U @ x)) if op.full_diagonal else R @ (bk - A @ x)
         xs.append(x)
-        # after a forward sweep from zero, row i of b − A x is −Σ_{j>i} a_ij x_j: the
-        # residual is −U x with U the strict upper triangle (half the product)
-        bs.append(-(R @ (U @ x)) if U is not None else R @ (bk - A @ x))
+        bs.append(bc)
     xc = ml._mb_lu(bs[-1].astype(np.float64)).astype(dt)
     for lvl in range(len(ops) - 1, -1, -1):
-        A, P, _, _ = ops[lvl]
+        op = ops[lvl]
+        A, P = op.A, op.P
         x = xs[lvl]
-        x += P @ xc
-        gauss_seidel(A.indptr, A.indices, A.data, x, bs[lvl], x.size - 1, -1, -1)
+        if K is not None and op.parallel:
+            pip, pix, pdata = op.csr(P)
+            K.csr_matvec(pip, pix, pdata, xc, x, True)
+            ip, ix, data = op.csr(A)
+            bounds, l1 = op.blocks(nt)
+            K.hybrid_gs(ip, ix, data, l1, x, x.copy(), bs[lvl], bounds, False, False)
+        else:
+            x += P @ xc
+            gauss_seidel(A.indptr, A.indices, A.data, x, bs[lvl], x.size - 1, -1, -1)
         xc = x
     return xc.astype(np.float64)
+
+
+class _Threaded:
+    """A CSR matrix whose products ``M @ x`` run on all threads when it is large.
+
+    The products of GMRES with the Jacobian and of the preconditioner with its
+    off-diagonal blocks (:meth:`BlockAMGSolver._solve`); below
+    :data:`CYCLE_MIN_NNZ` entries, or on one thread, SciPy's product.
+    """
+
+    def __init__(self, M: Any) -> None:
+        self.M = M
+        self.shape = M.shape
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        M = self.M
+        if M.nnz < CYCLE_MIN_NNZ or x.ndim != 1 or _num_threads() == 1:
+            return M @ x
+        K = _kernels()
+        dt = np.result_type(M.dtype, x.dtype)
+        data = M.data if M.dtype == dt else M.data.astype(dt)
+        xv = np.ascontiguousarray(x, dtype=dt)
+        y = np.empty(M.shape[0], dt)
+        return K.csr_matvec(K.unsigned(M.indptr), K.unsigned(M.indices), data, xv, y, False)
 
 
 class _Sub:
@@ -601,9 +721,9 @@ class BlockAMGSolver:
         E, P, C = self._sl
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
         sub = self._subs(Js)
-        Js_PE = sub["PE"](Js)
-        Js_PC = sub["PC"](Js)
-        Js_CP = sub["CP"](Js)
+        Js_PE = _Threaded(sub["PE"](Js))
+        Js_PC = _Threaded(sub["PC"](Js))
+        Js_CP = _Threaded(sub["CP"](Js))
         d_C = sub["CC"](Js).diagonal()
         ml_E, ml_P, ml_C = self._ml
         # the potential unknowns are the slice P and the last one (V); products with
@@ -629,7 +749,7 @@ class BlockAMGSolver:
             return z
 
         y, its, ok = fgmres(
-            Js,
+            _Threaded(Js),
             b,
             apply,
             rtol=rtol,
