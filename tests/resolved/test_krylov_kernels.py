@@ -56,12 +56,12 @@ def test_matvec_matches_scipy(dtype):
     A = _m_matrix(3000, 1, symmetric=False, dtype=dtype)
     x = np.random.default_rng(2).normal(size=A.shape[0]).astype(dtype)
     ref = (A.astype(np.float64) @ x.astype(np.float64)).astype(dtype)
-    y = K.csr_matvec(*_csr(A), x, np.empty_like(x), False)
+    y = K.csr_matvec(*_csr(A), x, np.empty_like(x), False, 7)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     scale = np.abs(A).astype(np.float64) @ np.abs(x).astype(np.float64)
     assert np.max(np.abs(y - ref) / scale) < tol
     y0 = np.random.default_rng(3).normal(size=A.shape[0]).astype(dtype)
-    y2 = K.csr_matvec(*_csr(A), x, y0.copy(), True)
+    y2 = K.csr_matvec(*_csr(A), x, y0.copy(), True, 1)
     assert np.max(np.abs(y2 - (y0 + ref)) / (scale + np.abs(y0))) < tol
 
 
@@ -135,8 +135,8 @@ def test_forward_residual_is_the_residual(nblocks):
     l1 = K.l1_offblock(*_csr(A), bounds, np.empty(n))
     x = np.zeros(n)
     K.hybrid_gs(*_csr(A), l1, x, x, b, bounds, True, True)
-    dpos = K.diagonal_positions(K.unsigned(A.indptr), K.unsigned(A.indices), np.empty(n, np.int64))
-    r = K.forward_residual(*_csr(A), dpos, l1, x, bounds, np.empty(n))
+    U = sp.triu(A, k=1, format="csr")
+    r = K.forward_residual(*_csr(U), *_csr(K.lower_offblock(A, bounds)), l1, x, bounds, np.empty(n))
     ref = b - A @ x
     scale = np.abs(b) + np.abs(A) @ np.abs(x)
     assert np.max(np.abs(r - ref) / scale) < 1e-14
@@ -189,15 +189,19 @@ def test_threaded_vcycle_residual_and_convergence(threaded):
     assert np.all(rates < 0.3)
 
 
-def test_threaded_fgmres_matches_the_serial_cycle(threaded, monkeypatch):
-    A = _grid_m_matrix(20, 12)
+def test_threaded_fgmres_matches_the_serial_cycle(monkeypatch):
+    # production thresholds: the finest level (150k entries) on the threaded path,
+    # 16 row blocks of ~1.4 planes each (a thin-block worst case for the ℓ1 terms)
+    A = _grid_m_matrix(28, 12)
     b = np.random.default_rng(13).normal(size=A.shape[0])
     ml = _hierarchy(A, np.float32)
+    assert ml._mb_ops[0].parallel and not ml._mb_ops[1].parallel
+    monkeypatch.setattr(kry, "_num_threads", lambda: 2)
     x2, its2, ok2 = kry.fgmres(kry._Threaded(A), b, lambda r: kry._vcycle(ml, r), rtol=1e-10)
     monkeypatch.setattr(kry, "_num_threads", lambda: 1)
     x1, its1, ok1 = kry.fgmres(A, b, lambda r: kry._vcycle(ml, r), rtol=1e-10)
     assert ok1 and ok2
-    assert its2 <= its1 + max(2, its1 // 10)
+    assert its1 <= its2 <= 1.15 * its1 + 1  # a weaker smoother, by a few iterations
     for x in (x1, x2):
         assert np.linalg.norm(b - A @ x) <= 1e-10 * np.linalg.norm(b)
     np.testing.assert_allclose(x2, x1, rtol=0, atol=1e-8 * np.abs(x1).max())

@@ -61,6 +61,15 @@ from microbat.core.threads import single_threaded_blas
 #: Also the threshold of the threaded products with the Jacobian in GMRES.
 CYCLE_MIN_NNZ = 1 << 17
 
+#: Row blocks (and product chunks) per thread of the threaded kernels: handed out to
+#: the threads as they come free, so that a thread held back by another process
+#: leaves its blocks to the others. One thread sweeps one block (Gauss–Seidel).
+BLOCKS_PER_THREAD = 8
+
+
+def _nblocks(nt: int) -> int:
+    return 1 if nt <= 1 else BLOCKS_PER_THREAD * nt
+
 
 def _kernels() -> Any:
     """The Numba kernels (:mod:`._krylov_kernels`), loaded on first use."""
@@ -85,8 +94,8 @@ class _LevelOps:
 
     ``A`` (sorted indices), ``P`` and ``R`` as SciPy CSR matrices; for the serial
     cycle the strict upper triangle ``U`` of ``A`` (made on first use); for the
-    threaded one the unsigned index views of the kernels, the position of each
-    diagonal entry and, per number of threads, the row blocks and their ℓ1 terms.
+    threaded one also, per number of threads, the row blocks, their ℓ1 terms and
+    the couplings left of each block (:meth:`blocks`).
     """
 
     def __init__(self, A: Any, P: Any, R: Any) -> None:
@@ -95,8 +104,7 @@ class _LevelOps:
         self.full_diagonal = bool(np.all(A.diagonal() != 0))
         self.parallel = A.nnz >= CYCLE_MIN_NNZ
         self._U: Any = None
-        self._dpos: np.ndarray | None = None
-        self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._blocks: dict[int, tuple[np.ndarray, np.ndarray, Any]] = {}
 
     @property
     def U(self) -> Any:
@@ -110,21 +118,18 @@ class _LevelOps:
         K = _kernels()
         return K.unsigned(M.indptr), K.unsigned(M.indices), M.data
 
-    def dpos(self) -> np.ndarray:
-        if self._dpos is None:
-            ip, ix, _ = self.csr(self.A)
-            self._dpos = _kernels().diagonal_positions(ip, ix, np.empty(self.A.shape[0], np.int64))
-        return self._dpos
+    def blocks(self, nt: int) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Row blocks for ``nt`` threads, their ℓ1 terms and left off-block couplings.
 
-    def blocks(self, nt: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row blocks of ``nt`` threads and the ℓ1 norms of their off-block couplings."""
+        (:func:`~._krylov_kernels.l1_offblock`, :func:`~._krylov_kernels.lower_offblock`.)
+        """
         got = self._blocks.get(nt)
         if got is None:
             K = _kernels()
             ip, ix, data = self.csr(self.A)
-            bounds = K.row_blocks(self.A.indptr, nt)
+            bounds = K.row_blocks(self.A.indptr, _nblocks(nt))
             l1 = K.l1_offblock(ip, ix, data, bounds, np.empty(self.A.shape[0], data.dtype))
-            got = self._blocks[nt] = (bounds, l1)
+            got = self._blocks[nt] = (bounds, l1, K.lower_offblock(self.A, bounds))
         return got
 
 
@@ -199,12 +204,21 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     thread; with one thread exactly Gauss–Seidel) and the products run on all
     threads. Returns a double-precision vector.
     """
+    nt = _num_threads()
+    if nt == 1:
+        return _cycle(ml, b, 1, None)
+    K = _kernels()
+    with K.dynamic():
+        return _cycle(ml, b, nt, K)
+
+
+def _cycle(ml: Any, b: np.ndarray, nt: int, K: Any) -> np.ndarray:
+    """The V-cycle of :func:`_vcycle` on ``nt`` threads (``K``: the kernels, or None)."""
     from pyamg.amg_core import gauss_seidel
 
     ops: list[_LevelOps] = ml._mb_ops
     dt = ml._mb_dtype
-    nt = _num_threads()
-    K = _kernels() if nt > 1 else None
+    nch = _nblocks(nt)
     xs: list[np.ndarray] = []
     bs: list[np.ndarray] = [np.asarray(b, dtype=dt)]
     for op in ops:
@@ -213,17 +227,17 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
         x = np.zeros_like(bk)
         if K is not None and op.parallel:
             ip, ix, data = op.csr(A)
-            bounds, l1 = op.blocks(nt)
+            bounds, l1, Lo = op.blocks(nt)
             K.hybrid_gs(ip, ix, data, l1, x, x, bk, bounds, True, True)
             r = np.empty_like(bk)
             if op.full_diagonal:
                 # what the sweep left: the couplings after the diagonal and to the
                 # blocks before, and the ℓ1 terms (kernels.forward_residual)
-                K.forward_residual(ip, ix, data, op.dpos(), l1, x, bounds, r)
+                K.forward_residual(*op.csr(op.U), *op.csr(Lo), l1, x, bounds, r)
             else:
-                np.subtract(bk, K.csr_matvec(ip, ix, data, x, r, False), out=r)
+                np.subtract(bk, K.csr_matvec(ip, ix, data, x, r, False, nch), out=r)
             rip, rix, rdata = op.csr(R)
-            bc = K.csr_matvec(rip, rix, rdata, r, np.empty(R.shape[0], dt), False)
+            bc = K.csr_matvec(rip, rix, rdata, r, np.empty(R.shape[0], dt), False, nch)
         else:
             gauss_seidel(A.indptr, A.indices, A.data, x, bk, 0, x.size, 1)
             # after a forward sweep from zero, row i of b − A x is −Σ_{j>i} a_ij x_j:
@@ -238,9 +252,9 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
         x = xs[lvl]
         if K is not None and op.parallel:
             pip, pix, pdata = op.csr(P)
-            K.csr_matvec(pip, pix, pdata, xc, x, True)
+            K.csr_matvec(pip, pix, pdata, xc, x, True, nch)
             ip, ix, data = op.csr(A)
-            bounds, l1 = op.blocks(nt)
+            bounds, l1, _ = op.blocks(nt)
             K.hybrid_gs(ip, ix, data, l1, x, x.copy(), bs[lvl], bounds, False, False)
         else:
             x += P @ xc
@@ -270,7 +284,9 @@ class _Threaded:
         data = M.data if M.dtype == dt else M.data.astype(dt)
         xv = np.ascontiguousarray(x, dtype=dt)
         y = np.empty(M.shape[0], dt)
-        return K.csr_matvec(K.unsigned(M.indptr), K.unsigned(M.indices), data, xv, y, False)
+        ip, ix = K.unsigned(M.indptr), K.unsigned(M.indices)
+        with K.dynamic():
+            return K.csr_matvec(ip, ix, data, xv, y, False, _nblocks(_num_threads()))
 
 
 class _Sub:

@@ -7,20 +7,23 @@ and cache their machine code next to this file).
   float64 data, rows in parallel, accumulated in float64;
 * :func:`hybrid_gs` — one forward or backward sweep of the ℓ1 hybrid Gauss–Seidel
   smoother of Baker, Falgout, Kolev & Yang [1]_ on scalar CSR rows: the rows are cut
-  into contiguous blocks (one per thread, :func:`row_blocks`), each block is swept by
+  into contiguous blocks (:func:`row_blocks`; a few per thread, handed out as threads
+  come free), each block is swept by
   Gauss–Seidel in its own rows, its couplings to rows of other blocks read the
   values before the sweep, and its diagonal is augmented by the ℓ1 norm of those
   couplings (:func:`l1_offblock`). The blocks are then independent. With one block
   the sweep *is* Gauss–Seidel (PyAMG's ``gauss_seidel``, operation for operation);
   with the ℓ1 term it converges for every symmetric positive-definite matrix and
   every partition ([1]_, Theorem 6.2), where plain hybrid Gauss–Seidel need not;
-* :func:`forward_residual` — ``b − A x`` after a forward sweep from zero, from half
-  the entries of each row (what the sweep did not already balance).
+* :func:`forward_residual` — ``b − A x`` after a forward sweep from zero, from the
+  strict upper triangle and the couplings left of each block (what the sweep did
+  not already balance): half the bytes of the full residual.
 
 These are the scalar counterparts of the 3 × 3-block kernels of the elasticity
 solver (:mod:`microbat.fv._elastic_kernels`: ``l1_block_diagonal``, ``block_gs``),
-with one difference: here the partition follows the number of threads (one block
-per thread), so a one-thread run is exactly the Gauss–Seidel of the serial solver.
+with one difference: here the partition follows the number of threads (the caller
+takes one block on one thread), so a one-thread run is exactly the Gauss–Seidel of
+the serial solver.
 
 References
 ----------
@@ -42,22 +45,41 @@ _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
 @nb.njit(parallel=True, **_OPTS)
-def csr_matvec(indptr, indices, data, x, y, accumulate):  # pragma: no cover - compiled
-    """``y = A x`` (``accumulate=False``) or ``y += A x``; rows in parallel.
+def csr_matvec(indptr, indices, data, x, y, accumulate, nchunks):  # pragma: no cover
+    """``y = A x`` (``accumulate=False``) or ``y += A x``, in ``nchunks`` row chunks.
 
+    Under :class:`dynamic` the chunks go to the threads one at a time as they come
+    free, so a thread that the system holds back leaves its share to the others.
     Sums in the precision of ``data`` (as SciPy's ``csr_matvec``). ``indptr`` and
     ``indices`` unsigned (:func:`unsigned`).
     """
     zero = np.zeros(1, data.dtype)[0]
-    for i in nb.prange(indptr.size - 1):
-        s = zero
-        for jj in range(indptr[i], indptr[i + 1]):
-            s += data[jj] * x[indices[jj]]
-        if accumulate:
-            y[i] += s
-        else:
-            y[i] = s
+    n = indptr.size - 1
+    for k in nb.prange(nchunks):
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            s = zero
+            for jj in range(indptr[i], indptr[i + 1]):
+                s += data[jj] * x[indices[jj]]
+            if accumulate:
+                y[i] += s
+            else:
+                y[i] = s
     return y
+
+
+class dynamic:
+    """Context: the ``prange`` loops called inside hand out one iteration at a time.
+
+    (:func:`numba.set_parallel_chunksize`, thread-local; the kernels' loops run over
+    row blocks or chunks, a few per thread.) Setting it inside a kernel would keep
+    Numba from caching the kernel.
+    """
+
+    def __enter__(self) -> None:
+        self._old = nb.set_parallel_chunksize(1)
+
+    def __exit__(self, *exc: object) -> None:
+        nb.set_parallel_chunksize(self._old)
 
 
 def unsigned(a: np.ndarray) -> np.ndarray:
@@ -74,7 +96,7 @@ def unsigned(a: np.ndarray) -> np.ndarray:
 def row_blocks(indptr: np.ndarray, nblocks: int) -> np.ndarray:
     """Bounds of ``nblocks`` contiguous row blocks of about equal numbers of entries.
 
-    Returns ``bounds`` (int64, ``nblocks + 1``): block ``k`` is the rows
+    Returns ``bounds`` (uint64, ``nblocks + 1``): block ``k`` is the rows
     ``bounds[k] … bounds[k + 1] − 1``.
     """
     n = indptr.size - 1
@@ -85,7 +107,7 @@ def row_blocks(indptr: np.ndarray, nblocks: int) -> np.ndarray:
     bounds[0] = 0
     bounds[1:-1] = np.clip(inner, 0, n)
     bounds[-1] = n
-    return np.maximum.accumulate(bounds)
+    return np.maximum.accumulate(bounds).astype(np.uint64)
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -95,12 +117,13 @@ def l1_offblock(indptr, indices, data, bounds, out):  # pragma: no cover - compi
     The ℓ1 augmentation of the diagonal in the hybrid sweep (:func:`hybrid_gs`); zero
     for every row when there is one block.
     """
+    one = np.uint64(1)
     for k in nb.prange(bounds.size - 1):
         lo = bounds[k]
         hi = bounds[k + 1]
         for i in range(lo, hi):
             s = 0.0
-            for jj in range(indptr[i], indptr[i + 1]):
+            for jj in range(indptr[i], indptr[i + one]):
                 j = indices[jj]
                 if j < lo or j >= hi:
                     s += abs(data[jj])
@@ -121,83 +144,104 @@ def hybrid_gs(indptr, indices, data, l1, x, xs, b, bounds, forward, from_zero): 
     (``x`` before the sweep; not read when ``from_zero``: the sweep then starts from
     ``x = 0``, whose off-block terms vanish). A row with a zero diagonal entry is
     left as it is (as PyAMG's ``gauss_seidel`` does). Sums in the precision of ``data``.
+    The rows' indices must be sorted (a row whose first and last columns lie in its
+    block takes the loop without block tests).
     """
+    one = np.uint64(1)
     zero = np.zeros(1, data.dtype)[0]
     for k in nb.prange(bounds.size - 1):
         lo = bounds[k]
         hi = bounds[k + 1]
-        m = hi - lo
-        for t in range(m):
-            i = lo + t if forward else hi - 1 - t
-            s = zero
-            d = zero
-            for jj in range(indptr[i], indptr[i + 1]):
-                j = indices[jj]
-                if j == i:
-                    d = data[jj]
-                elif j >= lo and j < hi:
-                    s += data[jj] * x[j]
-                elif not from_zero:
-                    s += data[jj] * xs[j]
-            if d != 0.0:
-                # x_i + (b − A x)_i / (a_ii + l1_i), the off-block part of A x from xs
-                x[i] = (b[i] - s + l1[i] * x[i]) / (d + l1[i])
+        if forward:
+            for i in range(lo, hi):
+                _gs_row(indptr, indices, data, l1, x, xs, b, lo, hi, i, from_zero, zero)
+        else:
+            for t in range(hi - lo):
+                i = hi - t - one
+                _gs_row(indptr, indices, data, l1, x, xs, b, lo, hi, i, from_zero, zero)
     return x
 
 
-@nb.njit(parallel=True, **_OPTS)
-def diagonal_positions(indptr, indices, out):  # pragma: no cover - compiled
-    """Position of each row's diagonal entry in ``indices`` (−1 where there is none)."""
-    for i in nb.prange(indptr.size - 1):
-        out[i] = -1
-        for jj in range(indptr[i], indptr[i + 1]):
-            if indices[jj] == i:
-                out[i] = jj
-    return out
+@nb.njit(inline="always", **_OPTS)
+def _gs_row(indptr, indices, data, l1, x, xs, b, lo, hi, i, from_zero, zero):  # pragma: no cover
+    """Update row ``i`` (unsigned) of block ``lo … hi − 1`` in :func:`hybrid_gs`."""
+    s = zero
+    d = zero
+    p0 = indptr[i]
+    p1 = indptr[i + np.uint64(1)]
+    if p1 > p0 and indices[p0] >= lo and indices[p1 - np.uint64(1)] < hi:
+        # all couplings in the block (sorted row): Gauss–Seidel as PyAMG's, l1_i = 0
+        for jj in range(p0, p1):
+            j = indices[jj]
+            if j == i:
+                d = data[jj]
+            else:
+                s += data[jj] * x[j]
+        if d != 0.0:
+            x[i] = (b[i] - s) / d
+        return
+    for jj in range(p0, p1):
+        j = indices[jj]
+        if j == i:
+            d = data[jj]
+        elif j >= lo and j < hi:
+            s += data[jj] * x[j]
+        elif not from_zero:
+            s += data[jj] * xs[j]
+    if d != 0.0:
+        # x_i + (b − A x)_i / (a_ii + l1_i), the off-block part of A x from xs
+        x[i] = (b[i] - s + l1[i] * x[i]) / (d + l1[i])
 
 
 @nb.njit(parallel=True, **_OPTS)
-def forward_residual(indptr, indices, data, dpos, l1, x, bounds, r):  # pragma: no cover
-    """``r = b − A x`` after :func:`hybrid_gs` forward from ``x = 0`` (sorted indices).
+def forward_residual(up, ui, ud, lp, li, ld, l1, x, bounds, r):  # pragma: no cover
+    """``r = b − A x`` after :func:`hybrid_gs` forward from ``x = 0``.
 
     The sweep made ``(a_ii + l1_i) x_i + Σ_{lo ≤ j < i} a_ij x_j = b_i`` in row ``i``
-    of block ``lo … hi − 1``, so
-    ``r_i = l1_i x_i − Σ_{j < lo} a_ij x_j − Σ_{j > i} a_ij x_j``: the entries before
-    the block and after the diagonal (``dpos``: :func:`diagonal_positions`; every row
-    needs a nonzero diagonal). With one block, ``−U x``, ``U`` the strict upper triangle.
+    of block ``lo … hi − 1``, so ``r_i = l1_i x_i − Σ_{j > i} a_ij x_j − Σ_{j < lo}
+    a_ij x_j``: ``U`` (``up, ui, ud``) is the strict upper triangle of ``A``, ``L_off``
+    (``lp, li, ld``) its entries left of their row's block (:func:`lower_offblock`;
+    empty with one block, where ``r = −U x``). Reads half of ``A`` where the full
+    residual reads all of it; the rows go in the blocks of ``bounds``.
     """
-    zero = np.zeros(1, data.dtype)[0]
+    zero = np.zeros(1, ud.dtype)[0]
+    one = np.uint64(1)
     for k in nb.prange(bounds.size - 1):
-        lo = bounds[k]
-        hi = bounds[k + 1]
-        for i in range(lo, hi):
+        for i in range(bounds[k], bounds[k + 1]):
             s = zero
-            for jj in range(indptr[i], dpos[i]):
-                j = indices[jj]
-                if j >= lo:
-                    break
-                s += data[jj] * x[j]
-            for jj in range(dpos[i] + 1, indptr[i + 1]):
-                s += data[jj] * x[indices[jj]]
+            for jj in range(up[i], up[i + one]):
+                s += ud[jj] * x[ui[jj]]
+            for jj in range(lp[i], lp[i + one]):
+                s += ld[jj] * x[li[jj]]
             r[i] = l1[i] * x[i] - s
     return r
+
+
+def lower_offblock(A, bounds: np.ndarray):
+    """The entries of CSR ``A`` left of their row's block (``j < bounds[k]`` in block k)."""
+    import scipy.sparse as sp
+
+    C = A.tocoo()
+    lo = np.repeat(bounds[:-1].astype(np.int64), np.diff(bounds.astype(np.int64)))
+    keep = C.col < lo[C.row]
+    L = sp.csr_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=A.shape)
+    L.sort_indices()
+    return L
 
 
 def warm() -> None:
     """Compile (or load from the cache) every kernel for float32 and float64 data."""
     indptr = unsigned(np.array([0, 2, 4], np.int32))
     indices = unsigned(np.array([0, 1, 0, 1], np.int32))
-    pos = np.zeros(2, np.int64)
-    diagonal_positions(indptr, indices, pos)
-    bounds = np.array([0, 1, 2], np.int64)
+    bounds = np.array([0, 1, 2], np.uint64)
     for dt in (np.float32, np.float64):
         data = np.array([2.0, -1.0, -1.0, 2.0], dt)
         x = np.ones(2, dt)
         y = np.zeros(2, dt)
-        csr_matvec(indptr, indices, data, x, y, False)
-        csr_matvec(indptr, indices, data, x, y, True)
+        csr_matvec(indptr, indices, data, x, y, False, 2)
+        csr_matvec(indptr, indices, data, x, y, True, 2)
         l1 = np.zeros(2, dt)
         l1_offblock(indptr, indices, data, bounds, l1)
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, True, True)
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, False, False)
-        forward_residual(indptr, indices, data, pos, l1, x, bounds, y)
+        forward_residual(indptr, indices, data, indptr, indices, data, l1, x, bounds, y)
