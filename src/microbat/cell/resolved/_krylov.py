@@ -54,17 +54,27 @@ from typing import Any
 import numpy as np
 
 from microbat.core.errors import ConvergenceError
-from microbat.core.threads import single_threaded_blas
+from microbat.core.threads import PARALLEL_MIN_WORK, single_threaded_blas
 
 #: Entries of a level's operator from which its V-cycle work runs on all threads
 #: (:func:`_vcycle`); smaller levels run serially, in PyAMG's and SciPy's kernels.
-#: Also the threshold of the threaded products with the Jacobian in GMRES.
-CYCLE_MIN_NNZ = 1 << 17
+#: Also the threshold of the threaded products with the Jacobian in GMRES. The
+#: project's :data:`~microbat.core.threads.PARALLEL_MIN_WORK` (2²⁰): on the shared
+#: 2-core machine the threaded solve of a 64³ charge's Newton system (finest levels
+#: 0.6–2.9 M entries) was 1.15–1.2× faster than the serial one when both cores were
+#: free, a 48³ one (0.3–1.3 M) not faster, and both 10–30 % slower while another
+#: process held a core (docs/validation/resolved.md, §6.3).
+CYCLE_MIN_NNZ = PARALLEL_MIN_WORK
 
 #: Row blocks (and product chunks) per thread of the threaded kernels: handed out to
 #: the threads as they come free, so that a thread held back by another process
 #: leaves its blocks to the others. One thread sweeps one block (Gauss–Seidel).
 BLOCKS_PER_THREAD = 8
+
+
+#: Smooth the threaded levels by the ℓ1 hybrid Gauss–Seidel of the kernels (else by
+#: PyAMG's serial Gauss–Seidel, with only the products on all threads).
+THREADED_SWEEPS = True
 
 
 def _nblocks(nt: int) -> int:
@@ -225,7 +235,15 @@ def _cycle(ml: Any, b: np.ndarray, nt: int, K: Any) -> np.ndarray:
         A, R = op.A, op.R
         bk = bs[-1]
         x = np.zeros_like(bk)
-        if K is not None and op.parallel:
+        if K is not None and op.parallel and not THREADED_SWEEPS:
+            gauss_seidel(A.indptr, A.indices, A.data, x, bk, 0, x.size, 1)
+            r = np.empty_like(bk)
+            if op.full_diagonal:
+                np.negative(K.csr_matvec(*op.csr(op.U), x, r, False, nch), out=r)
+            else:
+                np.subtract(bk, K.csr_matvec(*op.csr(A), x, r, False, nch), out=r)
+            bc = K.csr_matvec(*op.csr(R), r, np.empty(R.shape[0], dt), False, nch)
+        elif K is not None and op.parallel:
             ip, ix, data = op.csr(A)
             bounds, l1, Lo = op.blocks(nt)
             K.hybrid_gs(ip, ix, data, l1, x, x, bk, bounds, True, True)
@@ -250,7 +268,10 @@ def _cycle(ml: Any, b: np.ndarray, nt: int, K: Any) -> np.ndarray:
         op = ops[lvl]
         A, P = op.A, op.P
         x = xs[lvl]
-        if K is not None and op.parallel:
+        if K is not None and op.parallel and not THREADED_SWEEPS:
+            K.csr_matvec(*op.csr(P), xc, x, True, nch)
+            gauss_seidel(A.indptr, A.indices, A.data, x, bs[lvl], x.size - 1, -1, -1)
+        elif K is not None and op.parallel:
             pip, pix, pdata = op.csr(P)
             K.csr_matvec(pip, pix, pdata, xc, x, True, nch)
             ip, ix, data = op.csr(A)
