@@ -54,17 +54,18 @@ from typing import Any
 import numpy as np
 
 from microbat.core.errors import ConvergenceError
-from microbat.core.threads import PARALLEL_MIN_WORK, single_threaded_blas
+from microbat.core.threads import single_threaded_blas
 
 #: Entries of a level's operator from which its V-cycle work runs on all threads
 #: (:func:`_vcycle`); smaller levels run serially, in PyAMG's and SciPy's kernels.
-#: Also the threshold of the threaded products with the Jacobian in GMRES. The
-#: project's :data:`~microbat.core.threads.PARALLEL_MIN_WORK` (2²⁰): on the shared
-#: 2-core machine the threaded solve of a 64³ charge's Newton system (finest levels
-#: 0.6–2.9 M entries) was 1.15–1.2× faster than the serial one when both cores were
-#: free, a 48³ one (0.3–1.3 M) not faster, and both 10–30 % slower while another
-#: process held a core (docs/validation/resolved.md, §6.3).
-CYCLE_MIN_NNZ = PARALLEL_MIN_WORK
+#: Also the threshold of the threaded products with the Jacobian in GMRES. Measured
+#: on the shared 2-core machine with both cores free (docs/validation/resolved.md,
+#: §6.3), a 64³ charge's Newton solve against the serial one: 1.07× faster with a
+#: threshold of 2²⁰, 1.10× with 2²¹, 1.05× with 2²² entries; a 48³ one unchanged
+#: (±3 %, noise); while another process held a core, 10–30 % slower. Two threads
+#: stream only 1.3× the memory bandwidth of one on that machine (a triad over
+#: 128 MB: 22 → 30 GB/s), and these kernels are bound by it.
+CYCLE_MIN_NNZ = 1 << 21
 
 #: Row blocks (and product chunks) per thread of the threaded kernels: handed out to
 #: the threads as they come free, so that a thread held back by another process
