@@ -94,3 +94,33 @@ def test_discharge_and_cv_end_at_their_event():
     assert cv.complete and cv.status.startswith("CV current fell")
     assert abs(cv.cell_current_A[-1]) == pytest.approx(cv.cv_end_current_A, rel=1e-6)
     assert cv.voltage_V[-1] == pytest.approx(0.12, abs=1e-9)
+
+
+def _deep_column() -> Microstructure:
+    """30x4x4 voxels (1 µm): a pore channel between active columns, 30 µm deep."""
+    lab = np.zeros((30, 4, 4), np.uint8)
+    lab[:, :2, :] = 2
+    lab[:, 2:, :2] = 2
+    return Microstructure(lab, voxel_size=1e-6, phases="pore=0,active=2")
+
+
+def test_depleted_electrolyte_ends_the_run_at_its_floor():
+    # slow electrolyte transport: the collector end of the pore runs out of salt at
+    # 3C long before the graphite is full. Without the event the run went on to
+    # -5 V and failed there (194 steps); with it, it ends where the lowest
+    # concentration reaches the floor, like PyBaMM's zero-concentration event
+    ms = _deep_column()
+    hook = _Last()
+    opt = ResolvedOptions(electrolyte_transport_scale=0.02, electrolyte_depletion_limit=1e-2)
+    r = simulate_charge(ms, c_rate=3.0, options=opt, on_fields=hook, snapshot_times=[])
+    assert r.complete and r.status.startswith("electrolyte depleted")
+    assert float(np.nanmin(hook.fields["c_e"])) == pytest.approx(10.0, rel=1.1e-2)
+    assert float(np.nanmax(hook.fields["c_e"])) > 5.0 * 10.0  # only the far end is empty
+    assert hook.times[-1] == float(r.time_s[-1])
+    assert r.final_mean_stoichiometry < r.end_stoichiometry  # it ended early
+    # the floor is the event: with it disabled the same charge does not end there
+    off = ResolvedOptions(
+        electrolyte_transport_scale=0.02, electrolyte_depletion_limit=0.0, max_steps=40
+    )
+    r_off = simulate_charge(ms, c_rate=3.0, options=off, snapshot_times=[])
+    assert not r_off.status.startswith("electrolyte depleted")

@@ -40,10 +40,12 @@ CHECKPOINT_VERSION = 2  # 2: snapshots in their own files (1: inside)
 CHECKPOINT_NAME = "checkpoint.npz"
 #: Options that steer the run but not the discretised problem: a checkpoint may be
 #: resumed with other values (e.g. a larger ``max_steps`` to continue a long run).
-#: The solver choices converge to the same states (to the Newton tolerance).
+#: The solver choices converge to the same states (to the Newton tolerance); the
+#: depletion floor, like ``end_time_s``, only decides where the run stops.
 RUN_CONTROL_OPTIONS = (
     "max_steps",
     "end_time_s",
+    "electrolyte_depletion_limit",
     "linear_solver",
     "krylov_rtol",
     "amg_threshold",

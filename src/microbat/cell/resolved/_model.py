@@ -86,6 +86,14 @@ class ResolvedOptions:
         (the analogue of PyBaMM's surface-stoichiometry event; near θ = 1 the
         exchange current vanishes and the surface concentration is no longer
         resolvable in double precision).
+    electrolyte_depletion_limit : float, default 1e-3
+        End event of a liquid electrolyte: the lowest salt concentration of any pore
+        voxel falls to this fraction of ``c_e0`` (the pores' transport limit is
+        reached; e.g. the collector side of a thick graphite electrode at 3C). Below
+        it the conductivity, which vanishes with the concentration, leaves the
+        depleted pores' potential undetermined and Newton fails; PyBaMM's DFN ends
+        likewise, at its "Zero electrolyte concentration cut-off" (min c_e = 0.002
+        mol/m³). ``0`` disables the event. Not used with a solid electrolyte.
     jacobian_reuse : bool, default True
         Modified Newton: keep the factorised Jacobian across iterations and steps
         while the updates shrink at least 3× per iteration (rebuilt otherwise). The
@@ -159,6 +167,7 @@ class ResolvedOptions:
     max_newton: int = 20
     max_steps: int = 5000
     surface_stoichiometry_limit: float = 0.99
+    electrolyte_depletion_limit: float = 1e-3
     jacobian_reuse: bool = True
     end_time_s: float | None = None
     linear_solver: Literal["auto", "amg", "pardiso", "direct", "gmres"] = "auto"
@@ -188,6 +197,7 @@ class ResolvedOptions:
             "dead_lithium_decay_per_s": (self.dead_lithium_decay_per_s, 0.0, 1.0),
             "se_conductivity_S_per_m": (self.se_conductivity_S_per_m, 1e-9, 1e4),
             "se_exchange_current_scale": (self.se_exchange_current_scale, 1e-9, 1e9),
+            "electrolyte_depletion_limit": (self.electrolyte_depletion_limit, 0.0, 0.5),
         }
         if self.separator_thickness_m is not None:
             checks["separator_thickness_m"] = (self.separator_thickness_m, 1e-9, 1e-2)

@@ -391,8 +391,12 @@ class _Ends:
     and reaches 0 at it: the mean stoichiometry of the active voxels reaching the
     protocol's end (``"stoichiometry"``), the reaction-area-weighted surface
     stoichiometry reaching ``options.surface_stoichiometry_limit`` (``"surface"``),
-    the voltage limit of a constant-current run (``"voltage"``) and, during a
-    constant-voltage hold, the current falling to its end (``"cv_end"``).
+    the voltage limit of a constant-current run (``"voltage"``), during a
+    constant-voltage hold the current falling to its end (``"cv_end"``), and the
+    lowest salt concentration of a liquid electrolyte falling to
+    ``options.electrolyte_depletion_limit`` × ``c_e0`` (``"electrolyte"``, as the
+    logarithm of their ratio: the depletion is close to exponential in time, so the
+    secant finds it in few solves).
     """
 
     #: |g| at which a located end is accepted (stoichiometries, volts, × the end current)
@@ -401,6 +405,7 @@ class _Ends:
         "surface": 1e-6,
         "voltage": 2e-10,
         "cv_end": 1e-7,
+        "electrolyte": 1e-2,
     }
     #: Newton solves spent on locating one end before the last bracket is taken
     MAX_SOLVES = 8
@@ -414,6 +419,9 @@ class _Ends:
         self.surface_end = lim if proto.sign > 0 else 1.0 - lim
         # a voltage limit ends the constant-current phase only without a CV hold
         self.v_limit = proto.voltage_limit if proto.cv_voltage is None else None
+        dep = cell.opt.electrolyte_depletion_limit
+        liquid = not cell.dom.solid_electrolyte and cell.nE > 0
+        self.ce_floor = dep * cell.par.c_e0 if liquid and dep > 0 else None
 
     def values(self, s: State, current: float, hold: float | None) -> dict[str, float]:
         """``g`` of every event that can end the run now (``current``: |I| of the step)."""
@@ -423,6 +431,8 @@ class _Ends:
             th_mean = float(np.mean(s.cs)) / self.c_max
             out["stoichiometry"] = sign * (th_mean - self.proto.stoichiometry_end)
         out["surface"] = sign * (self.cell.surface_stoichiometry(s) - self.surface_end)
+        if self.ce_floor is not None:
+            out["electrolyte"] = math.log(self.ce_floor / max(float(np.min(s.ce)), 1e-300))
         if hold is not None:
             out["cv_end"] = (self.proto.cv_end_current_A - current) / max(
                 self.proto.cv_end_current_A, 1e-300
@@ -498,6 +508,13 @@ class _Ends:
         if name == "surface":
             return (
                 f"surface stoichiometry reached the limit {self.surface_end:g} at V = {s.V:.4f} V"
+            )
+        if name == "electrolyte":
+            return (
+                f"electrolyte depleted: the lowest salt concentration fell to "
+                f"{self.ce_floor:.3g} mol/m³ "
+                f"({self.cell.opt.electrolyte_depletion_limit:g} of the initial) at "
+                f"V = {s.V:.4f} V; the pores cannot carry the current further"
             )
         if name == "cv_end":
             return f"CV current fell to {p.cv_end_current_A:.4g} A (held at {p.cv_voltage:.4f} V)"
