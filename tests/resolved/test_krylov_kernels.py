@@ -189,6 +189,18 @@ def test_threaded_vcycle_residual_and_convergence(threaded):
     assert np.all(rates < 0.3)
 
 
+def test_threaded_products_alone_give_the_serial_cycle(threaded, monkeypatch):
+    # serial Gauss–Seidel with the threaded products: the serial cycle bit for bit
+    # (the products sum each row in SciPy's order, in the same precision)
+    A = _grid_m_matrix(16, 3)
+    b = np.random.default_rng(4).normal(size=A.shape[0])
+    ml = _hierarchy(A, np.float32)
+    monkeypatch.setattr(kry, "THREADED_SWEEPS", False)
+    z = kry._vcycle(ml, b)
+    monkeypatch.setattr(kry, "_num_threads", lambda: 1)
+    np.testing.assert_array_equal(z, kry._vcycle(ml, b))
+
+
 def test_threaded_fgmres_matches_the_serial_cycle(monkeypatch):
     # the finest level on the threaded path, the coarser ones serial (as in a run);
     # 16 row blocks of ~1.4 planes each (a thin-block worst case for the ℓ1 terms)

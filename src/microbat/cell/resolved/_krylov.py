@@ -43,6 +43,20 @@ if the solve after that refresh is still as slow (the late, saturating phase of 
 V-cycles run in single precision (:func:`_prepare_cycle`). The Jacobian itself is
 assembled fresh at every Newton iteration, so Newton converges as the exact
 method; only the preconditioner lags within a step.
+
+Threads (:mod:`._krylov_kernels`, Numba): with more than one thread
+(:func:`microbat.core.threads.set_threads`), the V-cycle levels of at least
+:data:`CYCLE_MIN_NNZ` entries smooth by the ℓ1 hybrid Gauss–Seidel of Baker,
+Falgout, Kolev & Yang (SIAM J. Sci. Comput. 33 (2011) 2864, doi:10.1137/100798806:
+contiguous row blocks swept in parallel, couplings between blocks from the previous
+iterate, the diagonal augmented by their ℓ1 norm), and their products and GMRES's
+products with the Jacobian run on all threads; on one thread the cycle is the serial
+one (PyAMG's Gauss–Seidel, SciPy's products), operation for operation. Measured on
+the shared 2-core machine with both cores free (docs/validation/resolved.md §6.3):
+the Newton solve of a 64³ 3C charge 1.10× faster than on one thread (7 GMRES
+iterations either way), a 48³ one unchanged; two threads stream only 1.3× the
+memory bandwidth of one there, and a V-cycle is bound by it. While another process
+holds a core, two threads are 10–30 % slower than one.
 """
 
 from __future__ import annotations
@@ -211,9 +225,10 @@ def _vcycle(ml: Any, b: np.ndarray) -> np.ndarray:
     residual norms on the finest level (a third of the cost of a cheap cycle), with
     the exact LU of the coarsest operator, in the precision of the prepared copies.
     On a level of at least :data:`CYCLE_MIN_NNZ` entries, with more than one thread,
-    the sweeps are the ℓ1 hybrid Gauss–Seidel of the Numba kernels (one row block per
-    thread; with one thread exactly Gauss–Seidel) and the products run on all
-    threads. Returns a double-precision vector.
+    the sweeps are the ℓ1 hybrid Gauss–Seidel of the Numba kernels
+    (:data:`BLOCKS_PER_THREAD` row blocks per thread; :data:`THREADED_SWEEPS`) and the
+    products run on all threads; with one thread the cycle is the serial one.
+    Returns a double-precision vector.
     """
     nt = _num_threads()
     if nt == 1:
