@@ -74,11 +74,12 @@ from microbat.core.threads import single_threaded_blas
 #: (:func:`_vcycle`); smaller levels run serially, in PyAMG's and SciPy's kernels.
 #: Also the threshold of the threaded products with the Jacobian in GMRES. Measured
 #: on the shared 2-core machine with both cores free (docs/validation/resolved.md,
-#: §6.3), a 64³ charge's Newton solve against the serial one: 1.07× faster with a
-#: threshold of 2²⁰, 1.10× with 2²¹, 1.05× with 2²² entries; a 48³ one unchanged
-#: (±3 %, noise); while another process held a core, 10–30 % slower. Two threads
-#: stream only 1.3× the memory bandwidth of one on that machine (a triad over
-#: 128 MB: 22 → 30 GB/s), and these kernels are bound by it.
+#: §6.3), a 64³ charge's Newton solve against the serial one, two rounds: 1.07× and
+#: 1.13× faster with a threshold of 2²⁰, 1.10× and 1.10× with 2²¹, 1.05× and 1.04×
+#: with 2²² entries; a 48³ one 1.03–1.04× at best; while another process held a
+#: core, 10–30 % slower (the larger threshold threads less of it). Two threads stream
+#: only 1.3–1.4× the memory bandwidth of one on that machine (a triad over 128 MB:
+#: 22–31 → 29–42 GB/s), and these kernels are bound by it.
 CYCLE_MIN_NNZ = 1 << 21
 
 #: Row blocks (and product chunks) per thread of the threaded kernels: handed out to
