@@ -260,3 +260,27 @@ def test_resolved_discharge_same_with_threaded_cycle(monkeypatch):
     assert np.allclose(a.time_s, b.time_s, rtol=1e-9)
     assert np.max(np.abs(a.voltage_V - b.voltage_V)) < 1e-6
     assert b.max_conservation_error < 1e-8
+
+
+def test_galerkin_on_kept_patterns_matches_scipy():
+    # R A P on the patterns kept from the first refresh equals SciPy's products
+    # (galerkin_copy), for a first and a second operator on the same graph
+    from microbat.fv.solvers import galerkin_copy
+
+    A = _grid_m_matrix(14, 21)
+    ml = _hierarchy(A)
+    rng = np.random.default_rng(22)
+    for k in range(2):
+        M = A.copy()
+        M.data = M.data * rng.uniform(0.5, 2.0, M.nnz)  # new coefficients, same graph
+        M = (0.5 * (M + M.T)).tocsr()
+        M.sort_indices()
+        ref = galerkin_copy(ml, M)
+        mc = kry.galerkin(ml, M)
+        for a, b in zip(ref.levels, mc.levels, strict=True):
+            scale = abs(a.A).max()
+            assert abs(a.A - b.A).max() <= 1e-13 * scale
+        if k == 0:
+            kept = ml.levels[1].__dict__["_mb_rap"]
+        else:  # the patterns were found once and reused
+            assert ml.levels[1].__dict__["_mb_rap"] is kept

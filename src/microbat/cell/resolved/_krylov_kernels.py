@@ -229,6 +229,30 @@ def lower_offblock(A, bounds: np.ndarray):
     return L
 
 
+@nb.njit(parallel=True, **_OPTS)
+def spgemm_numeric(ap, ai, ad, bp, bi, bd, cp, ci, cd, ncols, nchunks):  # pragma: no cover
+    """``C = A B`` on the known pattern ``cp, ci`` of ``C`` (values into ``cd``).
+
+    Gustavson's row-by-row product without its symbolic pass: each row chunk keeps a
+    map from a column to its entry of ``C``'s row, and adds ``a_ik b_kj`` into it.
+    The pattern must hold every structurally nonzero ``(i, j)`` (:func:`galerkin`).
+    All index arrays unsigned.
+    """
+    n = ap.size - 1
+    for k in nb.prange(nchunks):
+        mark = np.zeros(ncols, np.uint64)
+        for i in range(k * n // nchunks, (k + 1) * n // nchunks):
+            for q in range(cp[i], cp[i + 1]):
+                mark[ci[q]] = q
+                cd[q] = 0.0
+            for jj in range(ap[i], ap[i + 1]):
+                a = ad[jj]
+                r = ai[jj]
+                for t in range(bp[r], bp[r + np.uint64(1)]):
+                    cd[mark[bi[t]]] += a * bd[t]
+    return cd
+
+
 def warm() -> None:
     """Compile (or load from the cache) every kernel for float32 and float64 data."""
     indptr = unsigned(np.array([0, 2, 4], np.int32))
@@ -245,3 +269,6 @@ def warm() -> None:
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, True, True)
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, False, False)
         forward_residual(indptr, indices, data, indptr, indices, data, l1, x, bounds, y)
+    data = np.array([2.0, -1.0, -1.0, 2.0])
+    spgemm_numeric(indptr, indices, data, indptr, indices, data, indptr, indices,
+                   np.zeros(4), 2, 2)  # fmt: skip
