@@ -142,6 +142,63 @@ def test_forward_residual_is_the_residual(nblocks):
     assert np.max(np.abs(r - ref) / scale) < 1e-14
 
 
+def _with_empty_row(A, k):
+    """``A`` with row and column ``k`` removed from the pattern (a zero diagonal)."""
+    C = A.tocoo()
+    keep = (C.row != k) & (C.col != k)
+    M = sp.csr_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=A.shape)
+    M.sort_indices()
+    return M
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_sweep_is_pyamg_sweep_and_its_residual(dtype):
+    # symmetric A: the sweep's x bit for bit PyAMG's, its residual −U x bit for bit
+    # (the same products summed in the same order), and b − A x within round-off
+    from pyamg.amg_core import gauss_seidel
+
+    A = _with_empty_row(_m_matrix(3000, 16, dtype=dtype), 17)
+    n = A.shape[0]
+    assert abs(A - A.T).max() == 0 and A[17, 17] == 0
+    b = np.random.default_rng(17).normal(size=n).astype(dtype)
+    x_ref = np.zeros(n, dtype)
+    gauss_seidel(A.indptr, A.indices, A.data, x_ref, b, 0, n, 1)
+    x = np.full(n, np.nan, dtype)
+    r = np.full(n, np.nan, dtype)
+    K.gs_forward_residual(*_csr(A), x, b, r)
+    assert np.array_equal(x, x_ref)
+    full = A.diagonal() != 0
+    assert np.array_equal(r[full], -(sp.triu(A, k=1, format="csr") @ x)[full])
+    ref = b.astype(np.float64) - A.astype(np.float64) @ x.astype(np.float64)
+    scale = np.abs(b) + np.abs(A).astype(np.float64) @ np.abs(x)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert np.max(np.abs(r - ref) / scale) < tol
+    assert r[17] == b[17] and x[17] == 0  # the zero-diagonal row: left, its residual b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nblocks", [1, 2, 3, 16])
+def test_fused_hybrid_sweep_and_residual(dtype, nblocks):
+    # the threaded fused kernel: hybrid_gs's x bit for bit, b − A x within round-off
+    A = _with_empty_row(_m_matrix(2500, 18, dtype=dtype), 1200)
+    n = A.shape[0]
+    b = np.random.default_rng(19).normal(size=n).astype(dtype)
+    bounds = K.row_blocks(A.indptr, nblocks)
+    l1 = K.l1_offblock(*_csr(A), bounds, np.empty(n, dtype))
+    x_ref = np.zeros(n, dtype)
+    K.hybrid_gs(*_csr(A), l1, x_ref, x_ref, b, bounds, True, True)
+    orows, op, oi, od = K.offblock(A, bounds)
+    x = np.full(n, np.nan, dtype)
+    r = np.full(n, np.nan, dtype)
+    K.hybrid_gs_forward_residual(*_csr(A), l1, x, b, bounds, op, oi, od, orows, r)
+    assert np.array_equal(x, x_ref)
+    ref = b.astype(np.float64) - A.astype(np.float64) @ x.astype(np.float64)
+    scale = np.abs(b) + np.abs(A).astype(np.float64) @ np.abs(x)
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    assert np.max(np.abs(r - ref) / scale) < tol
+    assert (orows.size == 0) == (nblocks == 1)
+
+
 def _hierarchy(A, precision=np.float64):
     import pyamg
 
@@ -252,14 +309,65 @@ def test_resolved_discharge_same_with_threaded_cycle(monkeypatch):
     ms = Microstructure(lab, voxel_size=0.5e-6, phases="pore=0,cbd=1,active=2")
     opts = ResolvedOptions(linear_solver="amg", max_steps=8, dt_initial_s=20.0, dt_max_s=60.0)
     monkeypatch.setattr(kry, "_num_threads", lambda: 1)
+    monkeypatch.setattr(kry, "FUSED_RESIDUAL", False)
     a = simulate_discharge(ms, c_rate=2.0, options=opts)
+    monkeypatch.setattr(kry, "FUSED_RESIDUAL", True)  # the sweeps' fused residuals
+    f = simulate_discharge(ms, c_rate=2.0, options=opts)
     monkeypatch.setattr(kry, "CYCLE_MIN_NNZ", 0)
     monkeypatch.setattr(kry, "_num_threads", lambda: 2)
     b = simulate_discharge(ms, c_rate=2.0, options=opts)
-    assert a.steps == b.steps == 8
-    assert np.allclose(a.time_s, b.time_s, rtol=1e-9)
-    assert np.max(np.abs(a.voltage_V - b.voltage_V)) < 1e-6
-    assert b.max_conservation_error < 1e-8
+    for c in (f, b):
+        assert a.steps == c.steps == 8
+        assert np.allclose(a.time_s, c.time_s, rtol=1e-9)
+        assert np.max(np.abs(a.voltage_V - c.voltage_V)) < 1e-6
+        assert c.max_conservation_error < 1e-8
+
+
+def test_cycle_levels_symmetric_and_r_is_p_transposed():
+    # PyAMG's Ruge–Stüben hierarchy of a symmetric operator: R = Pᵀ on every level,
+    # the coarse operators symmetric to round-off (not always bit for bit), and the
+    # cycle's copies exactly symmetric, also after a refresh (galerkin)
+    A = _grid_m_matrix(16, 23)
+    ml = _hierarchy(A, np.float32)
+    assert len(ml.levels) >= 3
+    for lv, op in zip(ml.levels[:-1], ml._mb_ops, strict=True):
+        assert (lv.R != lv.P.T).nnz == 0
+        assert abs(lv.A - lv.A.T).max() <= kry.SYMMETRY_RTOL * abs(lv.A).max()
+        assert op.symmetric and (op.A != op.A.T).nnz == 0
+        np.testing.assert_allclose(op.A.toarray(), lv.A.toarray(), rtol=1e-6, atol=0)
+    mc = kry.galerkin(ml, A)
+    kry._prepare_cycle(mc, np.float32)
+    assert all(op.symmetric and (op.A != op.A.T).nnz == 0 for op in mc._mb_ops)
+    # a nonsymmetric operator: no level is taken as symmetric
+    N = _m_matrix(3000, 24, symmetric=False)
+    assert not any(op.symmetric for op in _hierarchy(N)._mb_ops)
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_fused_vcycle_unchanged(monkeypatch, nt):
+    # the cycle with fused residuals against the same cycle with the two-pass ones
+    # (serial: bit for bit; threaded, every level on two blocks: within round-off),
+    # and the float64 serial cycle against PyAMG's own V-cycle
+    A = _grid_m_matrix(16, 25)
+    b = np.random.default_rng(26).normal(size=A.shape[0])
+    if nt == 2:
+        monkeypatch.setattr(kry, "CYCLE_MIN_NNZ", 0)
+    monkeypatch.setattr(kry, "_num_threads", lambda: nt)
+    for prec, tol in ((np.float32, 1e-6), (np.float64, 1e-14)):
+        ml = _hierarchy(A, prec)
+        assert all(op.symmetric and op.parallel == (nt == 2) for op in ml._mb_ops)
+        z = kry._vcycle(ml, b)
+        monkeypatch.setattr(kry, "FUSED_RESIDUAL", False)
+        z_ref = kry._vcycle(ml, b)
+        monkeypatch.setattr(kry, "FUSED_RESIDUAL", True)
+        if nt == 1:
+            np.testing.assert_array_equal(z, z_ref)
+        else:
+            assert np.max(np.abs(z - z_ref)) <= tol * np.max(np.abs(z_ref))
+            assert not np.array_equal(z, z_ref)  # the fused path did run
+        if nt == 1 and prec == np.float64:
+            py = ml.solve(b, x0=np.zeros_like(b), maxiter=1, tol=1e-300, cycle="V")
+            assert np.max(np.abs(z - py)) <= 1e-13 * np.max(np.abs(py))
 
 
 def test_galerkin_on_kept_patterns_matches_scipy():

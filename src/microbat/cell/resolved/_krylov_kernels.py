@@ -217,6 +217,133 @@ def forward_residual(up, ui, ud, lp, li, ld, l1, x, bounds, r):  # pragma: no co
     return r
 
 
+@nb.njit(**_OPTS)
+def gs_forward_residual(indptr, indices, data, x, b, r):  # pragma: no cover - compiled
+    """Forward Gauss–Seidel from ``x = 0`` and its residual ``r = b − A x``, in one pass.
+
+    For a *symmetric* ``A`` with sorted rows. Row ``i`` sets ``x_i = (b_i − Σ_{j<i}
+    a_ij x_j) / a_ii`` (PyAMG's ``gauss_seidel`` from zero, operation for operation:
+    its terms ``j > i`` multiply zeros), which balances the row, so ``r_i = −Σ_{j>i}
+    a_ij x_j = −Σ_{j>i} a_ji x_j``: row ``i``, once it has ``x_i``, subtracts ``a_ij
+    x_i`` from ``r_j`` for its entries ``j < i``, in the same order as ``−U x`` would
+    (``U`` the strict upper triangle). The matrix is read once instead of once for the
+    sweep and half again for ``−U x``. A row with a zero diagonal keeps ``x_i = 0``
+    (as PyAMG's) and its residual ``b_i − Σ_{j<i} a_ij x_j`` before the later rows'
+    terms. ``r`` needs no initial value; sums in the precision of ``data``.
+    """
+    zero = np.zeros(1, data.dtype)[0]
+    one = np.uint64(1)
+    n = np.uint64(indptr.size - 1)
+    for i in range(n):
+        p0 = indptr[i]
+        p1 = indptr[i + one]
+        s = zero
+        d = zero
+        q = p0  # first entry right of the diagonal
+        for jj in range(p0, p1):
+            j = indices[jj]
+            if j < i:
+                s += data[jj] * x[j]
+            else:
+                if j == i:
+                    d = data[jj]
+                break
+            q = jj + one
+        if d != 0.0:
+            xi = (b[i] - s) / d
+            x[i] = xi
+            r[i] = zero
+            for jj in range(p0, q):
+                r[indices[jj]] -= data[jj] * xi
+        else:
+            x[i] = zero
+            r[i] = b[i] - s
+    return r
+
+
+@nb.njit(parallel=True, **_OPTS)
+def hybrid_gs_forward_residual(
+    indptr, indices, data, l1, x, b, bounds, op, oi, od, orows, r
+):  # pragma: no cover - compiled
+    """:func:`hybrid_gs` forward from ``x = 0`` and its residual, for a symmetric ``A``.
+
+    Each block sweeps its rows as :func:`gs_forward_residual` does, scattering the
+    in-block terms ``a_ij x_i`` (``lo ≤ j < i``) into ``r_j``; after all blocks, the
+    rows ``orows`` that couple to other blocks add ``l1_i x_i − Σ_{j ∉ B(i)} a_ij
+    x_j`` from ``op, oi, od`` (:func:`offblock`: every entry outside its row's block,
+    one row per entry of ``orows``). The result is ``b − A x`` (rows with a zero
+    diagonal are left at ``x_i = 0``, their residual completed likewise).
+    """
+    zero = np.zeros(1, data.dtype)[0]
+    one = np.uint64(1)
+    for k in nb.prange(bounds.size - 1):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        for i in range(lo, hi):
+            p0 = indptr[i]
+            p1 = indptr[i + one]
+            s = zero
+            d = zero
+            q0 = p0  # the row's first entry in the block (sorted row)
+            q1 = p0  # its first entry right of the diagonal
+            for jj in range(p0, p1):
+                j = indices[jj]
+                if j < lo:
+                    q0 = jj + one
+                elif j < i:
+                    s += data[jj] * x[j]
+                else:
+                    if j == i:
+                        d = data[jj]
+                    break
+                q1 = jj + one
+            if d != 0.0:
+                xi = (b[i] - s) / (d + l1[i])
+                x[i] = xi
+                r[i] = zero
+                for jj in range(q0, q1):
+                    r[indices[jj]] -= data[jj] * xi
+            else:
+                x[i] = zero
+                r[i] = b[i] - s
+    m = orows.size
+    nch = bounds.size - 1
+    for c in nb.prange(nch):  # as many chunks as blocks (one prange step each)
+        for k in range(c * m // nch, (c + 1) * m // nch):
+            i = orows[k]
+            s = zero
+            for jj in range(op[k], op[k + one]):
+                s += od[jj] * x[oi[jj]]
+            r[i] += l1[i] * x[i] - s
+    return r
+
+
+def offblock(A, bounds: np.ndarray):
+    """The entries of CSR ``A`` outside their row's block, by the rows that have any.
+
+    Returns ``(orows, indptr, indices, data)``: row ``orows[k]`` of ``A`` has the
+    off-block entries ``indptr[k] … indptr[k + 1] − 1`` (for
+    :func:`hybrid_gs_forward_residual`; unsigned indices).
+    """
+    C = A.tocoo()
+    b = bounds.astype(np.int64)
+    lo = np.repeat(b[:-1], np.diff(b))
+    hi = np.repeat(b[1:], np.diff(b))
+    keep = (C.col < lo[C.row]) | (C.col >= hi[C.row])
+    rows, cols, vals = C.row[keep], C.col[keep], C.data[keep]
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    orows, counts = np.unique(rows, return_counts=True)
+    indptr = np.zeros(orows.size + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return (
+        unsigned(orows.astype(np.int64)),
+        unsigned(indptr),
+        unsigned(cols.astype(np.int64)),
+        np.ascontiguousarray(vals),
+    )
+
+
 def lower_offblock(A, bounds: np.ndarray):
     """The entries of CSR ``A`` left of their row's block (``j < bounds[k]`` in block k)."""
     import scipy.sparse as sp
@@ -255,6 +382,8 @@ def spgemm_numeric(ap, ai, ad, bp, bi, bd, cp, ci, cd, ncols, nchunks):  # pragm
 
 def warm() -> None:
     """Compile (or load from the cache) every kernel for float32 and float64 data."""
+    import scipy.sparse as sp
+
     indptr = unsigned(np.array([0, 2, 4], np.int32))
     indices = unsigned(np.array([0, 1, 0, 1], np.int32))
     bounds = np.array([0, 1, 2], np.uint64)
@@ -269,6 +398,11 @@ def warm() -> None:
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, True, True)
         hybrid_gs(indptr, indices, data, l1, x, x.copy(), y, bounds, False, False)
         forward_residual(indptr, indices, data, indptr, indices, data, l1, x, bounds, y)
+        gs_forward_residual(indptr, indices, data, x, y, y.copy())
+        o = offblock(sp.csr_matrix((data, indices.view(np.int32), indptr.view(np.int32))), bounds)
+        hybrid_gs_forward_residual(
+            indptr, indices, data, l1, x, y, bounds, o[1], o[2], o[3], o[0], y.copy()
+        )
     data = np.array([2.0, -1.0, -1.0, 2.0])
     spgemm_numeric(indptr, indices, data, indptr, indices, data, indptr, indices,
                    np.zeros(4), 2, 2)  # fmt: skip
