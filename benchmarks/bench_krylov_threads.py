@@ -18,6 +18,12 @@ Prints per thread count: wall and CPU time of a solve, GMRES iterations, wall ti
 per iteration, the best-of ratio 1 thread / 2 threads, the solutions' difference,
 peak memory and the 1-minute load average before and after (on a shared machine the
 second core may be busy: read the load).
+
+``--fused-ab`` times instead, on the same hierarchies, each thread count with the
+forward sweeps' residuals fused into the sweeps (``_krylov.FUSED_RESIDUAL``, on the
+exactly symmetric levels) and in a second pass, alternating, and prints the ratios
+(two-pass / fused), with the time of :func:`~microbat.cell.resolved._krylov.
+_prepare_cycle` per block (first on a hierarchy, then on its kept pattern).
 """
 
 from __future__ import annotations
@@ -107,6 +113,7 @@ def main() -> None:
     ap.add_argument("--solve", type=int, default=60, help="which linear solve of the run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=None, help="npz file of the captured system")
+    ap.add_argument("--fused-ab", action="store_true", help="fused vs two-pass residuals")
     a = ap.parse_args()
 
     from microbat.cell.resolved import _krylov as kry
@@ -140,6 +147,18 @@ def main() -> None:
         )
         + f" (nnz per level of E, P, C; * threaded, CYCLE_MIN_NNZ = {kry.CYCLE_MIN_NNZ})"
     )
+    if a.fused_ab:
+        prepare_times(kry, solver)
+        if hasattr(kry, "FUSED_RESIDUAL"):
+            print(
+                "exactly symmetric levels: "
+                + ", ".join("/".join("s" if op.symmetric else "-" for op in ml._mb_ops)
+                            for ml in solver._ml)
+            )  # fmt: skip
+            fused_ab(kry, set_threads, solver, s, a.repeat)
+        else:
+            print("this tree has no FUSED_RESIDUAL switch: two-pass residuals only")
+        return
     rows: dict[int, list[tuple[float, float, int]]] = {1: [], 2: []}
     sols: dict[int, np.ndarray] = {}
     load0 = os.getloadavg()[0]
@@ -172,6 +191,60 @@ def main() -> None:
         f"{rows[2][0][2]} vs {rows[1][0][2]}; solutions differ by {diff:.1e} (rtol "
         f"{s['rtol']:.0e}); peak {peak:.0f} MB; load {load0:.2f} -> {load1:.2f}"
     )
+
+
+def prepare_times(kry, solver) -> None:
+    """Time ``_prepare_cycle`` per block: first on a hierarchy, then again."""
+    for name, ml in zip("EPC", solver._ml, strict=True):
+        for lv in ml.levels:  # the first prepare of a hierarchy finds the patterns
+            lv.__dict__.pop("_mb_T", None)
+        ts = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            kry._prepare_cycle(ml, np.float32)
+            ts.append(time.perf_counter() - t0)
+        print(f"_prepare_cycle {name}: {1e3 * ts[0]:.1f} ms, again {1e3 * ts[1]:.1f} ms")
+
+
+def fused_ab(kry, set_threads, solver, s: dict, repeat: int) -> None:
+    """Time the solve with fused and with two-pass residuals, 1 and 2 threads."""
+    rows: dict[tuple[int, bool], list[tuple[float, float, int]]] = {}
+    sols = {}
+    load0 = os.getloadavg()[0]
+    for _ in range(repeat):
+        for nt in (1, 2):
+            set_threads(nt)
+            for fused in (False, True):
+                kry.FUSED_RESIDUAL = fused
+                w0, c0 = time.perf_counter(), time.process_time()
+                y = solver.solve(s["Js"], s["b"], s["rs"], s["cs"], rtol=s["rtol"], J=s["J"])
+                rows.setdefault((nt, fused), []).append(
+                    (time.perf_counter() - w0, time.process_time() - c0,
+                     solver.stats.last_iterations)
+                )  # fmt: skip
+                sols[(nt, fused)] = y
+    kry.FUSED_RESIDUAL = True
+    load1 = os.getloadavg()[0]
+    best = {}
+    for (nt, fused), rr in rows.items():
+        w = min(r[0] for r in rr)
+        its = rr[0][2]
+        best[(nt, fused)] = w / its
+        print(
+            f"{nt} thread{'s' if nt > 1 else ' '} {'fused   ' if fused else 'two-pass'}: wall "
+            + " ".join(f"{r[0]:.3f}" for r in rr)
+            + " s, cpu "
+            + " ".join(f"{r[1]:.3f}" for r in rr)
+            + f" s, GMRES {its}, best per iteration {1e3 * w / its:.1f} ms"
+        )
+    for nt in (1, 2):
+        d = np.linalg.norm(sols[(nt, True)] - sols[(nt, False)]) / np.linalg.norm(sols[(nt, False)])
+        print(
+            f"{nt} thread{'s' if nt > 1 else ''}: two-pass / fused per iteration "
+            f"{best[(nt, False)] / best[(nt, True)]:.3f}; solutions differ by {d:.1e}"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"peak {peak:.0f} MB; load {load0:.2f} -> {load1:.2f}")
 
 
 if __name__ == "__main__":
