@@ -252,10 +252,9 @@ def _cycle_operator(lv: Any, precision: Any) -> tuple[Any, bool]:
         kept = lv._mb_T = (A.indptr.copy(), A.indices.copy(), perm)
     perm = kept[2]
     if perm is not None:
-        a = A.data
-        at = a[perm]
-        if np.max(np.abs(a - at), initial=0.0) <= SYMMETRY_RTOL * np.max(np.abs(a), initial=0.0):
-            data = (0.5 * (a + at)).astype(precision)
+        data = np.empty(A.nnz, precision)
+        asym, amax = _kernels().symmetrize(A.data.astype(np.float64, copy=False), perm, data)
+        if asym <= SYMMETRY_RTOL * amax:
             M = sp.csr_matrix((data, A.indices.copy(), A.indptr.copy()), shape=A.shape)
             M.has_sorted_indices = True
             return M, True

@@ -17,7 +17,13 @@ and cache their machine code next to this file).
   every partition ([1]_, Theorem 6.2), where plain hybrid Gauss–Seidel need not;
 * :func:`forward_residual` — ``b − A x`` after a forward sweep from zero, from the
   strict upper triangle and the couplings left of each block (what the sweep did
-  not already balance): half the bytes of the full residual.
+  not already balance): half the bytes of the full residual;
+* :func:`gs_forward_residual` and :func:`hybrid_gs_forward_residual` — for a
+  symmetric matrix, the forward sweep from zero and its residual in one pass: once
+  row ``i`` has ``x_i``, its entries left of the diagonal scatter ``a_ij x_i`` into
+  ``r_j`` (``a_ji = a_ij``), so the matrix is read once instead of one and a half
+  times (the serial kernel's ``x`` and ``r`` equal PyAMG's sweep and ``−U x`` bit for
+  bit; the threaded one adds the couplings between blocks after all blocks).
 
 These are the scalar counterparts of the 3 × 3-block kernels of the elasticity
 solver (:mod:`microbat.fv._elastic_kernels`: ``l1_block_diagonal``, ``block_gs``),
@@ -344,6 +350,25 @@ def offblock(A, bounds: np.ndarray):
     )
 
 
+@nb.njit(**_OPTS)
+def symmetrize(data, perm, out):  # pragma: no cover - compiled
+    """``out = (a + a[perm]) / 2`` (``a = data``, cast to ``out``'s type), in one pass.
+
+    ``perm`` maps each entry to its transposed one (:func:`._krylov._cycle_operator`).
+    Returns ``(max |a − a[perm]|, max |a|)``; ``out`` is exactly symmetric
+    (``a_ij + a_ji`` and ``a_ji + a_ij`` round alike).
+    """
+    asym = 0.0
+    amax = 0.0
+    for k in range(data.size):
+        a = data[k]
+        at = data[perm[k]]
+        asym = max(asym, abs(a - at))
+        amax = max(amax, abs(a))
+        out[k] = 0.5 * (a + at)
+    return asym, amax
+
+
 def lower_offblock(A, bounds: np.ndarray):
     """The entries of CSR ``A`` left of their row's block (``j < bounds[k]`` in block k)."""
     import scipy.sparse as sp
@@ -404,5 +429,8 @@ def warm() -> None:
             indptr, indices, data, l1, x, y, bounds, o[1], o[2], o[3], o[0], y.copy()
         )
     data = np.array([2.0, -1.0, -1.0, 2.0])
+    perm = np.array([0, 2, 1, 3], np.int32)
+    for dt in (np.float32, np.float64):
+        symmetrize(data, perm, np.empty(4, dt))
     spgemm_numeric(indptr, indices, data, indptr, indices, data, indptr, indices,
                    np.zeros(4), 2, 2)  # fmt: skip
