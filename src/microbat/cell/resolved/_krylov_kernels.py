@@ -331,23 +331,51 @@ def offblock(A, bounds: np.ndarray):
     off-block entries ``indptr[k] … indptr[k + 1] − 1`` (for
     :func:`hybrid_gs_forward_residual`; unsigned indices).
     """
-    C = A.tocoo()
-    b = bounds.astype(np.int64)
-    lo = np.repeat(b[:-1], np.diff(b))
-    hi = np.repeat(b[1:], np.diff(b))
-    keep = (C.col < lo[C.row]) | (C.col >= hi[C.row])
-    rows, cols, vals = C.row[keep], C.col[keep], C.data[keep]
-    order = np.lexsort((cols, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    orows, counts = np.unique(rows, return_counts=True)
+    ip, ix = unsigned(A.indptr), unsigned(A.indices)
+    bounds = bounds.astype(np.uint64)
+    counts = np.zeros(A.shape[0], np.int64)
+    _offblock_count(ip, ix, bounds, counts)
+    orows = np.flatnonzero(counts)
     indptr = np.zeros(orows.size + 1, np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return (
-        unsigned(orows.astype(np.int64)),
-        unsigned(indptr),
-        unsigned(cols.astype(np.int64)),
-        np.ascontiguousarray(vals),
-    )
+    np.cumsum(counts[orows], out=indptr[1:])
+    cols = np.empty(int(indptr[-1]), np.int64)
+    vals = np.empty(int(indptr[-1]), A.data.dtype)
+    _offblock_fill(ip, ix, A.data, bounds, unsigned(orows), cols, vals)
+    return unsigned(orows), unsigned(indptr), unsigned(cols), vals
+
+
+@nb.njit(**_OPTS)
+def _offblock_count(indptr, indices, bounds, counts):  # pragma: no cover - compiled
+    """Off-block entries per row (:func:`offblock`)."""
+    for k in range(bounds.size - 1):
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        for i in range(lo, hi):
+            c = 0
+            for jj in range(indptr[i], indptr[i + np.uint64(1)]):
+                j = indices[jj]
+                if j < lo or j >= hi:
+                    c += 1
+            counts[i] = c
+
+
+@nb.njit(**_OPTS)
+def _offblock_fill(indptr, indices, data, bounds, orows, cols, vals):  # pragma: no cover
+    """The off-block entries of the rows ``orows``, in their order (:func:`offblock`)."""
+    q = 0
+    k = 0
+    for r in range(orows.size):
+        i = orows[r]
+        while bounds[k + 1] <= i:
+            k += 1
+        lo = bounds[k]
+        hi = bounds[k + 1]
+        for jj in range(indptr[i], indptr[i + np.uint64(1)]):
+            j = indices[jj]
+            if j < lo or j >= hi:
+                cols[q] = j
+                vals[q] = data[jj]
+                q += 1
 
 
 @nb.njit(**_OPTS)
