@@ -69,9 +69,9 @@ residual as it goes (:data:`FUSED_RESIDUAL`; ``r_j = −Σ_{i>j} a_ij x_i`` scat
 from row ``i`` as soon as ``x_i`` is known), reading the operator once instead of 1.5
 times; the serial cycle is unchanged bit for bit. Measured (docs/validation/
 resolved.md §6.3): 1.15–1.19× per GMRES iteration on the 48³ and 64³ Newton systems,
-on one and on two threads (load 0.5–0.6); the 64³ 3C charge 157.8 → 141.2 s wall
-(load 0.9–1.2), the 48³ one 60.8 → 50.8 s (load 0.6–1.1), same steps and GMRES
-iterations within 0.4 %.
+on one and on two threads (load 0.5–0.6); the 64³ 3C charge 158–162 → 141–157 s
+wall (three runs each, load 0.7–1.35), the 48³ one 60.8 → 50.8 s (load 0.6–1.1), same
+steps and GMRES iterations within 0.4 %.
 """
 
 from __future__ import annotations
