@@ -223,6 +223,48 @@ def forward_residual(up, ui, ud, lp, li, ld, l1, x, bounds, r):  # pragma: no co
     return r
 
 
+@nb.njit(inline="always", **_OPTS)
+def _sweep_rows_residual(indptr, indices, data, l1, x, b, r, lo, hi):  # pragma: no cover
+    """Rows ``lo … hi − 1`` of a forward sweep from zero, scattering the residual.
+
+    Row ``i`` sets ``x_i = (b_i − Σ_{lo ≤ j < i} a_ij x_j) / (a_ii + l1_i)`` (no ℓ1
+    term when ``l1`` is empty: plain Gauss–Seidel) and subtracts ``a_ij x_i`` from
+    ``r_j`` for its entries ``lo ≤ j < i``; entries left of ``lo`` are skipped (the
+    couplings to other blocks). A row with a zero diagonal keeps ``x_i = 0`` and
+    ``r_i = b_i − Σ_{lo ≤ j < i} a_ij x_j``.
+    """
+    zero = np.zeros(1, data.dtype)[0]
+    one = np.uint64(1)
+    has_l1 = l1.size > 0
+    for i in range(lo, hi):
+        p0 = indptr[i]
+        p1 = indptr[i + one]
+        s = zero
+        d = zero
+        q0 = p0  # the row's first entry in the block (sorted row)
+        q1 = p0  # its first entry right of the diagonal
+        for jj in range(p0, p1):
+            j = indices[jj]
+            if j < lo:
+                q0 = jj + one
+            elif j < i:
+                s += data[jj] * x[j]
+            else:
+                if j == i:
+                    d = data[jj]
+                break
+            q1 = jj + one
+        if d != 0.0:
+            xi = (b[i] - s) / (d + l1[i]) if has_l1 else (b[i] - s) / d
+            x[i] = xi
+            r[i] = zero
+            for jj in range(q0, q1):
+                r[indices[jj]] -= data[jj] * xi
+        else:
+            x[i] = zero
+            r[i] = b[i] - s
+
+
 @nb.njit(**_OPTS)
 def gs_forward_residual(indptr, indices, data, x, b, r):  # pragma: no cover - compiled
     """Forward Gauss–Seidel from ``x = 0`` and its residual ``r = b − A x``, in one pass.
@@ -237,33 +279,8 @@ def gs_forward_residual(indptr, indices, data, x, b, r):  # pragma: no cover - c
     (as PyAMG's) and its residual ``b_i − Σ_{j<i} a_ij x_j`` before the later rows'
     terms. ``r`` needs no initial value; sums in the precision of ``data``.
     """
-    zero = np.zeros(1, data.dtype)[0]
-    one = np.uint64(1)
     n = np.uint64(indptr.size - 1)
-    for i in range(n):
-        p0 = indptr[i]
-        p1 = indptr[i + one]
-        s = zero
-        d = zero
-        q = p0  # first entry right of the diagonal
-        for jj in range(p0, p1):
-            j = indices[jj]
-            if j < i:
-                s += data[jj] * x[j]
-            else:
-                if j == i:
-                    d = data[jj]
-                break
-            q = jj + one
-        if d != 0.0:
-            xi = (b[i] - s) / d
-            x[i] = xi
-            r[i] = zero
-            for jj in range(p0, q):
-                r[indices[jj]] -= data[jj] * xi
-        else:
-            x[i] = zero
-            r[i] = b[i] - s
+    _sweep_rows_residual(indptr, indices, data, data[:0], x, b, r, np.uint64(0), n)
     return r
 
 
@@ -283,35 +300,7 @@ def hybrid_gs_forward_residual(
     zero = np.zeros(1, data.dtype)[0]
     one = np.uint64(1)
     for k in nb.prange(bounds.size - 1):
-        lo = bounds[k]
-        hi = bounds[k + 1]
-        for i in range(lo, hi):
-            p0 = indptr[i]
-            p1 = indptr[i + one]
-            s = zero
-            d = zero
-            q0 = p0  # the row's first entry in the block (sorted row)
-            q1 = p0  # its first entry right of the diagonal
-            for jj in range(p0, p1):
-                j = indices[jj]
-                if j < lo:
-                    q0 = jj + one
-                elif j < i:
-                    s += data[jj] * x[j]
-                else:
-                    if j == i:
-                        d = data[jj]
-                    break
-                q1 = jj + one
-            if d != 0.0:
-                xi = (b[i] - s) / (d + l1[i])
-                x[i] = xi
-                r[i] = zero
-                for jj in range(q0, q1):
-                    r[indices[jj]] -= data[jj] * xi
-            else:
-                x[i] = zero
-                r[i] = b[i] - s
+        _sweep_rows_residual(indptr, indices, data, l1, x, b, r, bounds[k], bounds[k + 1])
     m = orows.size
     nch = bounds.size - 1
     for c in nb.prange(nch):  # as many chunks as blocks (one prange step each)
