@@ -173,24 +173,27 @@ def main() -> None:
             sols[nt] = y
     load1 = os.getloadavg()[0]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    best = {}
-    for nt, rr in rows.items():
-        w = min(r[0] for r in rr)
-        its = rr[0][2]
-        best[nt] = w / its
-        print(
-            f"{nt} thread{'s' if nt > 1 else ' '}: solve wall "
-            + " ".join(f"{r[0]:.3f}" for r in rr)
-            + " s, cpu "
-            + " ".join(f"{r[1]:.3f}" for r in rr)
-            + f" s, GMRES iterations {its}, best wall per iteration {1e3 * w / its:.1f} ms"
-        )
+    best = {nt: _report(f"{nt} thread{'s' if nt > 1 else ' '}", rr) for nt, rr in rows.items()}
     diff = np.linalg.norm(sols[2] - sols[1]) / np.linalg.norm(sols[1])
     print(
         f"ratio per iteration (1 thread / 2 threads): {best[1] / best[2]:.2f}; iterations "
         f"{rows[2][0][2]} vs {rows[1][0][2]}; solutions differ by {diff:.1e} (rtol "
         f"{s['rtol']:.0e}); peak {peak:.0f} MB; load {load0:.2f} -> {load1:.2f}"
     )
+
+
+def _report(label: str, rr: list) -> float:
+    """Print the repeats of one variant (wall, CPU, GMRES iterations); its best s/iteration."""
+    w = min(r[0] for r in rr)
+    its = rr[0][2]
+    print(
+        f"{label}: solve wall "
+        + " ".join(f"{r[0]:.3f}" for r in rr)
+        + " s, cpu "
+        + " ".join(f"{r[1]:.3f}" for r in rr)
+        + f" s, GMRES iterations {its}, best wall per iteration {1e3 * w / its:.1f} ms"
+    )
+    return w / its
 
 
 def prepare_times(kry, solver) -> None:
@@ -225,18 +228,12 @@ def fused_ab(kry, set_threads, solver, s: dict, repeat: int) -> None:
                 sols[(nt, fused)] = y
     kry.FUSED_RESIDUAL = True
     load1 = os.getloadavg()[0]
-    best = {}
-    for (nt, fused), rr in rows.items():
-        w = min(r[0] for r in rr)
-        its = rr[0][2]
-        best[(nt, fused)] = w / its
-        print(
-            f"{nt} thread{'s' if nt > 1 else ' '} {'fused   ' if fused else 'two-pass'}: wall "
-            + " ".join(f"{r[0]:.3f}" for r in rr)
-            + " s, cpu "
-            + " ".join(f"{r[1]:.3f}" for r in rr)
-            + f" s, GMRES {its}, best per iteration {1e3 * w / its:.1f} ms"
+    best = {
+        (nt, fused): _report(
+            f"{nt} thread{'s' if nt > 1 else ' '} {'fused   ' if fused else 'two-pass'}", rr
         )
+        for (nt, fused), rr in rows.items()
+    }
     for nt in (1, 2):
         d = np.linalg.norm(sols[(nt, True)] - sols[(nt, False)]) / np.linalg.norm(sols[(nt, False)])
         print(
