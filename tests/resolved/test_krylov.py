@@ -7,30 +7,14 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from microbat import Microstructure
 from microbat.cell.resolved import ResolvedOptions, simulate_discharge
 from microbat.cell.resolved._krylov import BlockAMGSolver
 from microbat.core.errors import InvalidInputError
 
 
-def _packed(n: int = 12, seed: int = 3) -> Microstructure:
-    """Random active spheres with a carbon-binder shell fraction in pore (0.5 µm voxels)."""
-    from scipy import ndimage
-
-    rng = np.random.default_rng(seed)
-    lab = np.zeros((n, n, n), np.uint8)
-    zz, yy, xx = np.ogrid[:n, :n, :n]
-    while np.count_nonzero(lab == 2) < 0.5 * n**3:
-        c = rng.uniform(0, n, 3)
-        lab[((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2) <= 2.5**2] = 2
-    shell = ndimage.binary_dilation(lab == 2) & (lab == 0)
-    lab[shell & (rng.random(lab.shape) < 0.3)] = 1
-    return Microstructure(lab, voxel_size=0.5e-6, phases="pore=0,cbd=1,active=2")
-
-
 @pytest.fixture(scope="module")
-def pair():
-    ms = _packed()
+def pair(packed_electrode):
+    ms = packed_electrode()
     base = {"max_steps": 14, "dt_initial_s": 20.0, "dt_max_s": 60.0}
     a = simulate_discharge(ms, c_rate=2.0, options=ResolvedOptions(linear_solver="direct", **base))
     b = simulate_discharge(ms, c_rate=2.0, options=ResolvedOptions(linear_solver="amg", **base))
@@ -153,10 +137,10 @@ def test_jacobian_pattern_is_the_sum_of_its_terms():
     assert not pat.matches([parts[0], (L2, (5, 12), L2.data), parts[2]])
 
 
-def test_capacity_does_not_depend_on_the_step_size():
+def test_capacity_does_not_depend_on_the_step_size(packed_electrode):
     # the end of discharge (here the surface-stoichiometry event) is interpolated
     # within the last step; 22 steps of up to 50 mV against 94 of up to 10 mV
-    ms = _packed(8)
+    ms = packed_electrode(8)
     q = [
         simulate_discharge(
             ms,

@@ -288,25 +288,13 @@ def test_threaded_product_matches_scipy(threaded):
     np.testing.assert_allclose(y, A @ x32.astype(np.float64), rtol=1e-13, atol=1e-13)
 
 
-def test_resolved_discharge_same_with_threaded_cycle(monkeypatch):
+def test_resolved_discharge_same_with_threaded_cycle(monkeypatch, packed_electrode):
     # a small resolved run converges to the same states with every level of every
     # V-cycle on the threaded path (two row blocks) as with the serial cycle
-    from scipy import ndimage
-
-    from microbat import Microstructure
     from microbat.cell.resolved import ResolvedOptions, simulate_discharge
 
     # active spheres (half the volume) with carbon-binder flecks in the pore
-    n = 10
-    rng = np.random.default_rng(5)
-    lab = np.zeros((n, n, n), np.uint8)
-    zz, yy, xx = np.ogrid[:n, :n, :n]
-    while np.count_nonzero(lab == 2) < 0.5 * n**3:
-        c = rng.uniform(0, n, 3)
-        lab[((zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2) <= 2.5**2] = 2
-    shell = ndimage.binary_dilation(lab == 2) & (lab == 0)
-    lab[shell & (rng.random(lab.shape) < 0.3)] = 1
-    ms = Microstructure(lab, voxel_size=0.5e-6, phases="pore=0,cbd=1,active=2")
+    ms = packed_electrode(10, seed=5)
     opts = ResolvedOptions(linear_solver="amg", max_steps=8, dt_initial_s=20.0, dt_max_s=60.0)
     monkeypatch.setattr(kry, "_num_threads", lambda: 1)
     monkeypatch.setattr(kry, "FUSED_RESIDUAL", False)
