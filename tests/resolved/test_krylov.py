@@ -23,9 +23,12 @@ def pair(packed_electrode):
 
 def test_amg_matches_direct(pair):
     a, b = pair
-    # the same converged states: same step sequence and voltages to Newton tolerance
+    # the same converged states: same step sequence and voltages to Newton tolerance.
+    # Newton stops at an estimated state error below 1e-6 (not one update later), so
+    # the two solvers' states differ by ~1e-9 V, and each step size (0.9 dv_target /
+    # |ΔV| of the last) by that over |ΔV|: measured 3.9e-8, 2.7e-9 V
     assert a.steps == b.steps == 14
-    assert np.allclose(a.time_s, b.time_s, rtol=1e-9)
+    assert np.allclose(a.time_s, b.time_s, rtol=1e-6)
     assert np.max(np.abs(a.voltage_V - b.voltage_V)) < 1e-6
     for k in ("ohmic_electrolyte", "ohmic_solid", "reaction", "solid_diffusion"):
         assert np.allclose(a.breakdown_V[k], b.breakdown_V[k], rtol=1e-5, atol=1e-8)
