@@ -1181,8 +1181,11 @@ class _Pattern:
         return J
 
     def block_sums(self, data: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-        """``Wᵀ M W`` of a matrix with this pattern (``data``), ``W`` the indicators of
-        the unknowns' blocks ``bounds[k]:bounds[k + 1]`` (rows and columns alike)."""
+        """``Wᵀ M W`` of a matrix with this pattern (values ``data``).
+
+        ``W``: the indicators of the unknowns' blocks ``bounds[k]:bounds[k + 1]``
+        (rows and columns alike).
+        """
         nb = len(bounds) - 1
         key = tuple(int(b) for b in bounds)
         if getattr(self, "_blk_key", None) != key:
