@@ -544,6 +544,72 @@ class _Sub:
         return self._csr(0.5 * (d + d[self.perm]))
 
 
+class _Schur:
+    """The symmetrised Schur complement of the potential block on a kept pattern.
+
+    ``S = F (J_PP − J_PC diag(1/d_C) J_CP)``, ``F`` flipping the last (terminal
+    voltage) row, and ``(S + Sᵀ)/2`` (see :class:`BlockAMGSolver`). Its pattern is
+    structural, fixed by the Jacobian's: the product pattern of ``J_PC J_CP``
+    (:func:`_product_pattern`) united with ``J_PP``'s and transposed onto itself.
+    It is found once, with the slots of ``J_PP``'s and the product's entries in it
+    and the permutation of its entries under transposition; each call is then the
+    numeric product (:func:`~._krylov_kernels.spgemm_numeric`), two scatters and
+    one gather, instead of SciPy's products, sums, transpose and sort. The values
+    are SciPy's to round-off (the same products and sums: measured bit for bit);
+    an entry SciPy would drop as an exact zero is kept as a stored zero.
+    """
+
+    def __init__(self, PP: _Sub, PC: _Sub, CP: _Sub) -> None:
+        import scipy.sparse as sp
+
+        n = PP.shape[0]
+        self.PP, self.PC, self.CP = PP, PC, CP
+
+        def ones(m: Any) -> Any:
+            return sp.csr_matrix((np.ones(m.indices.size), m.indices, m.indptr), shape=m.shape)
+
+        self.X = _product_pattern(ones(PC), ones(CP))
+        T = ones(PP) + sp.csr_matrix((np.ones(self.X[1].size), self.X[1], self.X[0]), shape=(n, n))
+        U = (T + T.T).tocsr()
+        U.sort_indices()
+        self.indptr, self.indices, self.shape = U.indptr, U.indices, U.shape
+        keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(U.indptr)) * n + U.indices
+
+        def slots(indptr: np.ndarray, indices: np.ndarray, transpose: bool = False) -> np.ndarray:
+            r = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+            c = indices.astype(np.int64)
+            return np.searchsorted(keys, c * n + r if transpose else r * n + c)
+
+        self.s_PP = slots(PP.indptr, PP.indices)
+        self.s_X = slots(self.X[0], self.X[1])
+        self.perm = slots(U.indptr, U.indices, transpose=True)
+        self.last = slice(int(U.indptr[-2]), int(U.indptr[-1]))
+
+    def __call__(self, J: Any, d_C: np.ndarray, nt: int) -> Any:
+        """``(S + Sᵀ)/2`` of the Jacobian ``J`` (the pattern the maps were built on)."""
+        import scipy.sparse as sp
+
+        K = _kernels()
+        ui = K.unsigned
+        PC, CP = self.PC, self.CP
+        pc = J.data[PC.pos] * (1.0 / d_C)[PC.indices]
+        x = np.empty(self.X[1].size)
+        K.spgemm_numeric(
+            ui(PC.indptr), ui(PC.indices), pc, ui(CP.indptr), ui(CP.indices), J.data[CP.pos],
+            ui(self.X[0]), ui(self.X[1]), x, self.shape[1], _nblocks(nt),
+        )  # fmt: skip
+        s = np.zeros(self.indices.size)
+        s[self.s_PP] = J.data[self.PP.pos]
+        s[self.s_X] -= x
+        s[self.last] *= -1.0
+        S = sp.csr_matrix((0.5 * (s + s[self.perm]), self.indices, self.indptr), shape=self.shape)
+        # the kept arrays themselves (SciPy's constructor keeps views of them), so
+        # identity checks of the pattern (:func:`galerkin`) hold from call to call
+        S.indices, S.indptr = self.indices, self.indptr
+        S.has_sorted_indices = True
+        return S
+
+
 class _CoarseSpace:
     """Galerkin correction on indicator vectors: ``W[:, k]`` is 1 on ``bounds[k]:bounds[k+1]``.
 
@@ -750,6 +816,7 @@ class BlockAMGSolver:
         self._work: list[np.ndarray] = []
         self._sub_key: tuple[np.ndarray, np.ndarray] | None = None  # pattern of the maps
         self._sub_maps: dict[str, _Sub] = {}
+        self._schur: _Schur | None = None  # kept pattern of the Schur complement
 
     # slices of the fields in the unknown vector
     @property
@@ -800,6 +867,7 @@ class BlockAMGSolver:
             return self._sub_maps
         E, P, C = self._sl
         ip = np.r_[np.arange(P.start, P.stop), self.n - 1]
+        self._schur = None  # of the new maps' pattern, built at its first use
         self._sub_maps = {
             "EE": _Sub(J, E, E, symmetric=True),
             "CC": _Sub(J, C, C, symmetric=True),
@@ -825,15 +893,12 @@ class BlockAMGSolver:
         sub = self._subs(Ju)
         M_E = sub["EE"].symmetric_part(Ju)
         M_C = sub["CC"].symmetric_part(Ju)
-        J_PC = sub["PC"](Ju)
-        J_CP = sub["CP"](Ju)
         d_C = sub["CC"](Ju).diagonal()
-        S = sub["PP"](Ju) - J_PC @ sp.diags(1.0 / d_C) @ J_CP
+        if self._schur is None:
+            self._schur = _Schur(sub["PP"], sub["PC"], sub["CP"])
+        S = self._schur(Ju, d_C, _num_threads())
         flip = np.ones(nP)
         flip[-1] = -1.0
-        S = sp.diags(flip) @ S
-        S = (0.5 * (S + S.T)).tocsr()
-        S.sort_indices()
         self._flip = flip
         return M_E, S, M_C
 

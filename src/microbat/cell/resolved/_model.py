@@ -364,7 +364,27 @@ class HalfCell:
 
     # --------------------------------------------------------------- assembly
     def _laplacian(self, idx: np.ndarray, k0: np.ndarray, klat: np.ndarray):
-        """Sparse ``Σ_q g_pq (u_p − u_q)`` on the unknowns ``idx`` through the FV core."""
+        """Sparse ``Σ_q g_pq (u_p − u_q)`` on the unknowns ``idx`` through the FV core.
+
+        The first operator on ``idx`` is assembled by the FV core; its face list and
+        CSR slots are kept (:class:`_KeptLaplacian`), and later operators on the same
+        unknowns only write their harmonic-mean face conductances into a new data
+        array on the kept pattern (same arithmetic, bit for bit). A coefficient that
+        is zero somewhere (the pattern would change) takes the FV core again.
+        """
+        kept = self.__dict__.setdefault("_kept_laplacians", {})
+        pat = kept.get(id(idx))
+        if pat is not None and pat.idx is idx:
+            A = pat.matrix(k0, klat)
+            if A is not None:
+                return A
+        A = self._fv_laplacian(idx, k0, klat)
+        if pat is None or pat.idx is not idx:
+            kept[id(idx)] = _KeptLaplacian(idx, self.dom.shape, self.dom.voxel_size, A)
+        return A
+
+    def _fv_laplacian(self, idx: np.ndarray, k0: np.ndarray, klat: np.ndarray):
+        """:meth:`_laplacian` assembled by the FV core (face conductances, CSR)."""
         import scipy.sparse as sp
 
         from microbat.fv.grid import face_conductances
@@ -1102,6 +1122,106 @@ class HalfCell:
         if self.plating:
             out["plated_Li"] = full(d.idx_a, self.plated_per_voxel(state))
         return out
+
+
+class _KeptLaplacian:
+    """The faces and CSR slots of :meth:`HalfCell._laplacian` on fixed unknowns.
+
+    Built once from the unknowns ``idx`` (flat grid indices) and the operator ``A``
+    the FV core assembled on them (:func:`microbat.fv.grid.face_conductances`,
+    :func:`microbat.fv.system.structured_to_csr`). :meth:`matrix` then repeats that
+    arithmetic on the face list alone: the harmonic mean ``2 k_p k_q / (k_p + k_q)``
+    times ``A_face / h`` of every face between two unknowns (finite volumes,
+    Patankar 1980, *Numerical Heat Transfer and Fluid Flow*, §4.2-3), the diagonal
+    summed in the core's order (``ground``, then per axis the face above and the one
+    below), written into the kept CSR slots. The result equals the core's bit for
+    bit and shares its ``indptr``/``indices`` with every other result (so
+    :meth:`_Pattern.matches` compares identities).
+    """
+
+    def __init__(self, idx: np.ndarray, shape: tuple, voxel_size: Any, A: Any) -> None:
+        from microbat.fv.grid import face_areas
+
+        self.idx = idx
+        self.ok = False
+        n = idx.size
+        if not A.has_sorted_indices:
+            A.sort_indices()
+        pos = np.full(int(np.prod(shape)), -1, np.int64)
+        pos[idx] = np.arange(n)
+        strides = (shape[1] * shape[2], shape[2], 1)
+        areas = face_areas(voxel_size)
+        self.scale = [areas[a] / voxel_size[a] for a in range(3)]
+        ps, qs = [], []
+        for a in range(3):
+            lower = idx[(idx // strides[a]) % shape[a] < shape[a] - 1]
+            q = pos[lower + strides[a]]
+            ps.append(pos[lower][q >= 0])
+            qs.append(q[q >= 0])
+        nf = sum(p.size for p in ps)
+        self.bounds = np.cumsum([0] + [p.size for p in ps])
+        self.p, self.q = ps, qs
+        # incident faces of every unknown in the order the core adds them (the face
+        # to the +a neighbour, then to the −a one, per axis); nf is a zero face
+        inc = np.full((6, n), nf, np.int64)
+        for a in range(3):
+            f = np.arange(self.bounds[a], self.bounds[a + 1])
+            inc[2 * a, ps[a]] = f
+            inc[2 * a + 1, qs[a]] = f
+        self.inc = inc
+        keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(A.indptr)) * n + A.indices
+        p_all, q_all = np.concatenate(ps), np.concatenate(qs)
+
+        def slots(r: np.ndarray, c: np.ndarray) -> np.ndarray | None:
+            s = np.searchsorted(keys, r * n + c)
+            s = np.minimum(s, keys.size - 1)
+            return s if keys.size and np.array_equal(keys[s], r * n + c) else None
+
+        rows = np.arange(n, dtype=np.int64)
+        d = A.diagonal()
+        self.diag_rows = rows[d != 0]
+        s_pq, s_qp = slots(p_all, q_all), slots(q_all, p_all)
+        s_d = slots(self.diag_rows, self.diag_rows)
+        if s_pq is None or s_qp is None or s_d is None:
+            return
+        if 2 * nf + self.diag_rows.size != A.nnz:
+            return
+        self.s_pq, self.s_qp, self.s_d = s_pq, s_qp, s_d
+        self.indptr, self.indices, self.n = A.indptr, A.indices, n
+        self.ok = True
+
+    def matrix(self, k0: np.ndarray, klat: np.ndarray) -> Any:
+        """The operator of the per-unknown coefficients, or None (pattern would change)."""
+        import scipy.sparse as sp
+
+        if not self.ok or not (np.all(k0 != 0) and np.all(klat != 0)):
+            return None
+        k0 = np.asarray(k0, np.float64)
+        klat = np.asarray(klat, np.float64)
+        g = np.empty(self.bounds[-1] + 1)
+        g[-1] = 0.0
+        for a in range(3):
+            k = k0 if a == 0 else klat
+            kp, kq = k[self.p[a]], k[self.q[a]]
+            g[self.bounds[a] : self.bounds[a + 1]] = 2 * kp * kq / (kp + kq) * self.scale[a]
+        if not np.all(g[:-1] != 0):  # underflow: the core drops such a face
+            return None
+        d = np.full(self.n, _TINY)
+        for s in range(6):
+            d += g[self.inc[s]]
+        d -= _TINY
+        if np.count_nonzero(d) != self.diag_rows.size or np.any(d[self.diag_rows] == 0):
+            return None
+        data = np.empty(self.indices.size)
+        data[self.s_pq] = -g[:-1]
+        data[self.s_qp] = -g[:-1]
+        data[self.s_d] = d[self.diag_rows]
+        A = sp.csr_matrix((data, self.indices, self.indptr), shape=(self.n, self.n))
+        # the kept arrays themselves (the constructor keeps views), so that
+        # :meth:`_Pattern.matches` finds the same pattern by identity
+        A.indices, A.indptr = self.indices, self.indptr
+        A.has_sorted_indices = True
+        return A
 
 
 class _Pattern:
