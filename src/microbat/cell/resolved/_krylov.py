@@ -555,8 +555,8 @@ class _Schur:
     and the permutation of its entries under transposition; each call is then the
     numeric product (:func:`~._krylov_kernels.spgemm_numeric`), two scatters and
     one gather, instead of SciPy's products, sums, transpose and sort. The values
-    are SciPy's to round-off (the same products and sums: measured bit for bit);
-    an entry SciPy would drop as an exact zero is kept as a stored zero.
+    are SciPy's bit for bit (the same products, summed in the same order); an entry
+    SciPy would drop as an exact zero is kept as a stored zero (none met in runs).
     """
 
     def __init__(self, PP: _Sub, PC: _Sub, CP: _Sub) -> None:
@@ -580,10 +580,17 @@ class _Schur:
             c = indices.astype(np.int64)
             return np.searchsorted(keys, c * n + r if transpose else r * n + c)
 
-        self.s_PP = slots(PP.indptr, PP.indices)
-        self.s_X = slots(self.X[0], self.X[1])
-        self.perm = slots(U.indptr, U.indices, transpose=True)
+        small = np.int32 if max(U.nnz, PC.pos.max(initial=0)) < 2**31 - 1 else np.int64
+        self.s_PP = slots(PP.indptr, PP.indices).astype(small)
+        self.s_X = slots(self.X[0], self.X[1]).astype(small)
+        self.perm = slots(U.indptr, U.indices, transpose=True).astype(small)
         self.last = slice(int(U.indptr[-2]), int(U.indptr[-1]))
+        # J_PC's entries reversed within each row: the product's sums then run in the
+        # order of SciPy's (whose product of J_PC with a diagonal lists each row in
+        # reverse), so the values are SciPy's bit for bit, not only to round-off
+        r = np.repeat(np.arange(n, dtype=np.int64), np.diff(PC.indptr))
+        rev = np.arange(PC.indices.size)[::-1][np.argsort(r[::-1], kind="stable")]
+        self.pc_pos, self.pc_indices = PC.pos[rev].astype(small), PC.indices[rev]
 
     def __call__(self, J: Any, d_C: np.ndarray, nt: int) -> Any:
         """``(S + Sᵀ)/2`` of the Jacobian ``J`` (the pattern the maps were built on)."""
@@ -592,10 +599,10 @@ class _Schur:
         K = _kernels()
         ui = K.unsigned
         PC, CP = self.PC, self.CP
-        pc = J.data[PC.pos] * (1.0 / d_C)[PC.indices]
+        pc = J.data[self.pc_pos] * (1.0 / d_C)[self.pc_indices]
         x = np.empty(self.X[1].size)
         K.spgemm_numeric(
-            ui(PC.indptr), ui(PC.indices), pc, ui(CP.indptr), ui(CP.indices), J.data[CP.pos],
+            ui(PC.indptr), ui(self.pc_indices), pc, ui(CP.indptr), ui(CP.indices), J.data[CP.pos],
             ui(self.X[0]), ui(self.X[1]), x, self.shape[1], _nblocks(nt),
         )  # fmt: skip
         s = np.zeros(self.indices.size)
