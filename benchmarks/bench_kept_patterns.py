@@ -71,7 +71,7 @@ def run(n: int, steps: int, kept: bool, repeat: int = 10) -> dict:
 
     BlockAMGSolver._blocks, HalfCell.linear_blocks = blocks, lin
     if not kept:
-        _Schur.__call__ = lambda self, J, d_C, nt: _schur_scipy(current[0], J)
+        _Schur.__call__ = lambda self, J, nt: _schur_scipy(current[0], J)
         HalfCell._laplacian = HalfCell._fv_laplacian
     try:
         ms = electrode(n)

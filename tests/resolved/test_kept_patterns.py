@@ -159,7 +159,7 @@ def test_kept_patterns_leave_the_run_unchanged(captured, packed_electrode, monke
 
     self_solver: list = []  # the solver of the _Schur being called
 
-    def schur(self, J, d_C, nt):
+    def schur(self, J, nt):
         return _schur_scipy(self_solver[0], J)
 
     orig_blocks = BlockAMGSolver._blocks

@@ -541,7 +541,10 @@ class _Sub:
             M = (0.5 * (M + M.T)).tocsr()
             M.sort_indices()
             return M
-        return self._csr(0.5 * (d + d[self.perm]))
+        sym = d[self.perm]
+        sym += d
+        sym *= 0.5
+        return self._csr(sym)
 
 
 class _Schur:
@@ -553,17 +556,22 @@ class _Schur:
     (:func:`_product_pattern`) united with ``J_PP``'s and transposed onto itself.
     It is found once, with the slots of ``J_PP``'s and the product's entries in it
     and the permutation of its entries under transposition; each call is then the
-    numeric product (:func:`~._krylov_kernels.spgemm_numeric`), two scatters and
-    one gather, instead of SciPy's products, sums, transpose and sort. The values
+    numeric product (:func:`~._krylov_kernels.spgemm_numeric`), a few gathers and
+    one scatter, instead of SciPy's products, sums, transpose and sort. The values
     are SciPy's bit for bit (the same products, summed in the same order); an entry
     SciPy would drop as an exact zero is kept as a stored zero (none met in runs).
     """
 
-    def __init__(self, PP: _Sub, PC: _Sub, CP: _Sub) -> None:
+    def __init__(self, PP: _Sub, PC: _Sub, CP: _Sub, CC: _Sub) -> None:
         import scipy.sparse as sp
 
         n = PP.shape[0]
-        self.PP, self.PC, self.CP = PP, PC, CP
+        self.PP, self.PC, self.CP, self.CC = PP, PC, CP, CC
+        # where J_CC's diagonal sits in J's data (None: a row without one, then
+        # SciPy's ``diagonal`` gives its zero)
+        rc = np.repeat(np.arange(CC.shape[0]), np.diff(CC.indptr))
+        on = rc == CC.indices
+        self.d_pos = CC.pos[on] if np.array_equal(rc[on], np.arange(CC.shape[0])) else None
 
         def ones(m: Any) -> Any:
             return sp.csr_matrix((np.ones(m.indices.size), m.indices, m.indptr), shape=m.shape)
@@ -580,22 +588,30 @@ class _Schur:
             c = indices.astype(np.int64)
             return np.searchsorted(keys, c * n + r if transpose else r * n + c)
 
-        small = np.int32 if max(U.nnz, PC.pos.max(initial=0)) < 2**31 - 1 else np.int64
-        self.s_PP = slots(PP.indptr, PP.indices).astype(small)
-        self.s_X = slots(self.X[0], self.X[1]).astype(small)
-        self.perm = slots(U.indptr, U.indices, transpose=True).astype(small)
+        # NumPy's fancy indexing converts other index types to intp at every call
+        s_PP = slots(PP.indptr, PP.indices)
+        # J_PP's entries are most of the pattern: every slot gathers from J's data
+        # (a J_PP entry's own, or any, later zeroed), instead of zeros and a scatter
+        self.from_J = np.zeros(U.nnz, np.intp)
+        self.from_J[s_PP] = PP.pos
+        free = np.ones(U.nnz, bool)
+        free[s_PP] = False
+        self.not_PP = np.flatnonzero(free).astype(np.intp)
+        self.s_X = slots(self.X[0], self.X[1]).astype(np.intp)
+        self.perm = slots(U.indptr, U.indices, transpose=True).astype(np.intp)
         self.last = slice(int(U.indptr[-2]), int(U.indptr[-1]))
         # J_PC's entries reversed within each row: the product's sums then run in the
         # order of SciPy's (whose product of J_PC with a diagonal lists each row in
         # reverse), so the values are SciPy's bit for bit, not only to round-off
         r = np.repeat(np.arange(n, dtype=np.int64), np.diff(PC.indptr))
         rev = np.arange(PC.indices.size)[::-1][np.argsort(r[::-1], kind="stable")]
-        self.pc_pos, self.pc_indices = PC.pos[rev].astype(small), PC.indices[rev]
+        self.pc_pos, self.pc_indices = PC.pos[rev].astype(np.intp), PC.indices[rev]
 
-    def __call__(self, J: Any, d_C: np.ndarray, nt: int) -> Any:
+    def __call__(self, J: Any, nt: int) -> Any:
         """``(S + Sᵀ)/2`` of the Jacobian ``J`` (the pattern the maps were built on)."""
         import scipy.sparse as sp
 
+        d_C = J.data[self.d_pos] if self.d_pos is not None else self.CC(J).diagonal()
         K = _kernels()
         ui = K.unsigned
         PC, CP = self.PC, self.CP
@@ -605,11 +621,14 @@ class _Schur:
             ui(PC.indptr), ui(self.pc_indices), pc, ui(CP.indptr), ui(CP.indices), J.data[CP.pos],
             ui(self.X[0]), ui(self.X[1]), x, self.shape[1], _nblocks(nt),
         )  # fmt: skip
-        s = np.zeros(self.indices.size)
-        s[self.s_PP] = J.data[self.PP.pos]
+        s = J.data[self.from_J]
+        s[self.not_PP] = 0.0
         s[self.s_X] -= x
         s[self.last] *= -1.0
-        S = sp.csr_matrix((0.5 * (s + s[self.perm]), self.indices, self.indptr), shape=self.shape)
+        sym = s[self.perm]
+        sym += s
+        sym *= 0.5
+        S = sp.csr_matrix((sym, self.indices, self.indptr), shape=self.shape)
         # the kept arrays themselves (SciPy's constructor keeps views of them), so
         # identity checks of the pattern (:func:`galerkin`) hold from call to call
         S.indices, S.indptr = self.indices, self.indptr
@@ -900,10 +919,9 @@ class BlockAMGSolver:
         sub = self._subs(Ju)
         M_E = sub["EE"].symmetric_part(Ju)
         M_C = sub["CC"].symmetric_part(Ju)
-        d_C = sub["CC"](Ju).diagonal()
         if self._schur is None:
-            self._schur = _Schur(sub["PP"], sub["PC"], sub["CP"])
-        S = self._schur(Ju, d_C, _num_threads())
+            self._schur = _Schur(sub["PP"], sub["PC"], sub["CP"], sub["CC"])
+        S = self._schur(Ju, _num_threads())
         flip = np.ones(nP)
         flip[-1] = -1.0
         self._flip = flip

@@ -1186,10 +1186,10 @@ class _KeptLaplacian:
             return
         if 2 * nf + self.diag_rows.size != A.nnz:
             return
-        small = np.int32 if max(A.nnz, nf + 1) < 2**31 - 1 else np.int64
-        self.s_pq, self.s_qp, self.s_d = (s.astype(small) for s in (s_pq, s_qp, s_d))
-        self.inc = inc.astype(small)
-        self.p, self.q = [p.astype(small) for p in ps], [q.astype(small) for q in qs]
+        # intp: NumPy's fancy indexing converts other index types at every call
+        self.s_pq, self.s_qp, self.s_d = (s.astype(np.intp) for s in (s_pq, s_qp, s_d))
+        self.inc = inc.astype(np.intp)
+        self.p, self.q = [p.astype(np.intp) for p in ps], [q.astype(np.intp) for q in qs]
         self.indptr, self.indices, self.n = A.indptr, A.indices, n
         self.ok = True
 
