@@ -532,7 +532,7 @@ class HalfCell:
         or fills a surface voxel in finite time, with a backward-Euler state closer
         to saturation than double precision holds (a 3C graphite charge crawled at
         0.01 s steps there); the linear end lets it saturate exponentially. A join
-        with a kink (a linear continuation, the previous form) held up to 300
+        with a kink (a linear continuation, the previous form) held ~800
         voxels at the join, where Newton cycled between the two slopes and the
         late steps of a 64³ 3C charge took 7–8 iterations instead of 4–5. It
         changes the lithium of a voxel by < 1e-6 of its capacity.
