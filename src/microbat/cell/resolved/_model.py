@@ -330,6 +330,8 @@ class HalfCell:
             )
             * opt.electrolyte_transport_scale
         )
+        # the kept patterns of _laplacian, by the unknowns' array
+        self._kept_laplacians: dict[int, _KeptLaplacian] = {}
         codes_s = dom.codes.reshape(-1)[dom.idx_s]
         sigma_am = opt.solid_conductivity_S_per_m or par.solid_conductivity
         sigma = np.where(codes_s == CBD, opt.cbd_conductivity_S_per_m, sigma_am)
@@ -372,7 +374,7 @@ class HalfCell:
         array on the kept pattern (same arithmetic, bit for bit). A coefficient that
         is zero somewhere (the pattern would change) takes the FV core again.
         """
-        kept = self.__dict__.setdefault("_kept_laplacians", {})
+        kept = self._kept_laplacians
         pat = kept.get(id(idx))
         if pat is not None and pat.idx is idx:
             A = pat.matrix(k0, klat)
@@ -715,7 +717,7 @@ class HalfCell:
         fnorm_prev = eta_prev = None
         if krylov and self._krylov is not None:
             self._krylov.new_step()
-        y_before = np.inf  # size of the update before the last one
+        y_prev = np.inf  # size of the update before the last one
         Js: Any = None  # the last scaled Jacobian (for the global-balance correction)
         for k in range(self.opt.max_newton + 1):
             t_res = time.perf_counter()
@@ -745,7 +747,7 @@ class HalfCell:
             # (ρ = |δ_k| / |δ_{k−1}|; the error after δ_k is ≤ ρ/(1 − ρ) |δ_k| while
             # Newton contracts; Brenan, Campbell & Petzold 1996, §5.2.2): below 1e-6,
             # the bound the last update is held to, one update earlier
-            rho = ymax / y_before if np.isfinite(y_before) else np.inf
+            rho = ymax / y_prev if np.isfinite(y_prev) else np.inf
             settled = ymax < 1e-6 or (rho < 0.5 and rho / (1 - rho) * ymax < 1e-6)
             if settled and tol <= max(sums) < 1e-5 and Js is not None:
                 # the state is settled but its global balances are not yet within
@@ -799,7 +801,6 @@ class HalfCell:
             self.timing.solve_s += time.perf_counter() - t0
             self.timing.linear_solves += 1
             y_prev = ymax
-            y_before = ymax
             if not np.all(np.isfinite(y)):
                 raise ConvergenceError("the Newton update is not finite (singular Jacobian)")
             # size of the update in physical units (c_e / c_e0, V, c_s / c_max)
@@ -820,21 +821,7 @@ class HalfCell:
             if big > 1.0:
                 y[nE : 2 * nE + nS] /= big
                 y[-1] /= big
-            dce, dpe, dps, dcs, dV = self.split(y)
-            # |logit| ≤ 30 (θ within 1e-13 of 0 or 1): beyond, θ(1 − θ) — the chain-rule
-            # scale of the column — rounds to 0 and the Jacobian turns singular (a voxel
-            # saturated to θ = 1.0 in double precision stopped a 3C graphite charge);
-            # the lithium such a clip could withhold is < 1e-13 of the voxel's capacity
-            z = np.clip(np.log(th / (1 - th)) + dcs, -_LOGIT_MAX, _LOGIT_MAX)
-            x = np.concatenate(
-                [
-                    ce * np.exp(dce),
-                    x[nE : 2 * nE] + dpe,
-                    x[2 * nE : 2 * nE + nS] + dps,
-                    cmax / (1 + np.exp(-z)),
-                    [x[-1] + dV],
-                ]
-            )
+            x = self._updated(x, *self.split(y))
             self.timing.newton_iterations += 1
         self._factors = None  # the retry starts from a fresh Jacobian
         if self._krylov is not None:
@@ -842,6 +829,24 @@ class HalfCell:
         raise ConvergenceError(
             f"Newton did not converge in {self.opt.max_newton} iterations at t = "
             f"{old.t + dt:.6g} s (dt = {dt:.3g} s); the step is retried with a smaller dt"
+        )
+
+    def _updated(self, x: np.ndarray, dce, dpe, dps, dcs, dV) -> np.ndarray:
+        """The state ``x`` after an update in the transformed unknowns.
+
+        ``ln c_e``, ``φ_e``, ``φ_s``, ``logit θ`` and ``V`` move by the increments
+        (arrays of the fields' sizes, or scalars: a uniform shift). ``|logit θ| ≤ 30``
+        (θ within 1e-13 of 0 or 1): beyond, θ(1 − θ), the chain-rule scale of the
+        column, rounds to 0 and the Jacobian turns singular (a voxel saturated to
+        θ = 1.0 in double precision stopped a 3C graphite charge); the lithium such a
+        clip could withhold is < 1e-13 of the voxel's capacity.
+        """
+        cmax = self.par.c_max
+        ce, pe, ps, cs, V = self.split(x)
+        th = cs / cmax
+        z = np.clip(np.log(th / (1 - th)) + dcs, -_LOGIT_MAX, _LOGIT_MAX)
+        return np.concatenate(
+            [ce * np.exp(dce), pe + dpe, ps + dps, cmax / (1 + np.exp(-z)), [V + dV]]
         )
 
     def _balance_sums(self, sr: np.ndarray) -> tuple[float, float, float, float]:
@@ -872,18 +877,13 @@ class HalfCell:
             c = np.linalg.solve(B, -g)
         except np.linalg.LinAlgError:
             return None, None
-        cmax = self.par.c_max
-        ce, pe, ps, cs, V = self.split(x)
-        th = cs / cmax
+        th = self.split(x)[3] / self.par.c_max
         # the same scale as the Newton update's size (c_e / c_e0, V, c_s / c_max)
         th_mid = float(np.max(th * (1 - th)))
         size = max(abs(c[0]), abs(c[1]), abs(c[2]), abs(c[3]) * th_mid, abs(c[4]))
         if not np.all(np.isfinite(c)) or size > 1e-6:
             return None, None
-        z = np.clip(np.log(th / (1 - th)) + c[3], -_LOGIT_MAX, _LOGIT_MAX)
-        x_c = np.concatenate(
-            [ce * np.exp(c[0]), pe + c[1], ps + c[2], cmax / (1 + np.exp(-z)), [V + c[4]]]
-        )
+        x_c = self._updated(x, *c)
         t0 = time.perf_counter()
         R_c, _ = self.residual(x_c, old, dt, I_app, blocks, jacobian=False, hold_V=hold_V)
         self.timing.assembly_s += time.perf_counter() - t0
@@ -1272,6 +1272,8 @@ class _Pattern:
         self._indices = uc.astype(np.int32)
         self._rows = ur.astype(np.int32)
         self._n = n
+        self._blk_key: tuple[int, ...] | None = None  # block_sums' bounds, and its map
+        self._blk = np.empty(0, np.int16)
 
     def matches(self, parts: list[tuple[Any, Any, np.ndarray]]) -> bool:
         """Whether the sparse terms still have the pattern this was built for."""
@@ -1311,7 +1313,7 @@ class _Pattern:
         """
         nb = len(bounds) - 1
         key = tuple(int(b) for b in bounds)
-        if getattr(self, "_blk_key", None) != key:
+        if self._blk_key != key:
             rb = np.searchsorted(bounds, self._rows, side="right") - 1
             cb = np.searchsorted(bounds, self._indices, side="right") - 1
             self._blk = (rb * nb + cb).astype(np.int16)
