@@ -1130,9 +1130,10 @@ class _KeptLaplacian:
     Built once from the unknowns ``idx`` (flat grid indices) and the operator ``A``
     the FV core assembled on them (:func:`microbat.fv.grid.face_conductances`,
     :func:`microbat.fv.system.structured_to_csr`). :meth:`matrix` then repeats that
-    arithmetic on the face list alone: the harmonic mean ``2 k_p k_q / (k_p + k_q)``
-    times ``A_face / h`` of every face between two unknowns (finite volumes,
-    Patankar 1980, *Numerical Heat Transfer and Fluid Flow*, §4.2-3), the diagonal
+    arithmetic on the face list alone: the core's harmonic mean
+    (:func:`microbat.fv.grid.harmonic_mean`, ``2 k_p k_q / (k_p + k_q)``) times
+    ``A_face / h`` of every face between two unknowns (finite volumes, Patankar 1980,
+    *Numerical Heat Transfer and Fluid Flow*, §4.2-3), the diagonal
     summed in the core's order (``ground``, then per axis the face above and the one
     below), written into the kept CSR slots. The result equals the core's bit for
     bit and shares its ``indptr``/``indices`` with every other result (so
@@ -1197,6 +1198,8 @@ class _KeptLaplacian:
         """The operator of the per-unknown coefficients, or None (pattern would change)."""
         import scipy.sparse as sp
 
+        from microbat.fv.grid import harmonic_mean
+
         if not self.ok or not (np.all(k0 != 0) and np.all(klat != 0)):
             return None
         k0 = np.asarray(k0, np.float64)
@@ -1206,7 +1209,7 @@ class _KeptLaplacian:
         for a in range(3):
             k = k0 if a == 0 else klat
             kp, kq = k[self.p[a]], k[self.q[a]]
-            g[self.bounds[a] : self.bounds[a + 1]] = 2 * kp * kq / (kp + kq) * self.scale[a]
+            g[self.bounds[a] : self.bounds[a + 1]] = harmonic_mean(kp, kq) * self.scale[a]
         if not np.all(g[:-1] != 0):  # underflow: the core drops such a face
             return None
         d = np.full(self.n, _TINY)
