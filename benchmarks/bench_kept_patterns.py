@@ -23,26 +23,11 @@ import _timing
 import numpy as np
 
 
-def _schur_scipy(solver: Any, Ju: Any) -> Any:
-    """The SciPy construction of the symmetrised Schur complement (before the kept one)."""
-    import scipy.sparse as sp
-
-    sub = solver._subs(Ju)
-    d_C = sub["CC"](Ju).diagonal()
-    S = sub["PP"](Ju) - sub["PC"](Ju) @ sp.diags(1.0 / d_C) @ sub["CP"](Ju)
-    flip = np.ones(S.shape[0])
-    flip[-1] = -1.0
-    S = sp.diags(flip) @ S
-    S = (0.5 * (S + S.T)).tocsr()
-    S.sort_indices()
-    return S
-
-
 def run(n: int, steps: int, kept: bool, repeat: int = 10) -> dict:
     from bench_charge import electrode
 
     from microbat.cell.resolved import ResolvedOptions, simulate_charge
-    from microbat.cell.resolved._krylov import BlockAMGSolver, _Schur
+    from microbat.cell.resolved._krylov import BlockAMGSolver, _Schur, schur_reference
     from microbat.cell.resolved._model import HalfCell
 
     times: dict[str, list[float]] = {"_blocks": [], "linear_blocks": []}
@@ -71,7 +56,7 @@ def run(n: int, steps: int, kept: bool, repeat: int = 10) -> dict:
 
     BlockAMGSolver._blocks, HalfCell.linear_blocks = blocks, lin
     if not kept:
-        _Schur.__call__ = lambda self, J, nt: _schur_scipy(current[0], J)
+        _Schur.__call__ = lambda self, J, nt: schur_reference(current[0], J)
         HalfCell._laplacian = HalfCell._fv_laplacian
     try:
         ms = electrode(n)

@@ -14,23 +14,10 @@ import pytest
 import scipy.sparse as sp
 
 from microbat.cell.resolved import ResolvedOptions, simulate_charge
-from microbat.cell.resolved._krylov import BlockAMGSolver, _Schur
+from microbat.cell.resolved._krylov import BlockAMGSolver, _Schur, schur_reference
 from microbat.cell.resolved._model import HalfCell
 
 _OPTS = {"linear_solver": "amg", "max_steps": 3, "dt_initial_s": 5.0}
-
-
-def _schur_scipy(solver: BlockAMGSolver, Ju: sp.csr_matrix) -> sp.csr_matrix:
-    """The construction :class:`_Schur` replaces: SciPy's sparse algebra on the blocks."""
-    sub = solver._subs(Ju)
-    d_C = sub["CC"](Ju).diagonal()
-    S = sub["PP"](Ju) - sub["PC"](Ju) @ sp.diags(1.0 / d_C) @ sub["CP"](Ju)
-    flip = np.ones(S.shape[0])
-    flip[-1] = -1.0
-    S = sp.diags(flip) @ S
-    S = (0.5 * (S + S.T)).tocsr()
-    S.sort_indices()
-    return S
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +58,7 @@ def test_schur_complement_equals_scipy_on_every_update(captured):
     assert len(seen) >= 3  # a setup and refreshes on new values
     values = set()
     for solver, Ju, S in seen:
-        ref = _schur_scipy(solver, Ju)
+        ref = schur_reference(solver, Ju)
         assert _rel(S, ref) <= 1e-14
         S0 = S.copy()
         S0.eliminate_zeros()  # stored zeros SciPy drops: the same pattern otherwise
@@ -94,10 +81,10 @@ def test_schur_pattern_rebuilt_when_the_jacobian_pattern_changes(captured):
     J2.sort_indices()
     S2 = solver._blocks(None, None, None, J2)[1]
     assert solver._schur is not kept
-    assert _rel(S2, _schur_scipy(solver, J2)) <= 1e-14
+    assert _rel(S2, schur_reference(solver, J2)) <= 1e-14
     # and back: rebuilt again for the original pattern
     S1 = solver._blocks(None, None, None, Ju)[1]
-    assert _rel(S1, _schur_scipy(solver, Ju)) <= 1e-14
+    assert _rel(S1, schur_reference(solver, Ju)) <= 1e-14
 
 
 def test_schur_kept_pattern_on_a_random_block_system():
@@ -160,7 +147,7 @@ def test_kept_patterns_leave_the_run_unchanged(captured, packed_electrode, monke
     self_solver: list = []  # the solver of the _Schur being called
 
     def schur(self, J, nt):
-        return _schur_scipy(self_solver[0], J)
+        return schur_reference(self_solver[0], J)
 
     orig_blocks = BlockAMGSolver._blocks
 

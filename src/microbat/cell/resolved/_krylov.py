@@ -547,6 +547,26 @@ class _Sub:
         return self._csr(sym)
 
 
+def schur_reference(solver: BlockAMGSolver, Ju: Any) -> Any:
+    """``(S + Sᵀ)/2`` of the Jacobian ``Ju`` by SciPy's sparse algebra on the blocks.
+
+    The construction :class:`_Schur` reproduces bit for bit on a kept pattern: the
+    reference of its test (``tests/resolved/test_kept_patterns.py``) and benchmark
+    (``benchmarks/bench_kept_patterns.py``).
+    """
+    import scipy.sparse as sp
+
+    sub = solver._subs(Ju)
+    d_C = sub["CC"](Ju).diagonal()
+    S = sub["PP"](Ju) - sub["PC"](Ju) @ sp.diags(1.0 / d_C) @ sub["CP"](Ju)
+    flip = np.ones(S.shape[0])
+    flip[-1] = -1.0
+    S = sp.diags(flip) @ S
+    S = (0.5 * (S + S.T)).tocsr()
+    S.sort_indices()
+    return S
+
+
 class _Schur:
     """The symmetrised Schur complement of the potential block on a kept pattern.
 
